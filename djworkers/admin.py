@@ -1,0 +1,40 @@
+"""Admin for the core's models. Each door registers its own models in ``<door>/admin.py``."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from .models import FailedJob
+from .replay import ReplayError, replay
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(admin.ModelAdmin):
+    list_display = ("failed_at", "name", "queue", "transport", "reason", "exception", "attempts")
+    list_filter = ("reason", "transport", "queue", "name")
+    search_fields = ("name", "job_id", "error", "arguments", "exception")
+    date_hierarchy = "failed_at"
+    readonly_fields = [f.name for f in FailedJob._meta.fields if f.name != "raw"] + ["raw_size"]
+    exclude = ("raw",)
+    actions = ["replay_selected", "delete_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="frame size (bytes)")
+    def raw_size(self, obj: FailedJob) -> int:
+        return len(bytes(obj.raw))
+
+    @admin.action(description="Replay selected failed jobs", permissions=["change"])
+    def replay_selected(self, request, queryset):
+        done, refused = 0, []
+        for failed in queryset:
+            try:
+                replay(failed)
+                done += 1
+            except ReplayError as exc:
+                refused.append(str(exc))
+        if done:
+            self.message_user(request, f"Replayed {done} job(s).", messages.SUCCESS)
+        for text in refused:
+            self.message_user(request, text, messages.WARNING)

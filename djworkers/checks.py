@@ -1,0 +1,121 @@
+"""Django system checks: every misconfiguration is an Error/Warning with a stable id.
+
+Ids: ``djworkers.E0xx``/``W0xx`` core, ``E1xx`` dumbwaiter, ``E2xx`` queue, and
+so on per front door. One registered function runs the core checks and then
+each door's ``check()`` listed in :data:`DOOR_CHECKS`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from . import conf
+
+#: Each front door's check function, imported lazily.
+DOOR_CHECKS = [
+    "djworkers.dumbwaiter.checks.check",
+    "djworkers.queue.checks.check",
+]
+
+
+def core_checks() -> Iterator[checks.CheckMessage]:
+    raw = getattr(settings, "DJWORKERS", None)
+    if raw is not None and not isinstance(raw, dict):
+        yield checks.Error(
+            f"settings.DJWORKERS must be a dict, got {type(raw).__name__}.",
+            id="djworkers.E001",
+        )
+        return
+    for name in conf.SECTIONS:
+        value = (raw or {}).get(name)
+        if value is not None and not isinstance(value, dict):
+            yield checks.Error(
+                f'DJWORKERS["{name}"] must be a dict, got {type(value).__name__}.',
+                id="djworkers.E001",
+            )
+            return
+    for old, new, shadowed in conf.legacy_settings_in_use():
+        if shadowed:
+            yield checks.Warning(
+                f"settings.{old} is ignored because {new} is also set.",
+                hint=f"Delete settings.{old}.",
+                id="djworkers.W002",
+            )
+        else:
+            yield checks.Warning(
+                f"settings.{old} is a legacy setting name.",
+                hint=f"It still works; move it to {new}.",
+                id="djworkers.W001",
+            )
+    for key in conf.unknown_keys():
+        yield checks.Warning(
+            f"{key} is not a djworkers setting (typo?).",
+            hint="See the settings reference in the djworkers docs.",
+            id="djworkers.W003",
+        )
+    yield from serializer_checks()
+    worker = conf.section("WORKER")
+    for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL"):
+        value = worker.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            yield checks.Error(
+                f'DJWORKERS["WORKER"]["{key}"] must be a positive number of seconds, got {value!r}.',
+                id="djworkers.E006",
+            )
+
+
+def serializer_checks() -> Iterator[checks.CheckMessage]:
+    from .serializers import get_serializer
+
+    try:
+        serializer = get_serializer()
+    except ImproperlyConfigured as exc:
+        yield checks.Error(str(exc), id="djworkers.E002")
+        return
+    protocol = conf.get("PICKLE_PROTOCOL")
+    if not isinstance(protocol, int) or isinstance(protocol, bool) or not (
+        0 <= protocol <= pickle.HIGHEST_PROTOCOL
+    ):
+        yield checks.Error(
+            f'DJWORKERS["PICKLE_PROTOCOL"] must be an int from 0 to {pickle.HIGHEST_PROTOCOL}, '
+            f"got {protocol!r}.",
+            id="djworkers.E005",
+        )
+    if not (conf.get("SIGNING_KEY") or getattr(settings, "SECRET_KEY", "")):
+        yield checks.Error(
+            "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor SECRET_KEY is set"
+            + (" and the pickle serializer would run code from any forged message." if serializer.name == "pickle" else "."),
+            hint="Set SECRET_KEY (or DJWORKERS['SIGNING_KEY']).",
+            id="djworkers.E003",
+        )
+
+
+def check_dotted_path(path: object, setting: str, check_id: str = "djworkers.E004") -> Iterator[checks.CheckMessage]:
+    """Helper for doors: an Error if ``path`` is a string that does not import."""
+    if isinstance(path, str):
+        try:
+            import_string(path)
+        except ImportError as exc:
+            yield checks.Error(f"{setting} = {path!r} cannot be imported: {exc}", id=check_id)
+
+
+@checks.register("djworkers")
+def djworkers_checks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    messages = list(core_checks())
+    if any(m.id == "djworkers.E001" for m in messages):
+        return messages
+    for path in DOOR_CHECKS:
+        try:
+            door_check = import_string(path)
+        except ImportError as exc:
+            if exc.name and path.startswith(exc.name):
+                continue  # that door is not built (yet)
+            raise
+        messages.extend(door_check())
+    return messages

@@ -1,0 +1,42 @@
+"""Making periodic work happen once per tick across processes and hosts.
+
+:func:`claim_tick` is the single primitive: a runner that wants to do periodic
+work ``name`` for the time slot ``tick`` (an integer, e.g. ``int(now // period)``)
+claims it; exactly one claimer wins. A runner that dies simply does not claim
+the next tick, and another runner takes it, so there is no lock to go stale.
+The database (any Django database) is the default; Redis can be used with
+``SET NX``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+#: Claims older than this many ticks are deleted when a new one is taken.
+KEEP_TICKS = 100
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_tick(name: str, tick: int, *, redis: Any = None, ttl: float = 3600) -> bool:
+    """Return True if this process won ``(name, tick)``.
+
+    ``redis``: a redis-py client to coordinate through instead of the database.
+    """
+    if redis is not None:
+        return bool(redis.set(f"djworkers:tick:{name}:{tick}", owner_id(), nx=True, ex=max(1, int(ttl))))
+    from .models import TickClaim
+
+    try:
+        with transaction.atomic():
+            TickClaim.objects.create(name=name, tick=tick, owner=owner_id())
+    except IntegrityError:
+        return False
+    TickClaim.objects.filter(name=name, tick__lt=tick - KEEP_TICKS).delete()
+    return True

@@ -1,0 +1,89 @@
+"""The queue backend contract. Backends move opaque bytes; they never decode them.
+
+A backend instance is bound to one connection and serves one or more named
+queues. It is also the worker's :class:`~djworkers.runtime.source.Source`:
+``fetch`` leases deliveries, ``ack``/``release``/``retry``/``extend`` settle
+them. A delivery that is never settled (its consumer was killed) becomes
+available again when its lease expires: that is where at-least-once lives.
+
+The old djutils.queue API (``write``, ``read``, ``flush``, ``len()``) is kept on
+top: ``read()`` is ``fetch`` + ``ack`` in one step (at-most-once, for scripts).
+
+Subclasses implement the ``_``-less abstract methods below; everything else
+is shared here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ...runtime.source import Delivery, Source
+
+
+class QueueBackend(Source):
+    name = "queue"
+    #: fetch() waits on the server (BLMOVE, LISTEN) rather than polling.
+    blocking = False
+    #: write(..., eta=) is supported (delayed jobs, retries with delay).
+    supports_delay = True
+    #: deliveries carry a lease that expires if the consumer dies.
+    supports_lease = True
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        connection: Any = None,
+        *,
+        lease_seconds: float = 300,
+    ):
+        if isinstance(queues, str):
+            queues = [queues]
+        if not queues:
+            raise ValueError("a backend needs at least one queue name")
+        self.queues = list(queues)
+        self.connection = connection
+        self.lease_seconds = lease_seconds
+
+    # -- what each backend implements ----------------------------------------
+    @abc.abstractmethod
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
+              priority: int = 0) -> None:
+        """Append one frame to ``queue`` (default: the first queue), due at ``eta``."""
+
+    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None) -> None:
+        """Append several frames; backends override to batch (pipeline, bulk insert)."""
+        for frame in frames:
+            self.write(frame, queue=queue)
+
+    @abc.abstractmethod
+    def flush(self, queue: str | None = None) -> None:
+        """Delete every job of ``queue`` (default: all of this backend's queues)."""
+
+    @abc.abstractmethod
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        """``{"ready": n, "scheduled": n, "in_flight": n}`` for ``queue`` (default: all)."""
+
+    # -- the old djutils API, shared -------------------------------------------
+    def read(self) -> bytes | None:
+        """Take the next due frame, or None when the queue is empty (never raises on empty)."""
+        deliveries = self.fetch(1, 0)
+        if not deliveries:
+            return None
+        self.ack(deliveries[0])
+        return deliveries[0].raw
+
+    def __len__(self) -> int:
+        """Jobs waiting (ready and scheduled), not counting those being run."""
+        stats = self.stats()
+        return stats["ready"] + stats["scheduled"]
+
+    def default_queue(self, queue: str | None) -> str:
+        return queue if queue is not None else self.queues[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} queues={self.queues}>"
+
+
+__all__ = ["Delivery", "QueueBackend"]

@@ -1,0 +1,43 @@
+"""Replaying failed jobs: the code behind the admin action and ``djworkers_failed``."""
+
+from __future__ import annotations
+
+import logging
+
+from .exceptions import InvalidMessage
+from .messages import decode
+from .runtime.executor import Executor, Outcome
+from .transports import enqueuer
+
+logger = logging.getLogger("djworkers.replay")
+
+
+class ReplayError(Exception):
+    """This failed job cannot be replayed (e.g. a quarantined frame)."""
+
+
+def replay(failed, *, inline: bool = False) -> str:
+    """Send ``failed`` (a FailedJob) back to its transport, or run it here with ``inline``.
+
+    The attempt count starts again from zero. The row is deleted once the job is
+    safely handed over (or, inline, once it ran; a new failure records a new
+    row). Returns a short description of what happened.
+    """
+    if failed.quarantined:
+        raise ReplayError(
+            f"Failed job {failed.pk} is a quarantined frame ({failed.reason}); it is never "
+            "deserialized, so it cannot be replayed. Inspect or delete it."
+        )
+    try:
+        message = decode(bytes(failed.raw))
+    except InvalidMessage as exc:
+        raise ReplayError(f"Failed job {failed.pk} no longer decodes: {exc}") from exc
+    message = message.replace(attempt=0, eta=None)
+    send = None if inline else enqueuer(failed.transport)
+    if send is not None:
+        send(message)
+        failed.delete()
+        return f"re-enqueued {message.describe()} on {failed.transport}"
+    result = Executor(failed.transport).run(message.replace(options={**message.options, "no_retry": True}))
+    failed.delete()
+    return f"ran {message.describe()} here: {result.outcome.value}"

@@ -1,0 +1,11 @@
+"""The worker runtime every management command uses.
+
+- :mod:`.executor` runs one message (the only place a job is run).
+- :mod:`.retry` decides when a failed job runs again.
+- :mod:`.hooks` are the before/after/failure hooks around the executor.
+- :mod:`.failures` records failed and quarantined jobs.
+- :mod:`.source` is what a transport gives a worker: deliveries to ack or hand back.
+- :mod:`.worker` is the fetch/dispatch loop with a thread pool and graceful shutdown.
+- :mod:`.supervisor` runs several worker processes.
+- :mod:`.shutdown` and :mod:`.logs` are shared by every long-running command.
+"""

@@ -1,0 +1,133 @@
+"""The one place a job runs.
+
+:meth:`Executor.run` resolves the message's name in the registry, closes stale
+database connections around the call, runs the function, and decides what
+happens next: succeeded, retry later (with the job's :class:`RetryPolicy`), or
+failed (recorded as a FailedJob with the traceback). Signals and hooks fire at
+each step. Transports only act on the returned :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import time
+import traceback as tb
+from typing import Any
+
+from .. import signals
+from ..exceptions import JobNotRegistered
+from ..messages import Message, encode
+from ..registry import Registry, registry as default_registry
+from .connections import close_stale_connections
+from .failures import record_failure
+from .hooks import Hook, call_hooks
+from .retry import RetryPolicy
+
+logger = logging.getLogger("djworkers.executor")
+
+
+class Outcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclasses.dataclass
+class Result:
+    outcome: Outcome
+    message: Message
+    value: Any = None
+    exception: BaseException | None = None
+    traceback: str = ""
+    eta: float | None = None
+    duration: float = 0.0
+
+    @property
+    def retry_message(self) -> Message:
+        """The message to enqueue again for a retry."""
+        return self.message.next_attempt(self.eta)
+
+
+class Executor:
+    """Runs messages. One per worker; safe to share between threads."""
+
+    def __init__(
+        self,
+        transport: str,
+        *,
+        registry: Registry | None = None,
+        hooks: list[Hook] | tuple[Hook, ...] = (),
+        retry_section: str = "QUEUE",
+        record_failures: bool = True,
+    ):
+        self.transport = transport
+        self.registry = registry or default_registry
+        self.hooks = list(hooks)
+        self.retry_section = retry_section
+        self.record_failures = record_failures
+
+    def run(self, message: Message, raw: bytes | None = None) -> Result:
+        """Run ``message`` once. ``raw`` is the frame it came in (kept on failure)."""
+        signals.job_started.send(sender=self.transport, message=message)
+        close_stale_connections()
+        started = time.monotonic()
+        try:
+            job = self.registry.get(message.name)
+        except JobNotRegistered as exc:
+            return self._fail(message, raw, exc, reason="unknown-job", started=started)
+        call_hooks(self.hooks, "before_job", message)
+        try:
+            value = job.func(*message.args, **message.kwargs)
+        except Exception as exc:
+            policy = RetryPolicy.for_job(job, self.retry_section)
+            if message.options.get("no_retry") is not True and policy.should_retry(message.attempt):
+                return self._retry(message, exc, policy, started)
+            return self._fail(message, raw, exc, reason="exception", started=started)
+        finally:
+            close_stale_connections()
+        duration = time.monotonic() - started
+        call_hooks(self.hooks, "after_job", message, value, duration)
+        signals.job_succeeded.send(
+            sender=self.transport, message=message, result=value, duration=duration
+        )
+        logger.info("%s succeeded in %.3fs", message.describe(), duration)
+        return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
+
+    def _retry(self, message: Message, exc: Exception, policy: RetryPolicy, started: float) -> Result:
+        eta = time.time() + policy.delay_for(message.attempt)
+        text = tb.format_exc()
+        logger.warning(
+            "%s raised %s: %s; retry %d of %d at %s",
+            message.describe(), type(exc).__name__, exc, message.attempt + 1, policy.retries,
+            time.strftime("%H:%M:%S", time.localtime(eta)),
+        )
+        call_hooks(self.hooks, "on_retry", message, exc, eta)
+        signals.job_retried.send(sender=self.transport, message=message, exception=exc, eta=eta)
+        return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
+                      duration=time.monotonic() - started)
+
+    def _fail(self, message: Message, raw: bytes | None, exc: Exception, *, reason: str,
+              started: float) -> Result:
+        text = tb.format_exc()
+        logger.error("%s failed for good (%s): %s\n%s", message.describe(), reason, exc, text)
+        if self.record_failures:
+            try:
+                record_failure(
+                    message,
+                    raw if raw is not None else encode(message),
+                    transport=self.transport,
+                    reason=reason,
+                    exception=exc,
+                    traceback=text,
+                )
+            except Exception:
+                # The job must still be reported as failed; the transport keeps it
+                # (at-least-once) only if we let this propagate, which would loop
+                # forever on a broken store. Log loudly instead.
+                logger.exception("Could not record the failure of %s", message.describe())
+        call_hooks(self.hooks, "on_failure", message, exc, text)
+        signals.job_failed.send(sender=self.transport, message=message, exception=exc, traceback=text)
+        return Result(Outcome.FAILED, message, exception=exc, traceback=text,
+                      duration=time.monotonic() - started)

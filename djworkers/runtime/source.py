@@ -1,0 +1,62 @@
+"""What a transport hands a worker: :class:`Delivery` objects from a :class:`Source`.
+
+A source moves opaque bytes; it never decodes them. The worker decodes, runs,
+then tells the source what happened: :meth:`Source.ack` (done, forget it),
+:meth:`Source.release` (not started, give it back now), or
+:meth:`Source.retry` (ran and failed, deliver this new frame at ``eta``). A
+delivery that is never acked (the worker was killed) comes back when its lease
+expires: that is the at-least-once guarantee, and it lives in each source.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class Delivery:
+    raw: bytes
+    receipt: Any
+    queue: str = ""
+
+
+class Source(abc.ABC):
+    #: The transport name recorded on failed jobs and sent with signals.
+    name: str = "source"
+    #: True if deliveries are leased and need :meth:`extend` while their job runs.
+    supports_lease: bool = False
+
+    @abc.abstractmethod
+    def fetch(self, limit: int, timeout: float) -> list[Delivery]:
+        """Up to ``limit`` due deliveries, waiting at most ``timeout`` seconds for the first.
+
+        Returns ``[]`` when nothing arrived; never blocks past ``timeout`` (so
+        shutdown is prompt) and never raises on an empty queue.
+        """
+
+    @abc.abstractmethod
+    def ack(self, delivery: Delivery) -> None:
+        """The job ran (successfully or failed for good): remove it for ever."""
+
+    @abc.abstractmethod
+    def release(self, delivery: Delivery) -> None:
+        """The job was not started: make it available to any worker at once."""
+
+    @abc.abstractmethod
+    def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
+        """Replace ``delivery`` with the frame ``raw``, due at unix time ``eta``.
+
+        Must be atomic with respect to crashes as far as the transport allows:
+        the job may run again, but must not be lost.
+        """
+
+    def extend(self, deliveries: list[Delivery]) -> None:
+        """Renew the leases of running deliveries (called every heartbeat)."""
+
+    def heartbeat(self) -> None:
+        """Called every heartbeat interval by the worker's main thread (housekeeping)."""
+
+    def close(self) -> None:
+        """Release connections. The worker calls it once on exit."""

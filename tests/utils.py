@@ -1,0 +1,80 @@
+"""Running management commands as users do: in a subprocess, with real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command_env(settings: dict | None = None) -> dict[str, str]:
+    """Environment for a subprocess that must share this test's database and settings."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["DJWORKERS_DB_NAME"] = str(connection.settings_dict["NAME"])
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    if settings:
+        handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        json.dump(settings, handle)
+        handle.close()
+        env["DJWORKERS_TEST_SETTINGS_JSON"] = handle.name
+    return env
+
+
+def spawn(args: list[str], settings: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Start ``python -m django <args>`` in the background."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", *args],
+        env=command_env(settings),
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def run(args: list[str], settings: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``python -m django <args>`` to completion and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=command_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {condition}")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    """Send ``sig`` and wait for the exit code (killing after ``timeout``)."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
