@@ -1,0 +1,62 @@
+# djworkers: two commands on a fresh machine.
+#   make demo   create .venv, install, migrate SQLite, start the example project
+#   make test   create .venv, install the test extras, run the whole suite
+# The interpreter is the first of python3.13, python3.12, python3 that runs and is >= 3.11
+# (with pyenv, python3.12 runs only when PYENV_VERSION names it; .ci/run sets it).
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	if $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then echo $$p; break; fi; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help venv install install-test demo test test-sqlite test-postgres docs clean
+
+help:
+	@echo "make demo    run the example project (http://127.0.0.1:8000/)"
+	@echo "make test    run the test suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make docs    build the Sphinx docs with -W"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.11 found (tried python3.13 python3.12 python3)."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[redis,postgres]'
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	cd example_project && ../$(BIN)/python manage.py migrate --noinput
+	cd example_project && ../$(BIN)/python manage.py check
+	@echo "Open http://127.0.0.1:8000/"
+	cd example_project && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The database tests again on PostgreSQL (127.0.0.1:5432, user postgres). Skipped with a
+# message when no server answers, unless DJWORKERS_REQUIRE_SERVICES=1.
+test-postgres: $(VENV)/.installed-test
+	@if $(BIN)/python tests/postgres_available.py; then \
+		DJWORKERS_TEST_DB=postgres $(BIN)/python -m pytest -m "django_db or postgres" $(PYTEST_ARGS); \
+	elif [ "$$DJWORKERS_REQUIRE_SERVICES" = "1" ]; then \
+		echo "PostgreSQL is required (DJWORKERS_REQUIRE_SERVICES=1) but not reachable"; exit 1; \
+	else \
+		echo "Skipping the PostgreSQL run: no server on 127.0.0.1:5432"; \
+	fi
+
+docs: $(VENV)/.installed-test
+	$(BIN)/python -m sphinx -W -q -b html docs docs/_build
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .tox *.egg-info
