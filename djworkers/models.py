@@ -59,3 +59,6 @@ class TickClaim(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "tick"], name="djworkers_tick_unique")]
+
+
+from .queue.models import *  # noqa: E402,F401,F403

@@ -1,0 +1,329 @@
+"""The database queue backend: the embedded default (Q5), on SQLite and PostgreSQL.
+
+Jobs are rows of :class:`~djworkers.queue.models.QueueJob`. A consumer *claims*
+rows by writing a lease (a per-fetch token and an expiry time) in one
+statement, and deletes the row when the job ran (``ack``). A consumer that
+dies never acks, its lease runs out, and the next claim takes the row again:
+at-least-once delivery with no reaper process.
+
+How a claim stays exclusive:
+
+* PostgreSQL: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+  RETURNING``: concurrent consumers skip each other's rows instead of waiting.
+  Idle consumers ``LISTEN`` on a channel that every write ``NOTIFY``s, so they
+  wake at once without polling (``DJWORKERS["QUEUE"]["NOTIFY"]``).
+* SQLite: the same ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, so the
+  write lock is taken before the rows are read; SQLite allows one writer at a
+  time, so two claims cannot overlap. Transactions are one statement long and
+  a "database is locked" error is retried with a short jittered back-off.
+* Any other database: ``select_for_update(skip_locked=...)`` and an update in
+  one transaction, through the ORM.
+
+The Django connection of the calling thread is used (each worker thread has its
+own). Writes made inside the caller's ``transaction.atomic()`` become visible
+when that transaction commits, so a job never runs before the data it refers to
+exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from django.db import OperationalError, connections, transaction
+from django.db.models import Count, F, Q
+
+from ...coordination import owner_id
+from .base import Delivery, QueueBackend
+
+logger = logging.getLogger("djworkers.queue.database")
+
+T = TypeVar("T")
+
+#: PostgreSQL channel the writers NOTIFY and idle consumers LISTEN on; payload = queue name.
+CHANNEL = "djworkers_queue"
+#: Rows per INSERT in write_many.
+BULK_SIZE = 500
+#: How often a "database is locked" (SQLite) or serialization failure is retried.
+LOCK_RETRIES = 20
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+class DatabaseBackend(QueueBackend):
+    name = "queue"
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        connection: Any = None,
+        *,
+        lease_seconds: float = 300,
+        notify: bool = True,
+    ):
+        """``connection``: the Django database alias (default ``"default"``)."""
+        super().__init__(queues, connection, lease_seconds=lease_seconds)
+        self.alias = connection or "default"
+        if self.alias not in connections:
+            from ...exceptions import DjworkersImproperlyConfigured
+
+            raise DjworkersImproperlyConfigured(
+                f'DJWORKERS["QUEUE"]["CONNECTION"] = {self.alias!r} is not a database alias '
+                f"in settings.DATABASES (the database backend takes an alias)."
+            )
+        self.vendor = connections[self.alias].vendor
+        self.notify = notify and self.vendor == "postgresql"
+        self.blocking = self.notify  # idle consumers wait on LISTEN instead of polling
+        self._listener: _Listener | None = None
+
+    # -- helpers ------------------------------------------------------------------------
+    @property
+    def _connection(self):
+        return connections[self.alias]
+
+    @property
+    def _table(self) -> str:
+        from ..models import QueueJob
+
+        return self._connection.ops.quote_name(QueueJob._meta.db_table)
+
+    def _objects(self):
+        from ..models import QueueJob
+
+        return QueueJob.objects.using(self.alias)
+
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``, retrying SQLite lock errors with a jittered back-off."""
+        delay = 0.01
+        for attempt in range(LOCK_RETRIES):
+            try:
+                return operation()
+            except OperationalError as exc:
+                if self.vendor != "sqlite" or not _is_lock_error(exc) or attempt == LOCK_RETRIES - 1:
+                    raise
+                logger.debug("SQLite busy (%s); retry %d", exc, attempt + 1)
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(0.5, delay * 2)
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[Any]:
+        """A cursor in a short write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        conn = self._connection
+        if conn.vendor == "sqlite" and not conn.in_atomic_block:
+            conn.ensure_connection()
+            with conn.cursor() as cursor:
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+        else:
+            with transaction.atomic(using=self.alias), conn.cursor() as cursor:
+                yield cursor
+
+    def _names(self, queue: str | None) -> list[str]:
+        return [queue] if queue is not None else list(self.queues)
+
+    def _notify(self, queues: Iterable[str]) -> None:
+        if not self.notify:
+            return
+        with self._connection.cursor() as cursor:
+            for queue in set(queues):
+                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue])
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
+              priority: int = 0) -> None:
+        self.write_many([frame], queue=queue, eta=eta, priority=priority)
+
+    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> None:
+        """Bulk insert (``BULK_SIZE`` rows per statement), then one NOTIFY."""
+        from ..models import QueueJob
+
+        queue = self.default_queue(queue)
+        available_at = eta if eta is not None else time.time()
+        rows = [QueueJob(queue=queue, frame=bytes(f), priority=priority, available_at=available_at)
+                for f in frames]
+        if not rows:
+            return
+
+        def insert() -> None:
+            with transaction.atomic(using=self.alias):
+                self._objects().bulk_create(rows, batch_size=BULK_SIZE)
+                self._notify([queue])
+
+        self._retrying(insert)
+
+    def flush(self, queue: str | None = None) -> None:
+        self._retrying(lambda: self._objects().filter(queue__in=self._names(queue)).delete())
+
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        now = time.time()
+        leased = Q(lease_expires__gt=now)
+        counts = self._objects().filter(queue__in=self._names(queue)).aggregate(
+            in_flight=Count("id", filter=leased),
+            scheduled=Count("id", filter=~leased & Q(available_at__gt=now)),
+            ready=Count("id", filter=~leased & Q(available_at__lte=now)),
+        )
+        return {key: counts[key] or 0 for key in ("ready", "scheduled", "in_flight")}
+
+    # -- claiming -------------------------------------------------------------------------
+    def _claim_sql(self, limit: int) -> str:
+        placeholders = ", ".join(["%s"] * len(self.queues))
+        lock = " FOR UPDATE SKIP LOCKED" if self.vendor == "postgresql" else ""
+        table = self._table
+        return (
+            f"UPDATE {table} SET lease_owner = %s, lease_expires = %s, attempts = attempts + 1 "
+            f"WHERE id IN (SELECT id FROM {table} WHERE queue IN ({placeholders}) "
+            f"AND available_at <= %s AND (lease_expires IS NULL OR lease_expires <= %s) "
+            f"ORDER BY priority DESC, available_at, id LIMIT {int(limit)}{lock}) "
+            f"RETURNING id, queue, frame, priority, available_at"
+        )
+
+    def _claim(self, limit: int) -> list[Delivery]:
+        token = f"{owner_id()[:60]}:{uuid.uuid4().hex[:16]}"
+        now = time.time()
+        if self.vendor in ("postgresql", "sqlite"):
+            params = [token, now + self.lease_seconds, *self.queues, now, now]
+            sql = self._claim_sql(limit)
+
+            def claim() -> list[tuple]:
+                with self._exclusive() as cursor:
+                    cursor.execute(sql, params)
+                    return cursor.fetchall()
+
+            rows = self._retrying(claim)
+        else:
+            rows = self._retrying(lambda: self._claim_orm(limit, token, now))
+        rows.sort(key=lambda row: (-row[3], row[4], row[0]))
+        return [Delivery(bytes(row[2]), (row[0], token), row[1]) for row in rows]
+
+    def _claim_orm(self, limit: int, token: str, now: float) -> list[tuple]:
+        """Portable claim for databases other than PostgreSQL and SQLite."""
+        features = self._connection.features
+        with transaction.atomic(using=self.alias):
+            candidates = (
+                self._objects()
+                .select_for_update(skip_locked=features.has_select_for_update_skip_locked)
+                .filter(Q(lease_expires__isnull=True) | Q(lease_expires__lte=now),
+                        queue__in=self.queues, available_at__lte=now)
+                .order_by("-priority", "available_at", "id")
+            )
+            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at")[:limit])
+            self._objects().filter(id__in=[row[0] for row in rows]).update(
+                lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1
+            )
+        return rows
+
+    def _next_change(self) -> float | None:
+        """Unix time when a scheduled job becomes due or a lease runs out, if any."""
+        now = time.time()
+        objects = self._objects().filter(queue__in=self.queues)
+        times = [
+            objects.filter(available_at__gt=now, lease_expires__isnull=True)
+            .order_by("available_at").values_list("available_at", flat=True).first(),
+            objects.filter(lease_expires__gt=now)
+            .order_by("lease_expires").values_list("lease_expires", flat=True).first(),
+        ]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
+    def fetch(self, limit: int, timeout: float) -> list[Delivery]:
+        """Claim up to ``limit`` due jobs.
+
+        With LISTEN/NOTIFY (PostgreSQL) an empty claim waits for a write, a job
+        becoming due, or ``timeout``; otherwise it returns at once and the
+        worker's poll back-off (``--delay``/``--backoff``/``--max``) paces it.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            deliveries = self._claim(limit)
+            left = deadline - time.monotonic()
+            if deliveries or not self.blocking or left <= 0:
+                return deliveries
+            wake = self._next_change()
+            if wake is not None:
+                left = min(left, max(0.01, wake - time.time()))
+            self._listen().wait(left, self.queues)
+
+    def _listen(self) -> "_Listener":
+        if self._listener is None:
+            self._listener = _Listener(self.alias)
+        return self._listener
+
+    # -- settling ---------------------------------------------------------------------------
+    def _mine(self, delivery: Delivery):
+        job_id, token = delivery.receipt
+        return self._objects().filter(pk=job_id, lease_owner=token)
+
+    def ack(self, delivery: Delivery) -> None:
+        """Delete the row, unless its lease ran out and another consumer holds it now."""
+        self._retrying(lambda: self._mine(delivery).delete())
+
+    def release(self, delivery: Delivery) -> None:
+        def release() -> None:
+            if self._mine(delivery).update(lease_owner="", lease_expires=None):
+                self._notify([delivery.queue])
+
+        self._retrying(release)
+
+    def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
+        """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash."""
+        self._retrying(lambda: self._mine(delivery).update(
+            frame=bytes(raw), available_at=eta, lease_owner="", lease_expires=None,
+        ))
+
+    def extend(self, deliveries: list[Delivery]) -> None:
+        by_token: dict[str, list[int]] = {}
+        for delivery in deliveries:
+            job_id, token = delivery.receipt
+            by_token.setdefault(token, []).append(job_id)
+        until = time.time() + self.lease_seconds
+        for token, ids in by_token.items():
+            self._retrying(lambda: self._objects().filter(pk__in=ids, lease_owner=token)
+                           .update(lease_expires=until))
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+
+class _Listener:
+    """A dedicated PostgreSQL connection that LISTENs for queue writes."""
+
+    def __init__(self, alias: str):
+        base = connections[alias]
+        self.wrapper = type(base)(copy.deepcopy(base.settings_dict), alias)
+        self.wrapper.ensure_connection()
+        self.raw = self.wrapper.connection
+        self.raw.autocommit = True
+        self.raw.execute(f"LISTEN {CHANNEL}")
+
+    def wait(self, timeout: float, queues: Sequence[str]) -> bool:
+        """Block up to ``timeout`` seconds for a NOTIFY about one of ``queues``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for notify in self.raw.notifies(timeout=left, stop_after=1):
+                if notify.payload in queues:
+                    return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.wrapper.close()

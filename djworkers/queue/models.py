@@ -1,0 +1,37 @@
+"""The database queue backend's one table.
+
+A row is a job waiting, scheduled or leased. Its state is in its columns, so
+every state has a way back (STYLE 10): a leased row whose ``lease_expires`` has
+passed is simply ready again; ``ack`` deletes the row; a retry rewrites the
+frame and ``available_at``. Times are unix seconds (floats) so lease and eta
+arithmetic is the same on every database and independent of ``USE_TZ``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ["QueueJob"]
+
+
+class QueueJob(models.Model):
+    queue = models.CharField(max_length=100)
+    frame = models.BinaryField(help_text="The signed message, exactly as enqueued; never decoded here.")
+    priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
+    available_at = models.FloatField(help_text="Unix time from which the job may run (eta).")
+    lease_owner = models.CharField(max_length=100, blank=True, default="",
+                                   help_text="Token of the consumer fetch that holds the job.")
+    lease_expires = models.FloatField(null=True, blank=True,
+                                      help_text="Unix time when the lease runs out; NULL = not leased.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Times the job was handed to a consumer.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "queued job"
+        indexes = [
+            models.Index(fields=["queue", "priority", "available_at"], name="djworkers_queuejob_due"),
+        ]
+
+    def __str__(self) -> str:
+        state = "leased" if self.lease_expires else "waiting"
+        return f"queue job {self.pk} on {self.queue!r} ({state})"
