@@ -38,3 +38,6 @@ class FailedJobAdmin(admin.ModelAdmin):
             self.message_user(request, f"Replayed {done} job(s).", messages.SUCCESS)
         for text in refused:
             self.message_user(request, text, messages.WARNING)
+
+
+from . import admin_dashboard  # noqa: E402,F401  (the dashboard page linked from the admin index)

@@ -21,6 +21,7 @@ from . import conf
 DOOR_CHECKS = [
     "djworkers.dumbwaiter.checks.check",
     "djworkers.queue.checks.check",
+    "djworkers.stats.check",
 ]
 
 

@@ -66,6 +66,11 @@ DEFAULTS: dict[str, Any] = {
     "SLACKER": {
         "SERVER": "http://127.0.0.1:8000",
     },
+    "STATS": {
+        "ENABLED": True,
+        "FLUSH_INTERVAL": 5.0,
+        "RETENTION_HOURS": 48,
+    },
 }
 
 SECTIONS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, dict))

@@ -79,6 +79,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 DJWORKERS = {
     "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+    # Per-minute job counters write from a background thread; tests that want
+    # them (tests/test_status.py) turn them on, the rest stay hermetic.
+    "STATS": {"ENABLED": False},
 }
 
 # Worker subprocesses import extra settings from a JSON file named here (see tests/utils.py).
