@@ -88,7 +88,13 @@ def serializer_checks() -> Iterator[checks.CheckMessage]:
             f"got {protocol!r}.",
             id="djworkers.E005",
         )
-    if not (conf.get("SIGNING_KEY") or getattr(settings, "SECRET_KEY", "")):
+    from .serializers.signing import signing_keys
+
+    try:
+        has_key = bool(signing_keys())
+    except ImproperlyConfigured:  # also what Django raises for an empty SECRET_KEY
+        has_key = False
+    if not has_key:
         yield checks.Error(
             "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor SECRET_KEY is set"
             + (" and the pickle serializer would run code from any forged message." if serializer.name == "pickle" else "."),

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
 from .. import conf
-from ..exceptions import BadSignature
+from ..exceptions import BadSignature, DjworkersImproperlyConfigured
 
 MAGIC = b"DJW1"
 MAC_SIZE = 32
@@ -31,7 +32,16 @@ def signing_keys() -> list[str | bytes]:
     key = conf.get("SIGNING_KEY")
     if key:
         return [key]
-    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    try:
+        secret = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to return an empty SECRET_KEY
+        secret = ""
+    if not secret:
+        raise DjworkersImproperlyConfigured(
+            "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor "
+            "SECRET_KEY is set."
+        )
+    return [secret, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
 def _mac(body: bytes, key: str | bytes) -> bytes:
