@@ -1,0 +1,26 @@
+"""Periodic cache ("dumbwaiter"): expensive functions computed by a runner, read cheaply.
+
+Declare functions in ``DJWORKERS["DUMBWAITER"]["FUNCTIONS"]``, run
+``manage.py run_dumbwaiter``, and read results anywhere::
+
+    from djworkers import dumbwaiter
+
+    count = dumbwaiter.get_value("count", default=0)
+
+See docs/dumbwaiter.rst. Requests never compute: values come from Django's cache,
+falling back to the database.
+"""
+
+from .api import get_age, get_errors, get_history, get_value, refresh, status
+from .exceptions import NotComputedYet, UnknownFunction
+
+__all__ = [
+    "get_value",
+    "get_age",
+    "get_history",
+    "get_errors",
+    "status",
+    "refresh",
+    "UnknownFunction",
+    "NotComputedYet",
+]

@@ -1,0 +1,145 @@
+"""The read side: what views call. Never computes anything.
+
+:func:`get_value` is meant for every request, so its warm path is one
+``cache.get`` plus a dict lookup: the parsed configuration is memoized per
+settings change (:func:`.config.current`), and the cache backend object is kept
+per thread (Django's ``caches[alias]`` costs about as much as the lookup itself
+on LocMem). It reaches the database only when the cache has no entry, and then
+puts the value back into the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from . import storage
+from .config import Config, current
+from .exceptions import NotComputedYet
+
+_MISSING: Any = object()
+_local = threading.local()
+
+
+def _cache(config: Config):
+    """This thread's cache backend for ``CACHE_ALIAS`` (Django's own per-thread object)."""
+    held = getattr(_local, "held", None)
+    if held is not None and held[0] is config:
+        return held[1]
+    backend = caches[config.cache_alias]
+    _local.held = (config, backend)
+    return backend
+
+
+@receiver(setting_changed)
+def _forget_cache(setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        # Django builds new backends; make every thread pick them up (``config``
+        # identity alone would not change).
+        global _local
+        _local = threading.local()
+
+
+def get_value(name: str, default: Any = _MISSING) -> Any:
+    """The newest value computed for ``name``.
+
+    Served from Django's cache (``DJWORKERS["DUMBWAITER"]["CACHE_ALIAS"]``); on a
+    miss, read from the database and put back into the cache. Never runs the
+    function. Raises :class:`~.exceptions.UnknownFunction` (a ``LookupError``)
+    if ``name`` is not configured, and :class:`~.exceptions.NotComputedYet` (also
+    a ``LookupError``) if it has no value yet and no ``default`` was given.
+    """
+    config = current()
+    spec = config.functions.get(name)
+    if spec is None:
+        config.get(name)  # raises UnknownFunction naming the configured functions
+    entry = _cache(config).get(spec.cache_key)
+    if entry is not None:
+        return entry[0]
+    found = storage.newest_from_db(config, spec)
+    if found is None:
+        if default is _MISSING:
+            raise NotComputedYet(name)
+        return default
+    storage.prime_cache(config, spec, *found)
+    return found[0]
+
+
+def get_age(name: str) -> float | None:
+    """Seconds since the newest stored value was computed, or None if there is none."""
+    config = current()
+    spec = config.get(name)
+    entry = _cache(config).get(spec.cache_key)
+    if entry is not None:
+        return max(0.0, time.time() - entry[1])
+    found = storage.newest_from_db(config, spec)
+    if found is None:
+        return None
+    storage.prime_cache(config, spec, *found)
+    return max(0.0, time.time() - found[1])
+
+
+def get_history(name: str) -> list[storage.HistoryEntry]:
+    """Stored results of ``name``, newest first (at most ``max_saved``). Reads the database."""
+    config = current()
+    return storage.history(config, config.get(name))
+
+
+def get_errors(name: str) -> list[storage.ErrorEntry]:
+    """Stored failures of ``name`` with their tracebacks, newest first (at most ``max_saved``)."""
+    return storage.errors(current().get(name))
+
+
+def status() -> list[dict[str, Any]]:
+    """Freshness of every configured function, for ``djworkers_status`` and dashboards.
+
+    One dict per function, in settings order: ``name``, ``frequency``, ``age``
+    (seconds since the last success, None if never), ``stale`` (never computed,
+    or older than two periods), ``last_error`` (``"Type: message"`` or ""),
+    ``last_error_at`` (datetime or None), ``running_on`` (host:pid computing it
+    now, or ""). One database query.
+    """
+    from django.utils import timezone
+
+    from .models import CachedFunction
+
+    config = current()
+    rows = {row.name: row for row in CachedFunction.objects.filter(name__in=list(config.functions))}
+    now = timezone.now()
+    result = []
+    for spec in config.functions.values():
+        row = rows.get(spec.name)
+        success = row.last_success_at if row else None
+        age = max(0.0, (now - success).total_seconds()) if success else None
+        running = row is not None and row.running_until is not None and row.running_until >= now
+        result.append({
+            "name": spec.name,
+            "frequency": spec.frequency,
+            "age": age,
+            "stale": age is None or age > 2 * spec.frequency,
+            "last_error": row.last_error if row else "",
+            "last_error_at": row.last_error_at if row else None,
+            "running_on": row.running_on if running else "",
+        })
+    return result
+
+
+def refresh(name: str) -> bool:
+    """Compute ``name`` now in this process (the admin's "refresh now"); True if it succeeded.
+
+    Goes through the runner (executor, storage, run lease); raises
+    :class:`~.runner.AlreadyRunning` if a runner is computing it right now.
+    """
+    from ..runtime.executor import Outcome
+    from .runner import Runner
+
+    runner = Runner(current(), names=[name])
+    try:
+        return runner.refresh(name) is Outcome.SUCCEEDED
+    finally:
+        runner.coordinator.close()
