@@ -65,3 +65,4 @@ from .queue.models import *  # noqa: E402,F401,F403
 
 
 from .stats_models import *  # noqa: E402,F401,F403
+from .dumbwaiter.models import *  # noqa: E402,F401,F403
