@@ -58,14 +58,15 @@ def get_serializer(name: str | None = None, setting: str = 'DJWORKERS["SERIALIZE
 
 
 def _adapt(name: str, target: Any, setting: str) -> Serializer:
+    if isinstance(target, type):
+        # A class: its methods must be bound before either contract can use them.
+        target = target()
     inner = getattr(target, "serializer", None)
     if inner is not None and hasattr(inner, "serialize"):
         return LegacySerializer(name, inner)
     if hasattr(target, "serialize") and hasattr(target, "deserialize"):
         return LegacySerializer(name, target)
     if hasattr(target, "dumps") and hasattr(target, "loads"):
-        if isinstance(target, type):
-            target = target()
         if not getattr(target, "name", None):
             target.name = name
         return target
