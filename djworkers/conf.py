@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "RETRY_BACKOFF": 2.0,
         "RETRY_MAX_DELAY": 3600.0,
         "PERIODIC": True,
+        "NOTIFY": True,
     },
     "GEARMAN": {
         "SERVERS": ["127.0.0.1:4730"],

@@ -46,6 +46,15 @@ class QueueBackend(Source):
         self.connection = connection
         self.lease_seconds = lease_seconds
 
+    @classmethod
+    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "QueueBackend":
+        """Build from the ``DJWORKERS["QUEUE"]`` section (``get_backend`` calls this).
+
+        Override to read backend-specific keys; the default passes
+        ``CONNECTION`` and ``LEASE_SECONDS``.
+        """
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300))
+
     # -- what each backend implements ----------------------------------------
     @abc.abstractmethod
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,

@@ -85,6 +85,11 @@ class DatabaseBackend(QueueBackend):
         self.blocking = self.notify  # idle consumers wait on LISTEN instead of polling
         self._listener: _Listener | None = None
 
+    @classmethod
+    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300),
+                   notify=bool(settings.get("NOTIFY", True)))
+
     # -- helpers ------------------------------------------------------------------------
     @property
     def _connection(self):

@@ -1,0 +1,144 @@
+"""``manage.py queue_consumer``: consume the queue (Q9). Thin: parse, build, run the core Worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from django.core.management.base import BaseCommand, CommandError
+
+from djworkers import conf
+from djworkers.exceptions import DjworkersImproperlyConfigured
+from djworkers.runtime.logs import add_logging_arguments, configure_logging
+from djworkers.runtime.supervisor import Supervisor
+from djworkers.runtime.worker import PollBackoff, Worker
+
+logger = logging.getLogger("djworkers.queue.consumer")
+
+#: With periodic jobs on, an idle poll never sleeps longer than this, so no minute tick is missed.
+PERIODIC_MAX_POLL = 30.0
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {number:g}")
+    return number
+
+
+def backoff_factor(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be >= 1 (1 = poll at a constant --delay), got {number:g}"
+        )
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Run queued jobs: fetch them from the configured backend (DJWORKERS['QUEUE']['BACKEND']) "
+        "and run them in a thread pool, optionally in several processes. Also enqueues due "
+        "@periodic_command jobs (once per minute across all consumers) unless --no-periodic. "
+        "SIGTERM/SIGINT: stop fetching, finish running jobs (DJWORKERS['WORKER']['SHUTDOWN_TIMEOUT']), "
+        "hand unstarted ones back, exit 0; a second signal stops at once."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "-t", "--threads", type=positive_int, default=1,
+            help="Jobs run at once in each process (thread pool size). Default: 1.",
+        )
+        parser.add_argument(
+            "--processes", type=positive_int, default=1,
+            help="Worker processes to fork, each with --threads threads. Default: 1.",
+        )
+        parser.add_argument(
+            "-d", "--delay", type=seconds, default=0.1,
+            help="Seconds to wait after the first empty poll of a non-blocking backend "
+                 "(SQLite, or PostgreSQL without NOTIFY). Default: 0.1.",
+        )
+        parser.add_argument(
+            "-b", "--backoff", type=backoff_factor, default=1.15,
+            help="Multiply the wait by this after each further empty poll (>= 1). Default: 1.15.",
+        )
+        parser.add_argument(
+            "-m", "--max", type=seconds, default=10.0, dest="max_delay",
+            help="Longest wait between polls, in seconds. Default: 10 "
+                 f"(capped at {PERIODIC_MAX_POLL:g} while periodic jobs are scheduled).",
+        )
+        parser.add_argument(
+            "-n", "--no-periodic", action="store_true",
+            help="Do not enqueue @periodic_command jobs from this consumer.",
+        )
+        parser.add_argument(
+            "--queue", action="append", dest="queues", metavar="NAME",
+            help="Consume this queue (repeat for several). Default: DJWORKERS['QUEUE']['NAME'].",
+        )
+        parser.add_argument(
+            "--burst", action="store_true",
+            help="Run until the queues are empty (nothing ready; delayed jobs are not waited for), then exit.",
+        )
+        parser.add_argument(
+            "--prefetch", type=positive_int, default=None,
+            help="Jobs fetched per round trip and held ready (default: --threads).",
+        )
+        add_logging_arguments(parser, logfile_flags=("-l", "--logfile"))
+
+    def handle(self, *args, **options) -> None:
+        configure_logging(options["loglevel"], options["logfile"], options["verbosity"])
+        from djworkers.queue.api import build_backend
+        from djworkers.queue.periodic import Scheduler, periodic_jobs
+
+        settings = conf.section("QUEUE")
+        queues = options["queues"] or [settings["NAME"]]
+        if settings["ALWAYS_EAGER"]:
+            logger.warning("DJWORKERS['QUEUE']['ALWAYS_EAGER'] is on: jobs run when enqueued, "
+                           "this consumer will only see jobs written by other means.")
+        periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
+        max_delay = options["max_delay"]
+        if periodic and max_delay > PERIODIC_MAX_POLL:
+            logger.info("--max %.0f capped at %.0f s so periodic ticks are not missed",
+                        max_delay, PERIODIC_MAX_POLL)
+            max_delay = PERIODIC_MAX_POLL
+        try:
+            build_backend(queues).close()  # fail here, with a clear message, on a bad setting
+        except DjworkersImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
+
+        def target() -> int:
+            backend = build_backend(queues)
+            worker = Worker(
+                backend,
+                threads=options["threads"],
+                prefetch=options["prefetch"],
+                burst=options["burst"],
+                poll=PollBackoff(options["delay"], options["backoff"], max_delay),
+                tickers=[Scheduler().tick] if periodic else [],
+            )
+            logger.info("Consuming queue(s) %s with %s%s", ", ".join(queues), type(backend).__name__,
+                        "" if periodic else " (no periodic jobs)")
+            return worker.run()
+
+        if options["processes"] > 1:
+            code = Supervisor(target, options["processes"]).run()
+        else:
+            code = target()
+        if code:
+            raise CommandError(f"queue_consumer stopped with exit code {code}.", returncode=code)

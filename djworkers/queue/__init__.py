@@ -1,0 +1,42 @@
+"""The queue front door (djutils.queue heritage).
+
+::
+
+    from djworkers.queue import queue_command, periodic_command, crontab
+
+    @queue_command
+    def churn_data(instance, payload): ...
+
+    churn_data(obj, data)          # enqueued; returns a JobHandle at once
+
+See docs/queue.rst for the full guide.
+"""
+
+from ..registry import autodiscover
+from .api import (
+    JobHandle,
+    QueueCommand,
+    build_backend,
+    enqueue,
+    enqueue_message,
+    get_backend,
+    invoker,
+    queue_command,
+)
+from .crontab import crontab
+from .periodic import Scheduler, periodic_command
+
+__all__ = [
+    "JobHandle",
+    "QueueCommand",
+    "Scheduler",
+    "autodiscover",
+    "build_backend",
+    "crontab",
+    "enqueue",
+    "enqueue_message",
+    "get_backend",
+    "invoker",
+    "periodic_command",
+    "queue_command",
+]
