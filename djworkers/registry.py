@@ -49,11 +49,15 @@ class Job:
                 f"expected some of {', '.join(cls.OPTION_NAMES)}."
             )
         retries = options.get("retries")
-        if retries is not None and (not isinstance(retries, int) or retries < 0):
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+        ):
             raise ValueError(f"Job {name!r}: retries must be an int >= 0, got {retries!r}.")
         for key in ("retry_delay", "retry_backoff"):
             value = options.get(key)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            if value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            ):
                 raise ValueError(f"Job {name!r}: {key} must be a number >= 0, got {value!r}.")
         return cls(name=name, func=func, door=door, **options)
 
