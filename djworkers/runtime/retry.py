@@ -29,10 +29,14 @@ class RetryPolicy:
         return attempt < self.retries
 
     def delay_for(self, attempt: int) -> float:
-        base = min(self.max_delay, self.delay * (self.backoff**attempt))
+        """Seconds to wait before attempt ``attempt + 1``; never more than ``max_delay``."""
+        try:
+            base = min(self.max_delay, self.delay * (self.backoff**attempt))
+        except OverflowError:  # backoff**attempt beyond float range: the cap applies
+            base = self.max_delay
         if self.jitter and base:
             base += base * self.jitter * random.uniform(-1.0, 1.0)
-        return max(0.0, base)
+        return max(0.0, min(self.max_delay, base))
 
     @classmethod
     def for_job(cls, job: Job, section: str = "QUEUE") -> "RetryPolicy":
