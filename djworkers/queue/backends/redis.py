@@ -1,0 +1,337 @@
+"""The Redis queue backend: at-least-once delivery with leases, on plain lists.
+
+``QUEUE["BACKEND"] = "redis"``. Jobs wait in a list per queue (and per
+priority). A consumer's fetch is one Lua script that pops up to N frames and
+records each under a unique receipt in an in-flight hash plus a lease ZSET
+scored by expiry, atomically: a job is always somewhere. Leases are renewed
+while the job runs (:meth:`extend`); an acknowledgement deletes the receipt;
+a consumer killed mid-job simply stops renewing, and the next fetch by anyone
+moves its expired leases back to the head of the queue. Delayed jobs and
+retries wait in a ZSET scored by due time and are moved to the list by the
+same fetch script. Key layout and scripts: :mod:`.redis_scripts`; connection
+parsing: :mod:`.redis_connection`.
+
+Round trips are what a Redis queue costs, so:
+
+- enqueue is one EVALSHA (LPUSH + a wake-up token);
+- fetch takes up to ``limit`` jobs in one EVALSHA and carries the pending
+  acknowledgements with it: a worker acknowledging a job does not wait for
+  Redis; the ack rides on the next fetch, or a background flush after
+  ``ACK_DELAY`` when no fetch comes. An ack that never reached Redis (crash,
+  connection lost) only means the job may run again, never that it is lost;
+- an idle consumer blocks in ``BLPOP`` on its queues' wake-up lists, always
+  with a finite timeout (shorter than the socket timeout, the caller's
+  timeout, a third of the lease, and the time to the next delayed job).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .base import Delivery, QueueBackend
+from .redis_connection import get_client, parse_connection
+from .redis_scripts import (
+    ACK, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE, QueueKeys,
+)
+
+logger = logging.getLogger("djworkers.queue.redis")
+
+
+class RedisBackend(QueueBackend):
+    name = "redis"
+    blocking = True
+    supports_delay = True
+    supports_lease = True
+
+    #: Most jobs one fetch round trip leases.
+    MAX_FETCH = 1000
+    #: Most due/expired jobs one fetch moves back to ready (per queue and kind).
+    RECOVER_BATCH = 500
+    #: Frames per round trip in :meth:`write_many`.
+    WRITE_CHUNK = 1000
+    #: Longest an acknowledgement waits for a fetch to carry it (seconds).
+    ACK_DELAY = 0.02
+    #: Shortest blocking wait (BLPOP's 0 would mean "for ever": never sent).
+    MIN_WAIT = 0.01
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        connection: Any = None,
+        *,
+        lease_seconds: float = 300,
+        key_prefix: str = KEY_PREFIX,
+    ):
+        super().__init__(queues, connection, lease_seconds=lease_seconds)
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be > 0")
+        self.key_prefix = key_prefix
+        self.client = get_client(connection)
+        self._keys: dict[str, QueueKeys] = {}
+        self._consumer_keys = [key for q in self.queues for key in self.keys(q).all()]
+        self._wake_keys = [self.keys(q).wake for q in self.queues]
+        self._queue_index = {q: i for i, q in enumerate(self.queues)}
+        socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        #: Longest single BLPOP: a third of the lease, so a heartbeat that
+        #: follows a blocked fetch is never later than the lease allows, and
+        #: well inside the socket timeout so a wait is not mistaken for a hang.
+        self.max_wait = self.lease_seconds / 3
+        if socket_timeout:
+            self.max_wait = min(self.max_wait, max(self.MIN_WAIT, float(socket_timeout) * 0.6))
+        self._closed = False
+        self._reset_process_state()
+
+    # -- per-process state (rebuilt after fork) ---------------------------------
+    def _reset_process_state(self) -> None:
+        self._pid = os.getpid()
+        self._token = os.urandom(6).hex()
+        self._next_receipt = 0
+        self._counter_lock = threading.Lock()
+        self._ack_lock = threading.Lock()
+        self._pending: dict[str, list[str]] = {}
+        self._ack_event = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def _check_fork(self) -> None:
+        """After a fork, forget the parent's receipts token, pending acks and threads.
+
+        The parent still owns its pending acks and flushes them itself; redis-py's
+        pool opens fresh sockets in the child on its own.
+        """
+        if os.getpid() != self._pid:
+            self._reset_process_state()
+
+    def keys(self, queue: str) -> QueueKeys:
+        keys = self._keys.get(queue)
+        if keys is None:
+            keys = self._keys[queue] = QueueKeys.for_queue(queue, self.key_prefix)
+        return keys
+
+    def _reserve_receipts(self, count: int) -> int:
+        with self._counter_lock:
+            start = self._next_receipt
+            self._next_receipt += count
+            return start
+
+    # -- writing ------------------------------------------------------------------
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
+              priority: int = 0) -> None:
+        """One round trip. ``priority``: higher runs first (any integer)."""
+        keys = self.keys(self.default_queue(queue))
+        priority = int(priority)
+        if eta is not None and eta > time.time():
+            tag = os.urandom(8).hex() + (f"/{priority}" if priority else "")
+            SCHEDULE(self.client, (keys.scheduled, keys.wake), (eta, tag.encode() + b"|" + frame))
+            return
+        WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, frame))
+
+    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None) -> None:
+        """Append frames in chunks of :attr:`WRITE_CHUNK`, one round trip per chunk."""
+        keys = self.keys(self.default_queue(queue))
+        script_keys = (keys.ready, keys.levels, keys.wake)
+        iterator = iter(frames)
+        while chunk := list(itertools.islice(iterator, self.WRITE_CHUNK)):
+            WRITE(self.client, script_keys, (0, *chunk))
+
+    # -- fetching -----------------------------------------------------------------
+    def fetch(self, limit: int, timeout: float) -> list[Delivery]:
+        """Lease up to ``limit`` jobs; if none is ready, wait at most ``timeout`` for one."""
+        self._check_fork()
+        limit = max(0, min(int(limit), self.MAX_FETCH))
+        deliveries, next_event = self._fetch(limit, leasing=True)
+        if deliveries or timeout <= 0 or limit == 0:
+            return deliveries
+        wait = min(timeout, self.max_wait)
+        if next_event >= 0:
+            wait = min(wait, next_event)
+        self.client.blpop(self._wake_keys, timeout=max(self.MIN_WAIT, round(wait, 3)))
+        return self._fetch(limit, leasing=True)[0]
+
+    def read(self) -> bytes | None:
+        """Take the next due frame for good (at-most-once, the old djutils API), or None."""
+        self._check_fork()
+        deliveries = self._fetch(1, leasing=False)[0]
+        return deliveries[0].raw if deliveries else None
+
+    def _fetch(self, limit: int, *, leasing: bool) -> tuple[list[Delivery], float]:
+        acks = self._take_acks()
+        keys = list(self._consumer_keys)
+        args: list[Any] = [
+            limit, self.lease_seconds, self.RECOVER_BATCH, 1 if leasing else 0,
+            f"{self._token}.", self._reserve_receipts(limit) if leasing else 0,
+            len(self.queues), len(acks),
+        ]
+        for queue, receipts in acks.items():
+            queue_keys = self.keys(queue)
+            keys += (queue_keys.leases, queue_keys.inflight)
+            args.append(len(receipts))
+            args += receipts
+        try:
+            reply = FETCH(self.client, keys, args)
+        except BaseException:
+            self._restore_acks(acks)
+            raise
+        if reply[1]:
+            logger.warning(
+                "%d job(s) on %s outlived their lease (their consumer died or stalled); "
+                "they are queued again", reply[1], self._describe_queues(),
+            )
+        queues = self.queues
+        deliveries = [
+            Delivery(raw=reply[i + 2], receipt=reply[i + 1].decode("ascii"), queue=queues[reply[i] - 1])
+            for i in range(2, len(reply), 3)
+        ]
+        return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
+
+    def _describe_queues(self) -> str:
+        return ", ".join(repr(q) for q in self.queues)
+
+    # -- settling deliveries ---------------------------------------------------------
+    def ack(self, delivery: Delivery) -> None:
+        """Forget a finished job. Sent with the next fetch, or within :attr:`ACK_DELAY`."""
+        self._check_fork()
+        if not delivery.receipt:
+            return  # taken with read(): nothing is leased
+        with self._ack_lock:
+            was_idle = not self._pending
+            self._pending.setdefault(delivery.queue, []).append(delivery.receipt)
+        if was_idle:
+            self._ensure_flusher()
+            self._ack_event.set()
+
+    def flush_acks(self) -> None:
+        """Send pending acknowledgements now (kept for a later try if Redis is unreachable)."""
+        self._check_fork()
+        acks = self._take_acks()
+        if not acks:
+            return
+        keys: list[str] = []
+        args: list[Any] = []
+        for queue, receipts in acks.items():
+            queue_keys = self.keys(queue)
+            keys += (queue_keys.leases, queue_keys.inflight)
+            args.append(len(receipts))
+            args += receipts
+        try:
+            ACK(self.client, keys, args)
+        except BaseException:
+            self._restore_acks(acks)
+            raise
+
+    def _take_acks(self) -> dict[str, list[str]]:
+        with self._ack_lock:
+            acks, self._pending = self._pending, {}
+        return acks
+
+    def _restore_acks(self, acks: dict[str, list[str]]) -> None:
+        with self._ack_lock:
+            for queue, receipts in acks.items():
+                self._pending.setdefault(queue, [])[:0] = receipts
+
+    def _ensure_flusher(self) -> None:
+        thread = self._flusher
+        if thread is not None and thread.is_alive():
+            return
+        with self._ack_lock:
+            if self._flusher is not None and self._flusher.is_alive():
+                return
+            self._closed = False
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="djworkers-redis-acks", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Send acks no fetch picked up within ACK_DELAY; exit after a quiet minute."""
+        failures = 0
+        while not self._closed:
+            if not self._ack_event.wait(60):
+                with self._ack_lock:
+                    if not self._pending:
+                        self._flusher = None
+                        return
+                continue
+            self._ack_event.clear()
+            time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
+            try:
+                self.flush_acks()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                logger.warning("Could not send acknowledgements to Redis (%s); will retry", exc)
+                self._ack_event.set()
+
+    def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
+        """Atomically swap the leased frame for ``raw``, due at ``eta``."""
+        keys = self.keys(delivery.queue)
+        if not RETRY(self.client, keys.all(), (delivery.receipt, eta, raw)):
+            logger.warning(
+                "Lease of a job on queue %r expired before its retry was recorded; "
+                "the earlier copy was queued again and will run instead", delivery.queue,
+            )
+
+    def release(self, delivery: Delivery) -> None:
+        """Put an unstarted job back at the head of its queue."""
+        if not delivery.receipt:
+            raise ValueError("a delivery taken with read() is not leased and cannot be released")
+        RELEASE(self.client, self.keys(delivery.queue).all(), (delivery.receipt,))
+
+    def extend(self, deliveries: list[Delivery]) -> None:
+        """Renew leases; a lease that already expired is left alone (logged)."""
+        by_queue: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            if delivery.receipt:
+                by_queue.setdefault(delivery.queue, []).append(delivery.receipt)
+        for queue, receipts in by_queue.items():
+            renewed = EXTEND(self.client, (self.keys(queue).leases,), (self.lease_seconds, *receipts))
+            if renewed < len(receipts):
+                logger.warning(
+                    "%d of %d lease(s) on queue %r had already expired; those jobs may run twice",
+                    len(receipts) - renewed, len(receipts), queue,
+                )
+
+    def heartbeat(self) -> None:
+        """Send pending acks and move due/expired jobs back to ready."""
+        self._check_fork()
+        self._fetch(0, leasing=True)
+
+    def close(self) -> None:
+        """Send pending acks and close idle sockets (the pool is shared per process)."""
+        self._closed = True
+        self._ack_event.set()
+        try:
+            self.flush_acks()
+        except Exception as exc:
+            logger.warning(
+                "Could not send the last acknowledgements to Redis (%s); those jobs will run "
+                "again when their lease expires", exc,
+            )
+        self.client.connection_pool.disconnect(inuse_connections=False)
+
+    # -- administration -------------------------------------------------------------
+    def _selected_keys(self, queue: str | None) -> list[str]:
+        queues = self.queues if queue is None else [queue]
+        return [key for q in queues for key in self.keys(q).all()]
+
+    def flush(self, queue: str | None = None) -> None:
+        """Delete every job (ready, delayed and running) of ``queue`` or all queues."""
+        with self._ack_lock:
+            if queue is None:
+                self._pending.clear()
+            else:
+                self._pending.pop(queue, None)
+        FLUSH(self.client, self._selected_keys(queue), ())
+
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        self.flush_acks()
+        ready, scheduled, in_flight = STATS(self.client, self._selected_keys(queue), ())
+        return {"ready": ready, "scheduled": scheduled, "in_flight": in_flight}
+
+
+__all__ = ["RedisBackend", "parse_connection"]

@@ -1,0 +1,170 @@
+"""Turning ``DJWORKERS["QUEUE"]["CONNECTION"]`` into a redis-py client.
+
+:func:`parse_connection` is the one parser of the setting (the queue's system
+checks call it too, so a typo is reported by ``manage.py check`` before a
+consumer starts). It accepts:
+
+- ``None``: ``redis://127.0.0.1:6379/0``;
+- a URL (``redis://``, ``rediss://``, ``unix://``), query options included
+  (``?socket_timeout=2``), returned as the string;
+- the djutils form ``"host:port:db"`` (also ``"host:port"`` and ``"host"``),
+  returned as ``{"host": ..., "port": ..., "db": ...}``;
+- a dict of :class:`redis.Redis` keyword arguments, returned as a copy.
+
+Parsing imports nothing from redis-py, so checks work where it is missing.
+:func:`get_client` builds (and caches, one per connection per process) the
+client with djworkers' defaults: finite socket timeouts, so a stopped server
+cannot hang a consumer for ever, and one quick retry on a dropped connection,
+so a client whose pooled socket died with a server restart reconnects
+transparently.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from ...conf import new_name
+from ...exceptions import DjworkersImproperlyConfigured
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+URL_SCHEMES = ("redis", "rediss", "unix")
+SETTING = new_name("QUEUE", "CONNECTION")
+
+#: Socket timeouts (seconds) unless the URL or dict says otherwise. A command
+#: to a SIGSTOPped or unreachable server fails after this long instead of
+#: blocking the consumer; blocking reads are always shorter (see the backend).
+DEFAULT_SOCKET_TIMEOUT = 5.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+_HINT = (
+    'expected a URL such as "redis://127.0.0.1:6379/0" (or rediss://, unix://), '
+    'the old djutils form "host:port:db", a dict of redis.Redis arguments, or None'
+)
+
+
+def _invalid(value: Any, setting: str, why: str) -> DjworkersImproperlyConfigured:
+    return DjworkersImproperlyConfigured(
+        f"{setting} = {value!r} is not a Redis connection: {why}; {_HINT}."
+    )
+
+
+def _parse_url(value: str, setting: str) -> str:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise _invalid(value, setting, str(exc)) from None
+    if parts.scheme not in URL_SCHEMES:
+        raise _invalid(value, setting, f"unknown scheme {parts.scheme!r}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise _invalid(value, setting, "a unix:// URL needs a socket path")
+        return value
+    if not parts.hostname:
+        raise _invalid(value, setting, "the URL has no host")
+    if port == 0:
+        raise _invalid(value, setting, "port 0")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise _invalid(value, setting, f"the database number {db!r} is not an integer")
+    return value
+
+
+def _parse_legacy(value: str, setting: str) -> dict[str, Any]:
+    parts = value.split(":")
+    if len(parts) > 3:
+        raise _invalid(value, setting, "too many ':' (for IPv6 use a redis://[::1]:6379/0 URL)")
+    host = parts[0].strip()
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise _invalid(value, setting, f"bad host {host!r}")
+    result: dict[str, Any] = {"host": host, "port": 6379, "db": 0}
+    for index, key in ((1, "port"), (2, "db")):
+        if len(parts) > index:
+            text = parts[index].strip()
+            if not text.isdigit():
+                raise _invalid(value, setting, f"the {key} {text!r} is not a non-negative integer")
+            result[key] = int(text)
+    if not 0 < result["port"] < 65536:
+        raise _invalid(value, setting, f"port {result['port']} is out of range")
+    return result
+
+
+def parse_connection(value: Any, setting: str = SETTING) -> dict[str, Any] | str:
+    """Validate a Redis connection setting; a URL string or a dict of client arguments.
+
+    Raises :class:`DjworkersImproperlyConfigured` naming ``setting`` on anything
+    that cannot be a connection (it never contacts the server).
+    """
+    if value is None:
+        return DEFAULT_URL
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise _invalid(value, setting, "it is empty")
+        if "://" in text:
+            return _parse_url(text, setting)
+        return _parse_legacy(text, setting)
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise _invalid(value, setting, f"dict keys must be strings, got {bad!r}")
+        return dict(value)
+    raise _invalid(value, setting, f"a {type(value).__name__} is not accepted")
+
+
+# -- clients ------------------------------------------------------------------
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _build_client(parsed: dict[str, Any] | str) -> Any:
+    try:
+        import redis
+        from redis.backoff import ExponentialWithJitterBackoff
+        from redis.retry import Retry
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise DjworkersImproperlyConfigured(
+            f"{SETTING}: the Redis queue backend needs redis-py: pip install 'djworkers[redis]' ({exc})."
+        ) from exc
+
+    defaults: dict[str, Any] = {
+        "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+        "socket_connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "socket_keepalive": True,
+        # One reconnect-and-retry on a dropped socket (server restarted, idle
+        # connection closed). Timeouts are not retried: a stalled server
+        # surfaces at once, and the worker backs off.
+        "retry": Retry(
+            ExponentialWithJitterBackoff(cap=0.5, base=0.05), 1,
+            supported_errors=(redis.ConnectionError,),
+        ),
+        "client_name": "djworkers",
+    }
+    if isinstance(parsed, str):
+        # URL query options (?socket_timeout=...) override the defaults.
+        return redis.Redis(connection_pool=redis.ConnectionPool.from_url(parsed, **defaults))
+    return redis.Redis(**{**defaults, **parsed})
+
+
+def get_client(value: Any, setting: str = SETTING) -> Any:
+    """A shared :class:`redis.Redis` for the connection setting ``value``.
+
+    One client (so one connection pool) per distinct setting per process:
+    enqueueing from a web request reuses pooled sockets instead of connecting
+    each time. redis-py's pool notices a fork and opens new sockets in the
+    child. An existing ``redis.Redis`` instance is returned unchanged.
+    """
+    if hasattr(value, "execute_command") and hasattr(value, "connection_pool"):
+        return value
+    parsed = parse_connection(value, setting)
+    key = repr(sorted(parsed.items())) if isinstance(parsed, dict) else parsed
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _build_client(parsed)
+        return client
+
+
+__all__ = ["DEFAULT_URL", "get_client", "parse_connection"]
