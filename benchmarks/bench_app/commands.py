@@ -1,0 +1,27 @@
+"""djworkers queue jobs (autodiscovered from commands.py) wrapping the shared workload.
+
+While the queue door is absent (it is built in parallel), nothing is declared
+and the djworkers contenders report themselves unavailable instead of breaking
+``django.setup()`` for the peers that need Django (django-tasks-db, dumbwaiter).
+"""
+
+from benchmarks import workload
+
+try:
+    from djworkers.queue import queue_command
+except ImportError:  # the queue door is not there yet
+    queue_command = None
+
+if queue_command is not None:
+
+    @queue_command
+    def noop() -> None:
+        workload.noop()
+
+    @queue_command
+    def incr() -> None:
+        workload.incr()
+
+    @queue_command
+    def record(enqueued_at: float) -> None:
+        workload.record(enqueued_at)

@@ -1,0 +1,157 @@
+"""Entry point of one measurement, run in the peers' venv: ``python -m benchmarks.child``.
+
+Reads ``{"scenario", "contender", "params", "quick"}`` as JSON on stdin, runs the
+scenario's ``measure`` and prints one ``BENCH-RESULT {...}`` line. Workers the
+measurement needs are started from here as subprocesses (each peer's own
+command, like users run it) and are always stopped before the child exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .harness import RESULT_PREFIX, Unavailable
+from .scenarios import load_scenarios
+
+ROOT = Path(__file__).resolve().parent.parent
+COUNTER = "bench:done"
+LATENCIES = "bench:latency"
+
+
+class Child:
+    """Helpers for measurements: the private Redis, worker subprocesses, counters."""
+
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.redis_url = os.environ["BENCH_REDIS_URL"]
+        self.python = sys.executable
+        self.processes: list[subprocess.Popen] = []
+        self._redis = None
+
+    @property
+    def redis(self):
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(self.redis_url)
+        return self._redis
+
+    def flush(self) -> None:
+        """Empty the private Redis: queues, counters and peers' bookkeeping of the last run."""
+        self.redis.flushall()
+
+    def done(self) -> int:
+        return int(self.redis.get(COUNTER) or 0)
+
+    # -- workers -------------------------------------------------------------------
+    def spawn(self, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a worker as users run it, in its own session (so its children stop with it)."""
+        full_env = dict(os.environ, **(env or {}))
+        log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "ab")
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def manage(self, *args: str) -> list[str]:
+        return [self.python, "-m", "django", *args, "--settings=benchmarks.settings"]
+
+    def stop(self, process: subprocess.Popen, grace: float = 10.0) -> None:
+        """SIGTERM the worker's process group, then SIGKILL after ``grace`` seconds."""
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group (prefork children)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.processes):
+            self.stop(process, grace=3)
+
+    def wait_count(self, target: int, start_timeout: float, run_timeout: float,
+                   processes: list[subprocess.Popen] = (), poll: float = 0.01) -> tuple[float | None, float, int, int]:
+        """Poll the job counter until it reaches ``target``.
+
+        Gives up ``start_timeout`` s after the call if no job ran yet, or
+        ``run_timeout`` s after the first job (a time cap for slow contenders;
+        their rate is then measured over the jobs they did), or when every
+        process in ``processes`` has exited. Returns ``(first_seen_at,
+        last_change_at, count_at_first_sight, final_count)``: timing from the
+        first job seen keeps worker start-up (imports, connections) out of
+        throughput.
+        """
+        deadline = time.perf_counter() + start_timeout
+        first_at, first_count = None, 0
+        last, last_at = 0, time.perf_counter()
+        while True:
+            count = self.done()
+            now = time.perf_counter()
+            if count != last:
+                last, last_at = count, now
+            if first_at is None and count > 0:
+                first_at, first_count = now, count
+                deadline = now + run_timeout
+            if count >= target or now > deadline:
+                return first_at, last_at, first_count, count
+            if processes and all(p.poll() is not None for p in processes):
+                count = self.done()
+                if count != last:
+                    last, last_at = count, time.perf_counter()
+                return first_at, last_at, first_count, count
+            time.sleep(poll)
+
+    def drain_rate(self, target: int, run_timeout: float, processes: list[subprocess.Popen] = (),
+                   start_timeout: float = 60.0) -> dict[str, float]:
+        """Jobs per second between the first and the last job seen; raises if nothing ran."""
+        first_at, last_at, first_count, count = self.wait_count(target, start_timeout, run_timeout, processes)
+        if first_at is None or count - first_count <= 0 or last_at <= first_at:
+            exits = [p.poll() for p in processes]
+            raise RuntimeError(f"worker ran {count} of {target} jobs (exit codes {exits})")
+        return {"jobs_per_s": (count - first_count) / (last_at - first_at), "jobs_done": count}
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    scenarios = load_scenarios()
+    scenario = scenarios[request["scenario"]]
+    child = Child(request.get("quick", False))
+    try:
+        metrics = scenario.measure(request["contender"], request["params"], child)
+        extra = metrics.pop("_extra", {}) if isinstance(metrics, dict) else {}
+        result: dict[str, Any] = {"metrics": metrics, "extra": extra}
+    except Unavailable as exc:
+        result = {"unavailable": str(exc)}
+    except Exception as exc:  # a crash is reported, not raised: the run goes on
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        child.stop_all()
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

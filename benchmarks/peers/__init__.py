@@ -1,0 +1,41 @@
+"""Per-peer drivers: how each contender enqueues and how its worker is started.
+
+``get(name)`` returns a configured driver for the names the scenarios use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import Peer
+
+
+def _factories() -> dict[str, Callable[[], Peer]]:
+    from .djworkers_queue import DjworkersQueue
+    from .queues import RQ, Celery, Dramatiq, Huey
+    from .raw import RawRedis, RawZmq
+    from .tasks_db import TasksDb
+
+    return {
+        "djworkers": DjworkersQueue,
+        "djworkers database (sqlite)": lambda: DjworkersQueue("database", "sqlite"),
+        "djworkers database (postgres)": lambda: DjworkersQueue("database", "postgres"),
+        "huey": Huey,
+        "rq": RQ,
+        "rq (SimpleWorker)": lambda: RQ(simple=True),
+        "dramatiq": Dramatiq,
+        "celery": Celery,
+        "celery (solo)": lambda: Celery("solo"),
+        "celery (threads)": lambda: Celery("threads"),
+        "django-tasks-db (sqlite)": lambda: TasksDb("sqlite"),
+        "django-tasks-db (postgres)": lambda: TasksDb("postgres"),
+        "raw redis": RawRedis,
+        "raw zmq": RawZmq,
+    }
+
+
+def get(name: str) -> Peer:
+    """A driver for ``name``, set up in this process."""
+    peer = _factories()[name]()
+    peer.setup()
+    return peer

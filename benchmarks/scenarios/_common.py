@@ -1,0 +1,65 @@
+"""Measurement steps several scenarios share (they run in the child process)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..harness import Unavailable
+
+
+def timed_enqueue(peer, job: str, count: int, bulk: bool = False) -> float:
+    """Jobs per second for ``count`` enqueues of ``job`` (one by one, or through the bulk API)."""
+    warm = peer.enqueuer(job)
+    for _ in range(20):  # connections, lazy imports, first-use caches
+        warm()
+    if bulk:
+        started = time.perf_counter()
+        peer.bulk(job, count)
+        return count / (time.perf_counter() - started)
+    enqueue = peer.enqueuer(job)
+    started = time.perf_counter()
+    for _ in range(count):
+        enqueue()
+    return count / (time.perf_counter() - started)
+
+
+def drain(child, peer, threads: int, count: int, cap: float) -> dict[str, Any]:
+    """Queue ``count`` incr jobs, start one worker process, time the drain.
+
+    Jobs queued while no worker runs, so the worker starts on a full queue;
+    throughput is counted from the first job done (start-up excluded) until
+    the last, or until ``cap`` seconds of draining (slow contenders).
+    Raw zmq has no queue at rest: its worker starts first and the child pushes.
+    """
+    from ..peers.raw import RawZmq
+
+    command, env = peer.worker(threads, child)  # raises Unavailable before any work is done
+    child.flush()
+    if isinstance(peer, RawZmq):
+        process = child.spawn(command, env)
+        time.sleep(0.5)
+        push = peer.enqueuer("incr")
+        for _ in range(count):
+            push()
+    else:
+        peer.fill("incr", count)
+        queued = peer.queued()
+        if queued is not None and queued < count:
+            raise RuntimeError(f"{peer.name}: {queued} of {count} jobs queued after the fill")
+        process = child.spawn(command, env)
+    try:
+        return child.drain_rate(count, cap, [process] if peer.burst else [])
+    finally:
+        child.stop(process)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def unavailable_unless(condition: bool, reason: str) -> None:
+    if not condition:
+        raise Unavailable(reason)

@@ -1,0 +1,77 @@
+"""Scenario 5: djworkers' database backend vs django-tasks-db's ``db_worker``, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+from .. import peers
+from ..harness import Contender, Metric, Scenario, Unavailable
+from . import register
+
+
+@register
+class Database(Scenario):
+    name = "database"
+    title = "Database backends: djworkers vs django-tasks-db"
+    description = ("One process enqueues N jobs one by one through the ORM-backed queue (timed: enqueue), "
+                   "then one worker process (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
+                   "`db_worker --batch`) drains them; each job INCRs a Redis counter. The database is a "
+                   "per-run SQLite file or a per-run PostgreSQL database on the local server.")
+    metrics = (Metric("drain_jobs_per_s", "jobs/s"), Metric("enqueue_jobs_per_s", "jobs/s"))
+
+    def contenders(self, run):
+        count = run.count(5_000, 300)
+        cap = 15.0 if not run.quick else 5.0
+        rows = []
+        for db in ("sqlite", "postgres"):
+            note = "" if db == "sqlite" or run.postgres else run.postgres_reason
+            for name, role in ((f"djworkers database ({db})", "djworkers"), (f"django-tasks-db ({db})", "peer")):
+                rows.append(Contender(name, role, db, {"peer": name, "db": db, "count": count, "cap": cap,
+                                                       "skip": note}))
+        return rows
+
+    def measure(self, contender, params, child):
+        if params["skip"]:
+            raise Unavailable(params["skip"])
+        peer = peers.get(params["peer"])
+        command, env = peer.worker(1, child)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        child.flush()
+        clear_database_queues()
+        enqueue = peer.enqueuer("incr")
+        count = params["count"]
+        started = time.perf_counter()
+        for _ in range(count):
+            enqueue()
+        enqueue_rate = count / (time.perf_counter() - started)
+        from django.db import connections
+
+        connections.close_all()  # SQLite: let the worker have the file
+        process = child.spawn(command, env)
+        try:
+            drained = child.drain_rate(count, params["cap"], [process])
+        finally:
+            child.stop(process)
+        clear_database_queues()
+        return {"drain_jobs_per_s": drained["jobs_per_s"], "enqueue_jobs_per_s": enqueue_rate,
+                "_extra": {"jobs_done": drained["jobs_done"]}}
+
+
+def clear_database_queues() -> None:
+    """Empty both libraries' tables so each measurement starts from an empty queue."""
+    try:
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.all().delete()
+    except ImportError:
+        pass
+    try:
+        from djworkers.queue import get_backend
+
+        get_backend().flush()
+    except (ImportError, AttributeError):
+        pass
+    except Exception as exc:  # the redis backend selected by mistake, a missing table: say which
+        raise RuntimeError(f"flushing the djworkers queue failed: {exc}") from exc

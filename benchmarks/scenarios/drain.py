@@ -1,0 +1,38 @@
+"""Scenario 2 (+ the raw ceilings of scenario 4): drain queued jobs with one worker process, 1 and 4 threads."""
+
+from __future__ import annotations
+
+from .. import peers
+from ..harness import Contender, Metric, Scenario
+from . import register
+from ._common import drain
+
+ONE_THREAD = ["djworkers", "huey", "rq", "rq (SimpleWorker)", "dramatiq", "celery (solo)", "raw redis", "raw zmq"]
+FOUR_THREADS = ["djworkers", "huey", "dramatiq", "celery (threads)"]
+
+
+@register
+class Drain(Scenario):
+    name = "drain"
+    title = "Drain queued jobs with one worker process"
+    description = ("N jobs that each INCR a Redis counter are queued, then one worker process is started "
+                   "the way each library's users start it; jobs/s is timed from the first job done to the "
+                   "last (worker start-up excluded), capped at a time limit for slow contenders. Raw "
+                   "ceilings: a redis-py BRPOP + INCR loop, one job at a time; a pyzmq PULL + INCR loop.")
+    metrics = (Metric("jobs_per_s", "jobs/s"), Metric("jobs_done", "jobs"))
+
+    def contenders(self, run):
+        count = run.count(20_000, 1_000)
+        cap = 12.0 if not run.quick else 5.0
+        rows = []
+        for threads, names in ((1, ONE_THREAD), (4, FOUR_THREADS)):
+            group = "1 thread" if threads == 1 else f"{threads} threads"
+            for name in names:
+                role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
+                rows.append(Contender(f"{name}, {group}", role, group,
+                                      {"peer": name, "threads": threads, "count": count, "cap": cap}))
+        return rows
+
+    def measure(self, contender, params, child):
+        peer = peers.get(params["peer"])
+        return drain(child, peer, params["threads"], params["count"], params["cap"])

@@ -1,0 +1,41 @@
+"""Scenario 1 (+ the raw ceiling of scenario 4): enqueue no-op jobs from one process, one by one and in bulk."""
+
+from __future__ import annotations
+
+from .. import peers
+from ..harness import Contender, Metric, Scenario
+from . import register
+from ._common import timed_enqueue
+
+ONE_BY_ONE = ["djworkers", "huey", "rq", "dramatiq", "celery", "raw redis", "raw zmq"]
+BULK = ["djworkers", "rq", "raw redis"]  # the others have no batch-enqueue API
+
+
+@register
+class Enqueue(Scenario):
+    name = "enqueue"
+    title = "Enqueue no-op jobs from one process"
+    description = ("One process enqueues N no-op jobs through each library's client API onto the private "
+                   "Redis (no worker running). Bulk uses the batch API where one exists (djworkers "
+                   "`get_backend().write_many`, RQ `enqueue_many`, a raw redis-py pipeline). Raw zmq "
+                   "sends to a PULL socket in another process.")
+    metrics = (Metric("jobs_per_s", "jobs/s"),)
+
+    def contenders(self, run):
+        count = run.count(20_000, 2_000)
+        rows = []
+        for name in ONE_BY_ONE:
+            role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
+            rows.append(Contender(name, role, "one by one", {"peer": name, "count": count, "bulk": False}))
+        for name in BULK:
+            role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
+            rows.append(Contender(f"{name} bulk", role, "bulk", {"peer": name, "count": count, "bulk": True}))
+        return rows
+
+    def measure(self, contender, params, child):
+        peer = peers.get(params["peer"])
+        child.flush()
+        if params["peer"] == "raw zmq":  # a PUSH socket needs a peer to deliver to
+            command, env = peer.worker(1, child)
+            child.spawn(command, env)
+        return {"jobs_per_s": timed_enqueue(peer, "noop", params["count"], bulk=params["bulk"])}

@@ -1,0 +1,64 @@
+"""Scenario 3 (+ raw ceilings): end-to-end latency, enqueue -> job start, at a light steady rate."""
+
+from __future__ import annotations
+
+import time
+
+from .. import peers, workload
+from ..harness import Contender, Metric, Scenario
+from . import register
+from ._common import percentile
+
+NAMES = ["djworkers", "huey", "rq", "dramatiq", "celery (solo)", "raw redis", "raw zmq"]
+
+
+@register
+class Latency(Scenario):
+    name = "latency"
+    title = "Latency, enqueue to job start, at a steady light rate"
+    description = ("A running, idle worker (one process, one thread; RQ's default forking worker) receives "
+                   "jobs enqueued at a fixed rate; each job records `time.time() - enqueued_at` as its "
+                   "first act. Percentiles over all jobs of the run.")
+    metrics = (Metric("p50_ms", "ms", higher_is_better=False, digits=2),
+               Metric("p99_ms", "ms", higher_is_better=False, digits=2))
+
+    def contenders(self, run):
+        count = run.count(1_000, 200)
+        rate = 200.0
+        rows = []
+        for name in NAMES:
+            role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
+            rows.append(Contender(name, role, "", {"peer": name, "count": count, "rate": rate}))
+        return rows
+
+    def measure(self, contender, params, child):
+        peer = peers.get(params["peer"])
+        command, env = peer.worker(1, child, burst=False)
+        child.flush()
+        process = child.spawn(command, env)
+        enqueue = peer.enqueuer("record")
+        # Warm up: until one probe has run, the worker is still starting.
+        deadline = time.monotonic() + 60
+        while child.done() == 0:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{peer.name}: the worker ran no warm-up job (exit {process.poll()})")
+            enqueue(time.time())
+            time.sleep(0.2)
+        time.sleep(0.5)
+        client = child.redis
+        client.delete(workload.LATENCIES)
+        client.set(workload.COUNTER, 0)
+        count, interval = params["count"], 1.0 / params["rate"]
+        started = time.perf_counter()
+        for index in range(count):
+            pause = started + index * interval - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            enqueue(time.time())
+        child.wait_count(count, 30, 30, [process])
+        latencies = [float(v) * 1000 for v in client.lrange(workload.LATENCIES, 0, -1)]
+        if len(latencies) < count * 0.99:
+            raise RuntimeError(f"{peer.name}: only {len(latencies)} of {count} probes ran")
+        achieved = count / (time.perf_counter() - started)
+        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
+                "_extra": {"achieved_rate": round(achieved, 1)}}

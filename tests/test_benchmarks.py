@@ -1,0 +1,54 @@
+"""The benchmark harness works end to end (``python -m benchmarks --quick``).
+
+It asserts nothing about speed (performance is measured, never asserted in a
+timed test: DESIGN.md); it fails when a scenario crashes, when the harness
+cannot build the peers' venv, or when the results files are not written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(
+    os.environ.get("DJWORKERS_TEST_DB") == "postgres",
+    reason="the harness makes its own SQLite and PostgreSQL databases: the SQLite pass of the suite covers it",
+)
+def test_quick_run_completes_and_writes_results(tmp_path):
+    """Every scenario runs for every contender in --quick mode and the results name them all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    # Building benchmarks/.venv-peers on a fresh machine downloads the peers: allow for it.
+    process = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--output", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert process.returncode == 0, f"stdout:\n{process.stdout[-4000:]}\nstderr:\n{process.stderr[-4000:]}"
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    markdown = (tmp_path / "latest.md").read_text()
+    names = [scenario["name"] for scenario in results["scenarios"]]
+    assert names[:7] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes"]
+    assert results["errors"] == []
+    assert results["meta"]["load_average"]["start"], "the load average is part of the record"
+    for scenario in results["scenarios"]:
+        measured = [row for row in scenario["rows"] if row["metrics"]]
+        assert measured, f"{scenario['name']}: no contender produced a number"
+        assert f"`{scenario['name']}`" in markdown
+        for row in scenario["rows"]:
+            # a row is either measured or says why not; never silently empty
+            assert row["metrics"] or row["unavailable"], f"{scenario['name']}: {row['contender']} has nothing"
+    # the peers the issue names were all measured, and the raw ceilings
+    drained = {row["contender"] for row in results["scenarios"][1]["rows"] if row["metrics"]}
+    for peer in ("huey, 1 thread", "rq, 1 thread", "dramatiq, 1 thread", "celery (solo), 1 thread",
+                 "celery (threads), 4 threads", "raw redis, 1 thread", "raw zmq, 1 thread"):
+        assert peer in drained
