@@ -41,3 +41,4 @@ class FailedJobAdmin(admin.ModelAdmin):
 
 
 from . import admin_dashboard  # noqa: E402,F401  (the dashboard page linked from the admin index)
+from .dumbwaiter import admin as _dumbwaiter_admin  # noqa: E402,F401  (cached values, D8)
