@@ -157,6 +157,14 @@ class Counter:
             thread.join(timeout)
         self._thread = None
 
+    def discard(self) -> None:
+        """Stop the flusher and drop pending counts without writing them (between tests)."""
+        with self._lock:
+            self._pending = {}
+        self.stop_flusher()
+        with self._lock:
+            self._pending = {}
+
     def _after_fork(self) -> None:
         # A forked child inherits the parent's counts (counted there already) and no thread.
         self._lock = threading.Lock()

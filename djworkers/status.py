@@ -47,7 +47,7 @@ class StatusOptions:
     unhealthy; ``None`` reports them without judging (they stay until replayed
     or purged, so a health check that fails on any of them never recovers by
     itself). ``stale_factor``: a periodic-cache value older than
-    ``stale_factor * frequency`` is stale, when the dumbwaiter does not say.
+    ``stale_factor * frequency`` is stale (2: one late run is tolerated).
     """
 
     max_failed: int | None = None
@@ -106,9 +106,10 @@ def dumbwaiter_section(options: StatusOptions) -> dict[str, Any] | None:
     for entry in entries:
         age = entry.get("age")
         frequency = entry.get("frequency")
-        stale = entry.get("stale")
-        if stale is None:
-            stale = age is None or (frequency is not None and age > options.stale_factor * frequency)
+        if isinstance(frequency, (int, float)):
+            stale = age is None or age > options.stale_factor * frequency
+        else:
+            stale = bool(entry.get("stale", age is None))
         row = {
             "name": entry.get("name"),
             "frequency": frequency,
@@ -116,6 +117,7 @@ def dumbwaiter_section(options: StatusOptions) -> dict[str, Any] | None:
             "stale": bool(stale) or age is None,
             "last_error": entry.get("last_error") or "",
             "last_error_at": _iso(entry.get("last_error_at")),
+            "running_on": entry.get("running_on") or "",
         }
         rows.append(row)
         if age is None:
@@ -127,7 +129,7 @@ def dumbwaiter_section(options: StatusOptions) -> dict[str, Any] | None:
     notes = [] if rows else ['No functions in DJWORKERS["DUMBWAITER"]["FUNCTIONS"].']
     columns = [column("name", "Function"), column("frequency", "Every (s)"), column("age", "Age (s)"),
                column("stale", "Stale"), column("last_error", "Last error"),
-               column("last_error_at", "Last error at")]
+               column("last_error_at", "Last error at"), column("running_on", "Running on")]
     return section("dumbwaiter", "Periodic cache (dumbwaiter)", columns, rows, problems, notes)
 
 
@@ -161,7 +163,7 @@ def failed_counts(transport: str) -> dict[str, int]:
 def queue_section(options: StatusOptions) -> dict[str, Any] | None:
     """Depth, scheduled, in-flight and failed per queue of the configured backend."""
     try:
-        from .queue import get_backend
+        from .queue import build_backend
     except ImportError as exc:
         if not _door_missing(exc, "djworkers.queue"):
             raise
@@ -178,7 +180,8 @@ def queue_section(options: StatusOptions) -> dict[str, Any] | None:
     rows = []
     backend = None
     try:
-        backend = get_backend(queues=names)
+        # A backend of our own (closed below), not the process's shared one.
+        backend = build_backend(names)
         for name in names:
             stats = backend.stats(queue=name)
             rows.append({

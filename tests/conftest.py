@@ -52,3 +52,13 @@ def clean_registry():
     yield registry
     registry._jobs.clear()
     registry._jobs.update(before)
+
+
+@pytest.fixture(autouse=True)
+def _discard_job_stats():
+    """Job counters are per process and flushed from a thread: drop what a test counted so
+    no flush lands in another test's database (or the dev database at exit)."""
+    yield
+    from djworkers import stats
+
+    stats.counter.discard()

@@ -88,7 +88,7 @@ def test_queue_depth_counts_written_jobs():
     from djworkers.messages import encode
     from djworkers.queue import get_backend
 
-    backend = get_backend(queues=["default"])
+    backend = get_backend(["default"])
     backend.write(encode(Message(name="tests.anything")))
     backend.write(encode(Message(name="tests.anything")))
     backend.write(encode(Message(name="tests.later")), eta=time.time() + 3600)
@@ -140,7 +140,7 @@ def test_dumbwaiter_never_computed_then_fresh_then_stale():
     when its value grows older than its frequency allows it is flagged stale."""
     from djworkers import dumbwaiter
 
-    functions = [{"function": "time.time", "name": "status-clock", "frequency": 60}]
+    functions = [{"function": "tests.statusapp.functions.clock", "name": "status-clock", "frequency": 60}]
     with override_settings(DJWORKERS={"DUMBWAITER": {"FUNCTIONS": functions}}):
         code, out = status_command("--json")
         data = json.loads(out)
@@ -217,10 +217,11 @@ def test_per_minute_window_and_pruning():
     counter = stats.Counter()
     counter.add("queue", "a", processed=5, now=now - 30 * 60)
     counter.add("queue", "a", processed=9, now=now - 90 * 60)  # outside the hour
-    counter.add("queue", "a", processed=2, now=now - 72 * 3600)  # beyond retention
     counter.flush()
     assert sum(p["processed"] for p in stats.per_minute(60, now=now)) == 5
     assert sum(p["processed"] for p in stats.per_minute(120, now=now)) == 14
+    JobStat.objects.create(minute=stats.minute_datetime(int((now - 72 * 3600) // 60)),
+                           transport="queue", queue="a", processed=2)  # beyond RETENTION_HOURS (48)
     assert stats.prune(now=now) == 1
     assert JobStat.objects.count() == 2
 

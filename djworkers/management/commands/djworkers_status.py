@@ -57,8 +57,8 @@ class Command(BaseCommand):
                             help="Unhealthy when more than N jobs are in the failed-job store "
                                  "(default: failed jobs are reported, not judged).")
         parser.add_argument("--stale-factor", type=positive_float, default=2.0, metavar="X",
-                            help="A cached value older than X times its frequency is stale, where "
-                                 "the dumbwaiter does not decide itself (default 2).")
+                            help="A cached value older than X times its frequency is stale "
+                                 "(default 2: one missed run is tolerated, two are not).")
 
     def handle(self, *args, **options):
         status = collect(StatusOptions(max_failed=options["max_failed"],
