@@ -115,8 +115,14 @@ class DatabaseCoordinator(Coordinator):
         return row or None
 
 
-# Compare-and-act scripts: only the owner may extend or delete its lease.
-_EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# Compare-and-act scripts: only the owner may extend or delete its lease. Extending a
+# lease that expired but that nobody else took re-takes it (as the database does).
+_EXTEND = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -138,10 +144,7 @@ class RedisCoordinator(Coordinator):
         return claim_tick(tick_name(name), tick, redis=self.client)
 
     def acquire(self, name: str, seconds: float) -> bool:
-        key = self._key(name)
-        if self.client.set(key, self.owner, nx=True, px=int(seconds * 1000)):
-            return True
-        return bool(self._extend(keys=[key], args=[self.owner, int(seconds * 1000)]))
+        return bool(self._extend(keys=[self._key(name)], args=[self.owner, int(seconds * 1000)]))
 
     def extend(self, name: str, seconds: float) -> bool:
         return bool(self._extend(keys=[self._key(name)], args=[self.owner, int(seconds * 1000)]))

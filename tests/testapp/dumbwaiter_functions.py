@@ -71,3 +71,13 @@ def unpicklable():
 
 
 not_callable = 42
+
+
+import threading  # noqa: E402
+
+release_event = threading.Event()
+
+
+def wait_for_release(timeout: float = 30.0) -> bool:
+    """Blocks until a test sets ``release_event`` (a "hanging" function the test can end)."""
+    return release_event.wait(timeout)
