@@ -33,11 +33,15 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# DEMO_ADDR: where the example project listens (the tests pick a free port).
+DEMO_ADDR ?= 127.0.0.1:8000
+
 demo: $(VENV)/.installed
 	cd example_project && ../$(BIN)/python manage.py migrate --noinput
 	cd example_project && ../$(BIN)/python manage.py check
-	@echo "Open http://127.0.0.1:8000/"
-	cd example_project && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+	cd example_project && ../$(BIN)/python manage.py demo_user --addr $(DEMO_ADDR)
+	@echo "Open http://$(DEMO_ADDR)/  (Ctrl-C stops the web server, queue_consumer and run_dumbwaiter)"
+	cd example_project && exec ../$(BIN)/python manage.py djworkers_run --all --runserver $(DEMO_ADDR)
 
 test: test-sqlite test-postgres
 
