@@ -71,7 +71,7 @@ class Executor:
     def run(self, message: Message, raw: bytes | None = None) -> Result:
         """Run ``message`` once. ``raw`` is the frame it came in (kept on failure)."""
         signals.job_started.send(sender=self.transport, message=message)
-        close_stale_connections()
+        close_stale_connections(ping=True)
         started = time.monotonic()
         try:
             job = self.registry.get(message.name)

@@ -63,3 +63,11 @@ for _name, _func in (
     ("core.backend_pid", backend_pid),
 ):
     registry.register(Job.declare(_name, _func, door=DOOR))
+
+
+def close_db() -> None:
+    """Close this thread's connection (tests end persistent connections so the test DB can be dropped)."""
+    connection.close()
+
+
+registry.register(Job.declare("core.close_db", close_db, door=DOOR))

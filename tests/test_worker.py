@@ -1,0 +1,294 @@
+"""The worker runtime (X3, Q9): real subprocesses, real signals, independent of any front door.
+
+Why: graceful shutdown is the promise users of job queues ask about most, and
+only a real process receiving a real SIGTERM shows it. The transport here is the
+test-only :class:`tests.testapp.filesource.FileSource` (a directory of frame
+files), so these tests exercise nothing but ``djworkers.runtime``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from djworkers.messages import Message, encode
+from djworkers.models import FailedJob
+from djworkers.registry import Job
+from djworkers.runtime.executor import Executor
+from djworkers.runtime.hooks import Hook
+from djworkers.runtime.worker import PollBackoff, Worker
+from tests.testapp import core_jobs  # noqa: F401  (registers the core.* jobs)
+from tests.testapp.filesource import FileSource
+from tests.utils import spawn, stop, wait_until
+
+FAST_POLL = dict(poll=PollBackoff(0.01, 1.5, 0.05), fetch_timeout=0.05)
+
+
+def _log(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else "(no log)"
+
+
+# -- in-process: the loop itself ------------------------------------------------------
+
+
+# Jobs run in pool threads with their own connections, so these need real commits.
+@pytest.mark.django_db(transaction=True)
+def test_burst_runs_everything_and_quarantines_a_bad_frame(tmp_path):
+    source = FileSource(tmp_path / "q")
+    for i in range(3):
+        source.enqueue(Message("core.touch", args=(str(tmp_path / f"done-{i}"),)))
+    source.put(b"definitely not a signed frame")
+    worker = Worker(source, threads=2, burst=True, exit_on_force=False, **FAST_POLL)
+    assert worker.run() == 0
+    assert all((tmp_path / f"done-{i}").read_text().startswith("done") for i in range(3))
+    assert source.waiting() == [] and source.leased() == []
+    assert worker.counts == {"succeeded": 3, "quarantined": 1}
+    quarantined = FailedJob.objects.get()
+    assert quarantined.reason == "bad-signature" and quarantined.transport == "file"
+    assert bytes(quarantined.raw) == b"definitely not a signed frame"
+    assert source.closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_goes_back_through_the_source(tmp_path, clean_registry):
+    calls = []
+
+    def flaky():
+        calls.append(time.time())
+        if len(calls) == 1:
+            raise RuntimeError("first attempt fails")
+        return "ok"
+
+    clean_registry.register(Job.declare("core.flaky_once", flaky, door="core-tests", retries=2, retry_delay=0.3))
+    source = FileSource(tmp_path / "q")
+    source.enqueue(Message("core.flaky_once"))
+    worker = Worker(source, burst=False, exit_on_force=False, **FAST_POLL)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_until(lambda: worker.counts["succeeded"] == 1, timeout=10)
+    finally:
+        worker.shutdown.request()
+        thread.join(10)
+    assert worker.counts == {"retry": 1, "succeeded": 1}
+    assert calls[1] - calls[0] >= 0.3 * 0.9  # the retry frame was due at its eta, not at once
+    assert not FailedJob.objects.exists()
+
+
+def test_poll_backoff():
+    poll = PollBackoff(0.1, 2.0, 0.5)
+    assert [poll.next() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    poll.reset()
+    assert poll.next() == 0.1
+    with pytest.raises(ValueError):
+        PollBackoff(backoff=0.5)
+    with pytest.raises(ValueError):
+        Worker(FileSource("/tmp/unused-djworkers-source"), threads=0)
+
+
+# -- real subprocesses, real signals -------------------------------------------------------
+
+
+def _worker(root: Path, log: Path, *extra: str):
+    return spawn(["test_worker", "--dir", str(root), "-v", "2", *extra], log=log)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_lets_the_running_job_finish_and_exits_0(tmp_path):
+    source = FileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    source.enqueue(Message("core.sleep_then_touch", args=(2.0, str(started), str(done))))
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log)
+    try:
+        wait_until(started.exists, timeout=30)
+        signalled = time.monotonic()
+        code = stop(process, signal.SIGTERM, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, _log(log)
+    assert done.exists(), _log(log)  # the job finished: its side effect is there
+    assert time.monotonic() - signalled >= 1.0  # it waited for the job, it did not kill it
+    assert source.waiting() == [] and source.leased() == []  # acked
+    assert "finishing running jobs" in _log(log)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_second_signal_stops_at_once_and_hands_the_job_back(tmp_path):
+    source = FileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    frame = encode(Message("core.sleep_then_touch", args=(60.0, str(started), str(done))))
+    source.put(frame)
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log)
+    try:
+        wait_until(started.exists, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None  # still waiting for the 60 s job
+        second = time.monotonic()
+        code = stop(process, signal.SIGTERM, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code != 0, _log(log)
+    assert time.monotonic() - second < 5, _log(log)
+    assert not done.exists()
+    waiting = source.waiting()
+    assert [p.read_bytes() for p in waiting] == [frame], _log(log)  # back in the queue, intact
+    assert source.leased() == []
+    assert "handing them back" in _log(log)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_unstarted_prefetched_jobs_are_handed_back_on_graceful_stop(tmp_path):
+    source = FileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    source.enqueue(Message("core.sleep_then_touch", args=(2.0, str(started), str(done))))
+    later = [encode(Message("core.touch", args=(str(tmp_path / f"later-{i}"),))) for i in range(2)]
+    for raw in later:
+        source.put(raw)
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--threads", "1", "--prefetch", "3")
+    try:
+        wait_until(started.exists, timeout=30)
+        wait_until(lambda: len(source.leased()) == 3, timeout=10)  # all three held by the worker
+        code = stop(process, signal.SIGTERM, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, _log(log)
+    assert done.exists()
+    assert not any((tmp_path / f"later-{i}").exists() for i in range(2))
+    assert sorted(p.read_bytes() for p in source.waiting()) == sorted(later), _log(log)
+    assert source.leased() == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_supervisor_forwards_sigterm_to_its_processes(tmp_path):
+    source = FileSource(tmp_path / "q")
+    markers = [(tmp_path / f"started-{i}", tmp_path / f"done-{i}") for i in range(2)]
+    for started, done in markers:
+        source.enqueue(Message("core.sleep_then_touch", args=(2.0, str(started), str(done))))
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--processes", "2")
+    try:
+        wait_until(lambda: all(s.exists() for s, _ in markers), timeout=30)
+        pids = {int(s.read_text()) for s, _ in markers}
+        assert len(pids) == 2 and process.pid not in pids  # two child processes, one job each
+        code = stop(process, signal.SIGTERM, timeout=20)  # to the parent only
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, _log(log)
+    assert all(d.exists() for _, d in markers), _log(log)
+    assert not any(_alive(pid) for pid in pids)
+    assert source.waiting() == [] and source.leased() == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_supervisor_second_signal_stops_children_at_once(tmp_path):
+    source = FileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    frame = encode(Message("core.sleep_then_touch", args=(60.0, str(started), str(done))))
+    source.put(frame)
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--processes", "2")
+    try:
+        wait_until(started.exists, timeout=30)
+        child = int(started.read_text())
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        second = time.monotonic()
+        code = stop(process, signal.SIGTERM, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code != 0, _log(log)
+    assert time.monotonic() - second < 5
+    assert not _alive(child)
+    assert [p.read_bytes() for p in source.waiting()] == [frame], _log(log)
+
+
+# -- database connections between jobs -------------------------------------------------------
+
+
+class Results(Hook):
+    def __init__(self):
+        self.values: list[tuple[str, object]] = []
+
+    def after_job(self, message, result, duration):
+        self.values.append((message.name, result))
+
+    def on_failure(self, message, exc, traceback):
+        self.values.append((message.name if message else "?", exc))
+
+
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("conn_max_age", [0, None], ids=["CONN_MAX_AGE=0", "persistent"])
+def test_dropped_connection_between_jobs_does_not_fail_the_next_job(tmp_path, monkeypatch, conn_max_age):
+    """X3: the server drops the worker's connection between two jobs; job 2 still runs."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (pg_terminate_backend): run with DJWORKERS_TEST_DB=postgres")
+    # Worker threads build their connections from this same settings dict.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", conn_max_age)
+    results = Results()
+    source = FileSource(tmp_path / "q")
+    worker = Worker(source, Executor("file", hooks=[results]), exit_on_force=False, **FAST_POLL)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        source.enqueue(Message("core.backend_pid"))
+        wait_until(lambda: len(results.values) == 1, timeout=10)
+        (name, first_pid), = results.values
+        assert name == "core.backend_pid" and isinstance(first_pid, int)
+
+        if conn_max_age == 0:
+            # Closed right after the job: nothing left to kill.
+            wait_until(lambda: not _backend_alive(first_pid), timeout=5)
+        else:
+            # Persistent: still open, so kill it as a database restart would.
+            assert _backend_alive(first_pid)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [first_pid])
+                assert cursor.fetchone()[0] is True
+            wait_until(lambda: not _backend_alive(first_pid), timeout=5)
+
+        source.enqueue(Message("core.query_db"))
+        source.enqueue(Message("core.backend_pid"))
+        wait_until(lambda: len(results.values) == 3, timeout=10)
+        source.enqueue(Message("core.close_db"))  # a persistent connection outlives jobs
+        wait_until(lambda: len(results.values) == 4, timeout=10)
+    finally:
+        worker.shutdown.request()
+        thread.join(10)
+    assert results.values[1] == ("core.query_db", 0), results.values  # no OperationalError
+    assert results.values[2][0] == "core.backend_pid" and results.values[2][1] != first_pid
+    assert worker.counts == {"succeeded": 4}
+    assert not FailedJob.objects.exists()
