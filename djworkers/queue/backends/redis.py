@@ -15,10 +15,11 @@ Round trips are what a Redis queue costs, so:
 
 - enqueue is one EVALSHA (LPUSH + a wake-up token);
 - fetch takes up to ``limit`` jobs in one EVALSHA and carries the pending
-  acknowledgements with it: a worker acknowledging a job does not wait for
-  Redis; the ack rides on the next fetch, or a background flush after
-  ``ACK_DELAY`` when no fetch comes. An ack that never reached Redis (crash,
-  connection lost) only means the job may run again, never that it is lost;
+  acknowledgements with it: a worker's job thread acknowledging a job does not
+  wait for Redis; the ack rides on the main thread's next fetch, or a
+  background flush after ``ACK_DELAY`` when no fetch comes. An ack that never
+  reached Redis (crash, connection lost) only means the job may run again,
+  never that it is lost;
 - an idle consumer blocks in ``BLPOP`` on its queues' wake-up lists, always
   with a finite timeout (shorter than the socket timeout, the caller's
   timeout, a third of the lease, and the time to the next delayed job).
@@ -97,6 +98,7 @@ class RedisBackend(QueueBackend):
         self._pending: dict[str, list[str]] = {}
         self._ack_event = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._fetch_thread: int | None = None
 
     def _check_fork(self) -> None:
         """After a fork, forget the parent's receipts token, pending acks and threads.
@@ -143,6 +145,7 @@ class RedisBackend(QueueBackend):
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` jobs; if none is ready, wait at most ``timeout`` for one."""
         self._check_fork()
+        self._fetch_thread = threading.get_ident()
         limit = max(0, min(int(limit), self.MAX_FETCH))
         deliveries, next_event = self._fetch(limit, leasing=True)
         if deliveries or timeout <= 0 or limit == 0:
@@ -194,14 +197,22 @@ class RedisBackend(QueueBackend):
 
     # -- settling deliveries ---------------------------------------------------------
     def ack(self, delivery: Delivery) -> None:
-        """Forget a finished job. Sent with the next fetch, or within :attr:`ACK_DELAY`."""
+        """Forget a finished job.
+
+        Called from the thread that fetches (a script, a simple loop), the ack is
+        sent at once. Called from another thread (a worker's job threads, while
+        its main thread fetches), it is sent with the next fetch, or by a
+        background flush within :attr:`ACK_DELAY`: no round trip of its own.
+        """
         self._check_fork()
         if not delivery.receipt:
             return  # taken with read(): nothing is leased
         with self._ack_lock:
             was_idle = not self._pending
             self._pending.setdefault(delivery.queue, []).append(delivery.receipt)
-        if was_idle:
+        if self._fetch_thread in (None, threading.get_ident()):
+            self.flush_acks()
+        elif was_idle:
             self._ensure_flusher()
             self._ack_event.set()
 
