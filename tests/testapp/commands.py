@@ -46,10 +46,19 @@ def flaky(key: str, failures: int) -> None:
     JobRun.objects.create(key=key, pid=os.getpid())
 
 
-@queue_command(retries=2, retry_delay=0.1, retry_backoff=2.0)
+@queue_command(retries=2, retry_delay=0.3, retry_backoff=3.0)
 def always_fails(key: str) -> None:
     _event(key, "attempt")
     raise RuntimeError(f"always_fails {key}: nothing will help")
+
+
+@queue_command
+def fails_until_fixed(key: str) -> None:
+    """Raise until a "fixed" event exists for ``key`` (then replay makes it succeed)."""
+    _event(key, "attempt")
+    if not JobEvent.objects.filter(key=key, event="fixed").exists():
+        raise LookupError(f"{key} is not fixed yet")
+    JobRun.objects.create(key=key, pid=os.getpid())
 
 
 @queue_command(queue="other")
