@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from .exceptions import InvalidMessage
-from .messages import decode
+from .messages import decode, encode
 from .runtime.executor import Executor, Outcome
 from .transports import enqueuer
 
@@ -33,11 +33,21 @@ def replay(failed, *, inline: bool = False) -> str:
     except InvalidMessage as exc:
         raise ReplayError(f"Failed job {failed.pk} no longer decodes: {exc}") from exc
     message = message.replace(attempt=0, eta=None)
-    send = None if inline else enqueuer(failed.transport)
+    try:
+        send = None if inline else enqueuer(failed.transport)
+    except ImportError as exc:
+        raise ReplayError(
+            f"Failed job {failed.pk}: the enqueue function of transport {failed.transport!r} "
+            f"cannot be imported ({exc}); replay it with --inline or fix the transport."
+        ) from exc
     if send is not None:
         send(message)
         failed.delete()
         return f"re-enqueued {message.describe()} on {failed.transport}"
-    result = Executor(failed.transport).run(message.replace(options={**message.options, "no_retry": True}))
+    # Inline runs once (no retries here); if it fails again, the new FailedJob keeps
+    # the frame without the "no_retry" marker, so a later replay retries normally.
+    result = Executor(failed.transport).run(
+        message.replace(options={**message.options, "no_retry": True}), raw=encode(message)
+    )
     failed.delete()
     return f"ran {message.describe()} here: {result.outcome.value}"

@@ -32,10 +32,12 @@ def sleep_then_touch(seconds: float, started: str, done: str) -> float:
     return seconds
 
 
-def fail_if_exists(flag: str) -> str:
-    """Raise while ``flag`` exists; succeed (and delete nothing) once it is gone."""
+def fail_if_exists(flag: str, done: str | None = None) -> str:
+    """Raise while ``flag`` exists; once it is gone, succeed and touch ``done`` (if given)."""
     if os.path.exists(flag):
         raise RuntimeError(f"flag {flag} is set")
+    if done:
+        touch(done)
     return "ok"
 
 
