@@ -1,0 +1,116 @@
+"""The example project in a real browser (Debian's headless Chromium through Selenium):
+the home page against a live server with a running queue_consumer and run_dumbwaiter,
+"enqueue" clicked and the result seen arriving; the admin dashboard. Screenshots go to
+test-artifacts/. Also: Ctrl-C stops the whole group cleanly (exit 0, no orphans).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.example_server import ROOT, ExampleServer
+from tests.services import missing
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser(tmp_path):
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(path):
+            missing(f"{path} (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing("selenium (pip install -e '.[test]')")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
+    options.add_argument(f"--user-data-dir={profile}")
+    # An explicit driver path: Selenium Manager never runs, so nothing is downloaded.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")),
+                              options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def example(tmp_path):
+    server = ExampleServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+def test_home_page_enqueue_and_admin_dashboard(example, browser):
+    """X4/X5/Q1/D5: the page shows cached values, runs clicked jobs and shows their results."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60, poll_frequency=0.25)
+    browser.get(example.url + "/")
+    assert browser.title == "djworkers demo"
+
+    # The periodic cache: run_dumbwaiter computes server-time at start; the page picks it up.
+    wait.until(lambda d: "UTC" in d.find_element(By.CSS_SELECTOR, '#cached tr[data-name="server-time"]').text)
+
+    # Enqueue: the job is queued, the consumer runs it, the page shows its result.
+    browser.find_element(By.ID, "enqueue-upload").click()
+    done = wait.until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '#runs tr[data-kind="upload"][data-status="done"]')))
+    assert "words" in done.find_element(By.CSS_SELECTOR, "td.result").text
+
+    # A job that keeps failing ends as failed after its retries, and is counted.
+    browser.find_element(By.ID, "enqueue-doomed").click()
+    failed = wait.until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '#runs tr[data-kind="doomed"][data-status="failed"]')))
+    assert failed.find_elements(By.TAG_NAME, "td")[3].text == "3"  # 1 attempt + 2 retries
+    wait.until(lambda d: d.find_element(By.ID, "failed-total").text == "1")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '#queues tr[data-queue="default"]'))
+    screenshot(browser, "example-home.png")
+
+    # The admin dashboard, reached from the admin index.
+    browser.get(example.url + "/admin/")
+    browser.find_element(By.NAME, "username").send_keys("demo")
+    browser.find_element(By.NAME, "password").send_keys("demo")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.LINK_TEXT, "Dashboard"))).click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "svg.djworkers-chart")))
+    page = browser.find_element(By.ID, "djw-dashboard").text
+    assert "Queue (database backend)" in page
+    assert "Periodic cache (dumbwaiter)" in page
+    assert "server-time" in page and "upload-stats" in page
+    # Stats are flushed every 2 s in the example project; the page reloads every 10 s.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.djworkers-chart rect.bar-failed")
+               or d.refresh())
+    screenshot(browser, "admin-dashboard.png")
+
+    # Ctrl-C stops the web server, the consumer and the runner; nothing is left behind.
+    assert example.interrupt() == 0, example.log.read_text()[-3000:]
+    log = example.log.read_text()
+    for name in ("dumbwaiter", "queue", "web"):
+        assert re.search(rf"^ *{name} \| stopped$", log, re.MULTILINE), log[-3000:]
