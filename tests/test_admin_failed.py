@@ -1,0 +1,133 @@
+"""FailedJob admin (X5): list, search, filter, detail, replay and delete actions.
+
+Why: the failed-job store is where an operator looks first; it must render
+real rows (made by the executor and by quarantine) and its actions must do
+what they say, through the Django test client as a superuser would.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from djworkers import transports
+from djworkers.exceptions import BadSignature
+from djworkers.messages import Message, decode
+from djworkers.models import FailedJob
+from djworkers.runtime.executor import Executor
+from djworkers.runtime.failures import quarantine
+from tests.testapp import core_jobs  # noqa: F401  (registers core.fail_if_exists)
+from tests.testapp.filesource import FileSource
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:djworkers_failedjob_changelist"
+
+
+@pytest.fixture
+def admin_client_(client, django_user_model):
+    user = django_user_model.objects.create_superuser("boss", "boss@example.com", None)  # no hashing: force_login
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def file_transport(tmp_path, monkeypatch):
+    source = FileSource(tmp_path / "file-queue")
+    monkeypatch.setitem(transports.ENQUEUERS, "file", "tests.testapp.filesource.enqueue_to_directory")
+    monkeypatch.setenv("DJWORKERS_TEST_FILESOURCE", str(source.root))
+    return source
+
+
+@pytest.fixture
+def rows(tmp_path):
+    flag = tmp_path / "broken"
+    flag.write_text("x")
+    made = {}
+    for name, queue in [("reports", "reports"), ("mail", "mail")]:
+        message = Message("core.fail_if_exists", args=(str(flag), str(tmp_path / name)), queue=queue)
+        Executor("file").run(message)
+        made[name] = FailedJob.objects.get(job_id=message.id)
+    Executor("file").run(Message("core.not_registered_anywhere", queue="mail"))
+    made["unknown"] = FailedJob.objects.get(name="core.not_registered_anywhere")
+    made["quarantined"] = quarantine(BadSignature("forged", raw=b"\x80\x04evil"), transport="file", queue="mail")
+    flag.unlink()
+    return made
+
+
+def test_changelist_lists_searches_and_filters(admin_client_, rows):
+    url = reverse(CHANGELIST)
+    page = admin_client_.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert text.count("core.fail_if_exists") >= 2 and "core.not_registered_anywhere" in text
+    assert "4 failed jobs" in text
+
+    found = admin_client_.get(url, {"q": "not_registered"}).content.decode()
+    assert "core.not_registered_anywhere" in found and "1 failed job" in found
+
+    by_reason = admin_client_.get(url, {"reason__exact": "unknown-job"}).content.decode()
+    assert "1 failed job" in by_reason
+    by_queue = admin_client_.get(url, {"queue__exact": "mail"}).content.decode()
+    assert "3 failed jobs" in by_queue
+    by_name = admin_client_.get(url, {"name__exact": "core.fail_if_exists"}).content.decode()
+    assert "2 failed jobs" in by_name
+
+
+def test_detail_shows_traceback_and_frame_size(admin_client_, rows):
+    failed = rows["reports"]
+    page = admin_client_.get(reverse("admin:djworkers_failedjob_change", args=[failed.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Traceback (most recent call last)" in text and "RuntimeError" in text
+    size = len(bytes(failed.raw))
+    assert re.search(rf"Frame size \(bytes\):</label>\s*<div class=\"readonly\">{size}</div>", text), text
+
+
+def test_no_add_page(admin_client_):
+    assert admin_client_.get(reverse("admin:djworkers_failedjob_add")).status_code == 403
+
+
+def test_anonymous_users_are_sent_to_login(client, rows):
+    response = client.get(reverse(CHANGELIST))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def _action(client, action: str, pks: list[int], **extra):
+    return client.post(
+        reverse(CHANGELIST),
+        {"action": action, "_selected_action": [str(pk) for pk in pks], **extra},
+        follow=True,
+    )
+
+
+def test_replay_action_hands_jobs_back_to_their_transport(admin_client_, rows, file_transport):
+    chosen = [rows["reports"], rows["mail"]]
+    response = _action(admin_client_, "replay_selected", [f.pk for f in chosen])
+    assert response.status_code == 200
+    assert "Replayed 2 job(s)." in response.content.decode()
+    assert not FailedJob.objects.filter(pk__in=[f.pk for f in chosen]).exists()
+    replayed = sorted(decode(p.read_bytes()).id for p in file_transport.waiting())
+    assert replayed == sorted(f.job_id for f in chosen)
+
+
+def test_replay_action_refuses_quarantined_frames(admin_client_, rows, file_transport):
+    bad = rows["quarantined"]
+    response = _action(admin_client_, "replay_selected", [bad.pk, rows["mail"].pk])
+    text = response.content.decode()
+    assert "Replayed 1 job(s)." in text
+    assert f"Failed job {bad.pk} is a quarantined frame (bad-signature)" in text
+    assert FailedJob.objects.filter(pk=bad.pk).exists()
+    assert len(file_transport.waiting()) == 1
+
+
+def test_delete_action(admin_client_, rows):
+    pks = [rows["reports"].pk, rows["quarantined"].pk]
+    confirm = _action(admin_client_, "delete_selected", pks)
+    assert "Are you sure" in confirm.content.decode()
+    assert FailedJob.objects.count() == 4  # nothing deleted before confirming
+    done = _action(admin_client_, "delete_selected", pks, post="yes")
+    assert "Successfully deleted 2 failed jobs" in done.content.decode()
+    assert set(FailedJob.objects.values_list("pk", flat=True)) == {rows["mail"].pk, rows["unknown"].pk}
