@@ -230,6 +230,117 @@ def test_supervisor_second_signal_stops_children_at_once(tmp_path):
     assert [p.read_bytes() for p in source.waiting()] == [frame], _log(log)
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_shutdown_timeout_hands_the_job_back(tmp_path):
+    """A job longer than the shutdown timeout is handed back (not lost), exit non-zero."""
+    source = FileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    frame = encode(Message("core.sleep_then_touch", args=(60.0, str(started), str(done))))
+    source.put(frame)
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--shutdown-timeout", "1")
+    try:
+        wait_until(started.exists, timeout=30)
+        signalled = time.monotonic()
+        code = stop(process, signal.SIGTERM, timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code != 0, _log(log)
+    assert 0.8 <= time.monotonic() - signalled < 10
+    assert [p.read_bytes() for p in source.waiting()] == [frame], _log(log)
+    assert "shutdown timeout" in _log(log)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_supervisor_restarts_a_crashed_process(tmp_path):
+    source = FileSource(tmp_path / "q")
+    markers = [(tmp_path / f"started-{i}", tmp_path / f"done-{i}") for i in range(2)]
+    for started, done in markers:
+        source.enqueue(Message("core.sleep_then_touch", args=(3.0, str(started), str(done))))
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--processes", "2")
+    try:
+        wait_until(lambda: all(s.exists() for s, _ in markers), timeout=30)
+        killed, survivor = (int(s.read_text()) for s, _ in markers)
+        os.kill(killed, signal.SIGKILL)
+        after = tmp_path / "after-crash"
+        source.enqueue(Message("core.touch", args=(str(after),)))
+        wait_until(after.exists, timeout=20)  # the replacement process ran it
+        replacement = int(after.read_text().split()[1])
+        assert replacement not in (killed, survivor, process.pid)
+        code = stop(process, signal.SIGTERM, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "restarting" in _log(log)
+    assert code == 0, _log(log)  # the crash was answered by a restart; the stop was clean
+    assert markers[1][1].exists()  # the survivor finished its job
+
+
+class LeasedFileSource(FileSource):
+    supports_lease = True
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.extended: list[list[str]] = []
+        self.heartbeats = 0
+
+    def extend(self, deliveries):
+        self.extended.append([d.receipt for d in deliveries])
+
+    def heartbeat(self):
+        self.heartbeats += 1
+
+
+def test_heartbeat_extends_leases_while_a_job_runs(tmp_path):
+    """A transport that leases gets extend() for running and prefetched deliveries."""
+    source = LeasedFileSource(tmp_path / "q")
+    started, done = tmp_path / "started", tmp_path / "done"
+    source.enqueue(Message("core.sleep_then_touch", args=(1.0, str(started), str(done))))
+    worker = Worker(source, burst=True, heartbeat_interval=0.1, exit_on_force=False, **FAST_POLL)
+    assert worker.run() == 0
+    assert done.exists()
+    assert len(source.extended) >= 3, source.extended
+    assert all(len(receipts) == 1 for receipts in source.extended)
+    assert source.heartbeats >= len(source.extended)
+
+
+def test_logging_helpers(tmp_path):
+    import argparse
+    import logging
+
+    from djworkers.runtime.logs import add_logging_arguments, configure_logging
+
+    parser = argparse.ArgumentParser()
+    add_logging_arguments(parser, logfile_flags=("-f", "--logfile"), loglevel_flags=("-l", "--loglevel"))
+    options = parser.parse_args(["-l", "debug", "-f", str(tmp_path / "w.log")])
+    assert (options.loglevel, options.logfile) == ("DEBUG", str(tmp_path / "w.log"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--loglevel", "loud"])
+    logger = logging.getLogger("djworkers")
+    before = list(logger.handlers), logger.level
+    try:
+        configure_logging(options.loglevel, options.logfile)
+        configure_logging(options.loglevel, options.logfile)  # idempotent: one handler
+        ours = [h for h in logger.handlers if h.get_name() == "djworkers-command"]
+        assert len(ours) == 1 and logger.level == logging.DEBUG
+        logging.getLogger("djworkers.worker").debug("hello from a test")
+        ours[0].flush()
+        assert "djworkers.worker: hello from a test" in (tmp_path / "w.log").read_text()
+        configure_logging(None, None, verbosity=0)
+        assert logger.level == logging.ERROR
+    finally:
+        for handler in list(logger.handlers):
+            if handler.get_name() == "djworkers-command":
+                logger.removeHandler(handler)
+                handler.close()
+        logger.handlers[:] = before[0]
+        logger.setLevel(before[1])
+
+
 # -- database connections between jobs -------------------------------------------------------
 
 

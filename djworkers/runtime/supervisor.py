@@ -74,11 +74,15 @@ class Supervisor:
                     continue
                 slot = self.children.pop(pid)
                 code = os.waitstatus_to_exitcode(status)
-                worst = max(worst, abs(code))
                 if not self.shutdown.requested:
+                    # A crash already answered by a restart does not make a later
+                    # graceful stop fail; only exits during the stop count.
                     logger.error("Worker process %d exited with %d; restarting", pid, code)
                     time.sleep(self.restart_delay)
-                    self._spawn(slot)
+                    if not self.shutdown.requested:  # no new child once a stop began
+                        self._spawn(slot)
+                    continue
+                worst = max(worst, abs(code))
             return worst
         finally:
             self.shutdown.uninstall()
