@@ -64,3 +64,16 @@ docs: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .tox *.egg-info
+
+# Benchmarks (benchmarks/, docs/performance.rst): djworkers side by side with Huey, RQ, Dramatiq,
+# Celery and django-tasks-db, ~15 min on 2 cores; results in benchmarks/results/latest.{json,md}.
+# The peers are installed by the harness into benchmarks/.venv-peers (benchmarks/requirements.txt).
+BENCH_ARGS ?=
+.PHONY: bench bench-quick
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# A quick smoke run (small counts, one repetition) into a scratch directory: the committed results stay.
+bench-quick: $(VENV)/.installed
+	$(BIN)/python -m benchmarks --quick --output benchmarks/results/quick $(BENCH_ARGS)

@@ -65,8 +65,11 @@ class Child:
     def manage(self, *args: str) -> list[str]:
         return [self.python, "-m", "django", *args, "--settings=benchmarks.settings"]
 
-    def stop(self, process: subprocess.Popen, grace: float = 10.0) -> None:
-        """SIGTERM the worker's process group, then SIGKILL after ``grace`` seconds."""
+    def stop(self, process: subprocess.Popen, grace: float = 3.0) -> None:
+        """SIGTERM the worker's process group, then SIGKILL after ``grace`` seconds.
+
+        Only ever after the measurement: how fast a peer shuts down is not measured.
+        """
         if process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGTERM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ def _number(value: float | None, digits: int) -> str:
     if digits == 0:
         return f"{value:,.0f}"
     return f"{value:,.{digits}f}"
+
+
+def format_ratio(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
 def _cell(row: dict[str, Any], metric: dict[str, Any]) -> str:
@@ -48,7 +55,7 @@ def scenario_markdown(scenario: dict[str, Any]) -> str:
         name = f"**{row['contender']}**" if row["role"] == "djworkers" else row["contender"]
         if row["role"] == "ceiling":
             name += " (ceiling)"
-        ratio = "–" if row["ratio"] is None else f"{row['ratio']:.3g}"
+        ratio = format_ratio(row["ratio"])
         cells = [name, row["group"] or "–"] + [_cell(row, m) for m in metrics] + [ratio, "; ".join(notes).replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -82,9 +89,55 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _rst_text(text: str) -> str:
+    """Markdown-ish cell text to reST: `code` -> ``code``, no bare bold markers."""
+    return re.sub(r"(?<!`)`([^`]+)`(?!`)", r"``\1``", text).replace("**", "")
+
+
+def restructuredtext(results: dict[str, Any]) -> str:
+    """The same tables for the docs (``docs/performance.rst`` includes this file)."""
+    meta = results["meta"]
+    machine = meta["machine"]
+    loads = "; ".join(f"{name}: {' / '.join(map(str, load))}" for name, load in meta["load_average"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+    parts = [
+        f"Run {meta['started']} to {meta['finished']} ({meta['mode']}, {meta['repetitions']} repetition(s)) on "
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, {machine['os']}. "
+        f"Load average (1/5/15 min) {loads}. redis-server {meta['redis']}; PostgreSQL {meta['postgres']}. "
+        f"{versions}.",
+        "",
+    ]
+    missing = results.get("missing_djworkers") or []
+    if missing:
+        parts += ["djworkers figures missing in this run: " + _rst_text("; ".join(missing)), ""]
+    for scenario in results["scenarios"]:
+        metrics = scenario["metrics"]
+        head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "notes"]
+        title = f"{scenario['title']} ({scenario['name']})"
+        parts += [title, "~" * len(title), "", _rst_text(scenario["description"]), "",
+                  ".. list-table::", "   :header-rows: 1", ""]
+        rows = [head]
+        for row in scenario["rows"]:
+            notes = []
+            if row["unavailable"]:
+                notes.append(f"not run: {row['unavailable']}")
+            if row["errors"]:
+                notes.append(f"ERROR: {row['errors'][0]}")
+            notes += [f"{k}={v}" for k, v in row.get("extra", {}).items()]
+            name = row["contender"] + (" (ceiling)" if row["role"] == "ceiling" else "")
+            ratio = format_ratio(row["ratio"])
+            rows.append([name, row["group"] or "–"] + [_cell(row, m) for m in metrics] + [ratio, "; ".join(notes)])
+        for cells in rows:
+            parts.append("   * - " + (_rst_text(cells[0]) or "–"))
+            parts += [f"     - {_rst_text(cell)}".rstrip() for cell in cells[1:]]
+        parts.append("")
+    return "\n".join(parts)
+
+
 def write(results: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / "latest.json", directory / "latest.md"
     json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     md_path.write_text(markdown(results) + "\n")
+    (directory / "latest.rst").write_text(restructuredtext(results) + "\n")
     return json_path, md_path

@@ -60,10 +60,16 @@ def find_python() -> tuple[list[str], dict[str, str]]:
 
 
 def _stamp() -> str:
-    digest = hashlib.sha256(f"{sys.version_info.major}.{sys.version_info.minor}".encode())
+    digest = hashlib.sha256()
     for path in (REQUIREMENTS, ROOT / "pyproject.toml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _venv_minor() -> str:
+    result = subprocess.run([str(python()), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True)
+    return result.stdout.strip()
 
 
 def python() -> Path:
@@ -71,16 +77,20 @@ def python() -> Path:
 
 
 def ensure(log=print, force: bool = False) -> Path:
-    """Create or update the peers' venv; return its python."""
+    """Create or update the peers' venv; return its python.
+
+    A changed requirements.txt or pyproject.toml re-runs pip (quick when little
+    changed); a venv of another Python version than the harness's is rebuilt.
+    """
     wanted = _stamp()
     if not force and python().exists() and STAMP.exists() and STAMP.read_text() == wanted:
         return python()
     command, extra_env = find_python()
     env = dict(os.environ, **extra_env)
-    if python().exists() and STAMP.exists() and STAMP.read_text() != wanted:
+    if python().exists() and _venv_minor() != f"{sys.version_info.major}.{sys.version_info.minor}":
         import shutil
 
-        log(f"requirements or Python changed: rebuilding {VENV}")
+        log(f"{VENV} runs another Python than this one: rebuilding it")
         shutil.rmtree(VENV)
     if not python().exists():
         log(f"creating {VENV} with {' '.join(command)} {extra_env or ''}".rstrip())

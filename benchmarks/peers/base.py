@@ -37,14 +37,27 @@ class Peer:
         """Enqueue ``count`` jobs through the peer's batch API."""
         raise Unavailable(f"{self.name} has no bulk-enqueue API")
 
-    def fill(self, job: str, count: int) -> None:
-        """Queue ``count`` jobs as fast as the peer allows (bulk if it can), untimed."""
+    def fill(self, job: str, count: int, cap: float | None = None) -> int:
+        """Queue ``count`` jobs as fast as the peer allows (bulk if it can), untimed.
+
+        One-by-one filling stops after ``cap`` seconds; returns the jobs queued.
+        """
+        import time
+
         try:
             self.bulk(job, count)
+            return count
         except Unavailable:
             enqueue = self.enqueuer(job)
-            for _ in range(count):
-                enqueue()
+            deadline = time.monotonic() + cap if cap else None
+            done = 0
+            while done < count:
+                for _ in range(min(100, count - done)):
+                    enqueue()
+                done += min(100, count - done)
+                if deadline and time.monotonic() > deadline:
+                    break
+            return done
 
     def worker(self, threads: int, child) -> tuple[list[str], dict[str, str]]:
         """The worker command line for one process with ``threads`` threads, and extra env.

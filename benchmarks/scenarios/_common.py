@@ -8,26 +8,37 @@ from typing import Any
 from ..harness import Unavailable
 
 
-def timed_enqueue(peer, job: str, count: int, bulk: bool = False) -> float:
-    """Jobs per second for ``count`` enqueues of ``job`` (one by one, or through the bulk API)."""
+def timed_enqueue(peer, job: str, count: int, bulk: bool = False, cap: float | None = None) -> dict[str, float]:
+    """Enqueue ``count`` ``job``s (one by one, or through the bulk API); stop early after ``cap`` seconds.
+
+    Returns ``{"jobs_per_s", "jobs"}``: the rate over the jobs actually enqueued.
+    """
     warm = peer.enqueuer(job)
     for _ in range(20):  # connections, lazy imports, first-use caches
         warm()
     if bulk:
         started = time.perf_counter()
         peer.bulk(job, count)
-        return count / (time.perf_counter() - started)
+        return {"jobs_per_s": count / (time.perf_counter() - started), "jobs": count}
     enqueue = peer.enqueuer(job)
     started = time.perf_counter()
-    for _ in range(count):
-        enqueue()
-    return count / (time.perf_counter() - started)
+    deadline = started + cap if cap else None
+    done = 0
+    while done < count:
+        for _ in range(min(100, count - done)):
+            enqueue()
+        done += min(100, count - done)
+        if deadline and time.perf_counter() > deadline:
+            break
+    return {"jobs_per_s": done / (time.perf_counter() - started), "jobs": done}
 
 
-def drain(child, peer, threads: int, count: int, cap: float) -> dict[str, Any]:
+def drain(child, peer, threads: int, count: int, cap: float, fill_cap: float | None = None) -> dict[str, Any]:
     """Queue ``count`` incr jobs, start one worker process, time the drain.
 
-    Jobs queued while no worker runs, so the worker starts on a full queue;
+    Jobs are queued while no worker runs, so the worker starts on a full queue
+    (a peer without a bulk API that enqueues slowly stops filling after
+    ``fill_cap`` seconds: its worker could not drain more within ``cap``);
     throughput is counted from the first job done (start-up excluded) until
     the last, or until ``cap`` seconds of draining (slow contenders).
     Raw zmq has no queue at rest: its worker starts first and the child pushes.
@@ -43,13 +54,13 @@ def drain(child, peer, threads: int, count: int, cap: float) -> dict[str, Any]:
         for _ in range(count):
             push()
     else:
-        peer.fill("incr", count)
+        count = peer.fill("incr", count, fill_cap)
         queued = peer.queued()
         if queued is not None and queued < count:
             raise RuntimeError(f"{peer.name}: {queued} of {count} jobs queued after the fill")
         process = child.spawn(command, env)
     try:
-        return child.drain_rate(count, cap, [process] if peer.burst else [])
+        return dict(child.drain_rate(count, cap, [process] if peer.burst else []), queued=count)
     finally:
         child.stop(process)
 

@@ -46,7 +46,6 @@ class Dumbwaiter(Scenario):
 
         from benchmarks.bench_app.values import report
 
-        call_command("migrate", verbosity=0)
         cache = caches[params["alias"]]
         count = params["count"]
         if params["kind"] == "get_value":

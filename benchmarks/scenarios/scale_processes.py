@@ -6,7 +6,7 @@ from .. import peers
 from ..harness import Contender, Metric, Scenario
 from . import register
 
-NAMES = ["djworkers", "huey", "raw redis"]
+NAMES = ["djworkers", "raw redis"]
 
 
 @register
@@ -20,7 +20,7 @@ class ScaleProcesses(Scenario):
 
     def contenders(self, run):
         count = run.count(20_000, 1_000)
-        cap = 12.0 if not run.quick else 5.0
+        cap = run.count(8, 4)
         rows = []
         for processes in (1, 2):
             group = "1 process" if processes == 1 else f"{processes} processes"
