@@ -10,6 +10,7 @@ puts the value back into the cache.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -18,22 +19,33 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .. import conf
 from . import storage
 from .config import Config, current
 from .exceptions import NotComputedYet
+
+logger = logging.getLogger("djworkers.dumbwaiter")
 
 _MISSING: Any = object()
 _local = threading.local()
 
 
-def _cache(config: Config):
-    """This thread's cache backend for ``CACHE_ALIAS`` (Django's own per-thread object)."""
+def _reader() -> tuple[Config, Any]:
+    """The parsed configuration and this thread's cache backend, memoized per thread.
+
+    Keyed on the identity of the merged settings, which :mod:`djworkers.conf`
+    rebuilds on every settings change; ``caches[alias]`` (an asgiref ``Local``
+    lookup costing about as much as the rest of ``get_value``) is done once per
+    thread instead of once per call.
+    """
+    merged = conf.all_settings()
     held = getattr(_local, "held", None)
-    if held is not None and held[0] is config:
-        return held[1]
+    if held is not None and held[0] is merged:
+        return held[1], held[2]
+    config = current()
     backend = caches[config.cache_alias]
-    _local.held = (config, backend)
-    return backend
+    _local.held = (merged, config, backend)
+    return config, backend
 
 
 @receiver(setting_changed)
@@ -54,11 +66,17 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
     if ``name`` is not configured, and :class:`~.exceptions.NotComputedYet` (also
     a ``LookupError``) if it has no value yet and no ``default`` was given.
     """
-    config = current()
+    config, backend = _reader()
     spec = config.functions.get(name)
     if spec is None:
         config.get(name)  # raises UnknownFunction naming the configured functions
-    entry = _cache(config).get(spec.cache_key)
+    try:
+        entry = backend.get(spec.cache_key)
+    except Exception:
+        # Cache server down: serve from the database rather than failing the request.
+        logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
+                       exc_info=True)
+        entry = None
     if entry is not None:
         return entry[0]
     found = storage.newest_from_db(config, spec)
@@ -72,9 +90,9 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
 
 def get_age(name: str) -> float | None:
     """Seconds since the newest stored value was computed, or None if there is none."""
-    config = current()
+    config, backend = _reader()
     spec = config.get(name)
-    entry = _cache(config).get(spec.cache_key)
+    entry = backend.get(spec.cache_key)
     if entry is not None:
         return max(0.0, time.time() - entry[1])
     found = storage.newest_from_db(config, spec)
