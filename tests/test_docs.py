@@ -1,0 +1,261 @@
+"""The docs: they build with ``sphinx -W``; every code block of the quickstart runs;
+the settings reference and the migration table match ``djworkers.conf``.
+
+The quickstart is executed, not just parsed: a temp directory becomes the
+project it describes (console blocks are run line by line, ``$`` lines are
+commands and the lines after one are output it must print; Python blocks are
+written to the file their ``:caption:`` names). ``make demo`` is started for real
+on a free port and stopped with Ctrl-C; ``make test`` runs with a small
+PYTEST_ARGS so the suite does not recurse into itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from djworkers import conf
+from tests.example_server import example_env, wait_for_http
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+# -- reading reStructuredText code blocks ------------------------------------------------
+def code_blocks(path: Path) -> list[dict]:
+    """``[{"language", "caption", "code"}]`` for every ``.. code-block::`` in ``path``, in order."""
+    lines = path.read_text().splitlines()
+    blocks = []
+    index = 0
+    while index < len(lines):
+        match = re.match(r"^(\s*)\.\. code-block:: (\S+)\s*$", lines[index])
+        if not match:
+            index += 1
+            continue
+        indent, language = len(match.group(1)), match.group(2)
+        index += 1
+        caption = None
+        while index < len(lines) and re.match(r"^\s+:\w+:", lines[index]):
+            option = re.match(r"^\s+:(\w+):\s*(.*)$", lines[index])
+            if option.group(1) == "caption":
+                caption = option.group(2).strip()
+            index += 1
+        body = []
+        while index < len(lines) and (not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent):
+            body.append(lines[index])
+            index += 1
+        while body and not body[-1].strip():
+            body.pop()
+        while body and not body[0].strip():
+            body.pop(0)
+        width = min((len(line) - len(line.lstrip()) for line in body if line.strip()), default=0)
+        blocks.append({"language": language, "caption": caption,
+                       "code": "\n".join(line[width:] for line in body) + "\n"})
+    return blocks
+
+
+def console_steps(code: str) -> list[tuple[str, list[str]]]:
+    """``[(command, expected output lines)]`` of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in code.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:].strip(), []))
+        elif line.strip() and steps:
+            steps[-1][1].append(line.strip())
+    return steps
+
+
+# -- the Sphinx build ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_sphinx_build_with_warnings_as_errors(tmp_path):
+    """Issue 2 item 10 / issue 6: the docs build with -W (every toctree page exists, no broken refs)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path / "html")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "html" / "quickstart.html").exists()
+
+
+# -- the settings reference and the migration table ----------------------------------------
+def flat_defaults() -> dict[str, object]:
+    flat = {}
+    for key, value in conf.DEFAULTS.items():
+        if key in conf.SECTIONS:
+            for sub, default in value.items():
+                flat[conf.new_name(key, sub)] = default
+        else:
+            flat[conf.new_name(None, key)] = value
+    return flat
+
+
+def documented_settings() -> dict[str, dict]:
+    """Each ``DJWORKERS[...]`` heading of settings.rst with its ``Default:`` and ``Old name`` lines."""
+    text = (DOCS / "settings.rst").read_text()
+    entries = {}
+    pattern = re.compile(r'^``(DJWORKERS\[[^`]+\])``\n[~^-]+\n(.*?)(?=^``DJWORKERS\[|\Z)', re.M | re.S)
+    for match in pattern.finditer(text):
+        body = match.group(2)
+        default = re.search(r"^Default: ``(.+?)``", body, re.M)
+        old = re.search(r"^Old names?: (.+)$", body, re.M)
+        entries[match.group(1)] = {
+            "default": default.group(1) if default else None,
+            "old": re.findall(r"``(\w+)``", old.group(1)) if old else [],
+        }
+    return entries
+
+
+def test_settings_reference_matches_conf_defaults():
+    """X1: settings.rst documents exactly the keys of conf.DEFAULTS, each with its true default."""
+    documented = documented_settings()
+    expected = flat_defaults()
+    assert sorted(set(expected) - set(documented)) == [], "undocumented settings"
+    assert sorted(set(documented) - set(expected)) == [], "documented settings that do not exist"
+    import pickle
+
+    for name, default in expected.items():
+        text = documented[name]["default"]
+        assert text is not None, f"{name}: no 'Default: ``...``' line"
+        value = eval(text, {"pickle": pickle})  # literals, plus pickle.HIGHEST_PROTOCOL
+        if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+            value = tuple(value)
+        assert value == default, f"{name}: documented default {text} != {default!r}"
+
+
+def test_settings_reference_names_every_legacy_setting():
+    documented = documented_settings()
+    listed = {old: name for name, entry in documented.items() for old in entry["old"]}
+    expected = {old: conf.new_name(*target) for old, target in conf.LEGACY_SETTINGS.items()}
+    assert listed == expected
+
+
+def migration_table() -> dict[str, str]:
+    """Rows of the settings table in migration.rst: old flat name -> new key."""
+    text = (DOCS / "migration.rst").read_text()
+    section = text.split(".. _migration-settings-table:", 1)[1]
+    table = section.split(".. list-table::", 1)[1].split("\n\n\n", 1)[0]
+    rows = {}
+    for old, new in re.findall(r"^\s+\* - ``(\w+)``\n\s+- ``(DJWORKERS\[[^`]+\])``", table, re.M):
+        rows[old] = new
+    return rows
+
+
+def test_migration_table_maps_every_old_name():
+    """X1: one table maps every old flat name to its new key, as conf.LEGACY_SETTINGS does."""
+    expected = {old: conf.new_name(*target) for old, target in conf.LEGACY_SETTINGS.items()}
+    assert migration_table() == expected
+
+
+def test_guarantees_cite_tests_that_exist():
+    """Every test named in guarantees.rst exists (so the page cannot cite a deleted proof)."""
+    text = (DOCS / "guarantees.rst").read_text()
+    cited = re.findall(r"``(tests/test_\w+\.py)::(\w+)(?:::(\w+))?``", text)
+    assert cited, "guarantees.rst cites no tests"
+    for path, first, second in cited:
+        source = (ROOT / path).read_text()
+        tree = ast.parse(source)
+        names = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        for name in filter(None, (first, second)):
+            assert name in names, f"guarantees.rst cites {path}::{name}, which does not exist"
+
+
+# -- the quickstart, executed -----------------------------------------------------------------
+def quickstart_blocks() -> list[dict]:
+    return code_blocks(DOCS / "quickstart.rst")
+
+
+def test_quickstart_opens_with_the_two_commands():
+    blocks = quickstart_blocks()
+    assert [console_steps(b["code"]) for b in blocks[:2]] == [[("make demo", [])], [("make test", [])]]
+    readme = (ROOT / "README.rst").read_text()
+    first_blocks = code_blocks(ROOT / "README.rst")[:1]
+    assert first_blocks and console_steps(first_blocks[0]["code"]) == [("make demo", []), ("make test", [])]
+    assert readme.index("make demo") < 600, "README.rst must open with the two commands"
+
+
+def run_console(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    argv = shlex.split(command)
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    elif argv[0] == "django-admin":
+        argv[:1] = [sys.executable, "-m", "django"]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_quickstart_project_blocks_run(tmp_path):
+    """Every block after the two make commands, in order, in a fresh project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_"))}
+    env["PYTHONPATH"] = str(tmp_path)
+    ran = 0
+    for block in quickstart_blocks()[2:]:
+        if block["language"] == "console":
+            for command, expected in console_steps(block["code"]):
+                result = run_console(command, tmp_path, env)
+                assert result.returncode == 0, f"$ {command}\n{result.stdout}\n{result.stderr}"
+                for line in expected:
+                    assert line in result.stdout.splitlines() or line in result.stdout, (
+                        f"$ {command}: expected {line!r} in\n{result.stdout}")
+                ran += 1
+        elif block["language"] == "python":
+            assert block["caption"], "a Python block of the quickstart needs a :caption: naming its file"
+            name, _, mode = block["caption"].partition(" ")
+            target = tmp_path / name
+            compile(block["code"], name, "exec")
+            if mode == "(append)":
+                target.write_text(target.read_text() + "\n\n" + block["code"])
+            else:
+                target.write_text(block["code"])
+            ran += 1
+        else:
+            pytest.fail(f"quickstart block in {block['language']!r} is not executed by this test")
+    assert ran >= 12
+
+
+@pytest.mark.slow
+def test_quickstart_make_demo_starts_and_stops_on_ctrl_c(tmp_path):
+    """`make demo` migrates, prints the demo user, serves the example project with a consumer and
+    a runner, and Ctrl-C (SIGINT to the foreground group, as a terminal sends it) stops it all."""
+    port = free_port()
+    env = example_env(tmp_path)
+    env["DEMO_ADDR"] = f"127.0.0.1:{port}"
+    log = tmp_path / "make-demo.log"
+    process = subprocess.Popen(["make", "demo"], cwd=ROOT, env=env, stdout=open(log, "wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", process, log, timeout=120)
+        wait_for_http(f"http://127.0.0.1:{port}/state.json", process, log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            code = process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert "user 'demo', password 'demo'" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    for name in ("dumbwaiter", "queue", "web"):
+        assert re.search(rf"^ *{name} \| stopped$", output, re.M), output[-3000:]
+
+
+@pytest.mark.slow
+def test_quickstart_make_test_target_runs(tmp_path):
+    """`make test` runs pytest through the venv (here on one small file, not the whole suite,
+    which is what is running this test)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_DB", "DJWORKERS_TEST"))}
+    env["PYTEST_ARGS"] = "-q -p no:cacheprovider tests/test_conf.py"
+    result = subprocess.run(["make", "test"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)
