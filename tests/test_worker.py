@@ -81,6 +81,41 @@ def test_retry_goes_back_through_the_source(tmp_path, clean_registry):
     assert not FailedJob.objects.exists()
 
 
+class UnreliableSource(FileSource):
+    """Fetch fails twice (a broker restarting), then the first ack fails once."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.fetch_failures = 2
+        self.ack_failures = 1
+
+    def fetch(self, limit, timeout):
+        if self.fetch_failures:
+            self.fetch_failures -= 1
+            raise ConnectionError("broker restarting")
+        return super().fetch(limit, timeout)
+
+    def ack(self, delivery):
+        if self.ack_failures:
+            self.ack_failures -= 1
+            raise ConnectionError("ack lost")
+        super().ack(delivery)
+
+
+def test_source_errors_are_survived(tmp_path, caplog):
+    """A failing fetch backs off and retries; a failing ack leaves the delivery to its lease."""
+    source = UnreliableSource(tmp_path / "q")
+    for i in range(2):
+        source.enqueue(Message("core.touch", args=(str(tmp_path / f"done-{i}"),)))
+    worker = Worker(source, burst=True, exit_on_force=False, **FAST_POLL)
+    assert worker.run() == 0
+    assert (tmp_path / "done-0").exists() and (tmp_path / "done-1").exists()
+    assert worker.counts == {"succeeded": 1, "errors": 1}
+    assert len(source.leased()) == 1  # not acked: a leasing transport would deliver it again
+    assert caplog.text.count("Fetching from file failed") == 2
+    assert "it will be delivered again" in caplog.text
+
+
 def test_poll_backoff():
     poll = PollBackoff(0.1, 2.0, 0.5)
     assert [poll.next() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
@@ -101,7 +136,8 @@ def _worker(root: Path, log: Path, *extra: str):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_sigterm_lets_the_running_job_finish_and_exits_0(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_lets_the_running_job_finish_and_exits_0(tmp_path, sig):
     source = FileSource(tmp_path / "q")
     started, done = tmp_path / "started", tmp_path / "done"
     source.enqueue(Message("core.sleep_then_touch", args=(2.0, str(started), str(done))))
@@ -110,7 +146,7 @@ def test_sigterm_lets_the_running_job_finish_and_exits_0(tmp_path):
     try:
         wait_until(started.exists, timeout=30)
         signalled = time.monotonic()
-        code = stop(process, signal.SIGTERM, timeout=20)
+        code = stop(process, sig, timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
