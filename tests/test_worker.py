@@ -316,6 +316,25 @@ def test_supervisor_restarts_a_crashed_process(tmp_path):
     assert markers[1][1].exists()  # the survivor finished its job
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_supervisor_in_burst_mode_exits_when_the_work_is_done(tmp_path):
+    """Children that drained the queue exit 0 and are not restarted (no endless respawn)."""
+    source = FileSource(tmp_path / "q")
+    for i in range(4):
+        source.enqueue(Message("core.touch", args=(str(tmp_path / f"done-{i}"),)))
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--processes", "2", "--burst")
+    try:
+        code = process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, _log(log)
+    assert all((tmp_path / f"done-{i}").exists() for i in range(4))
+    assert "restarting" not in _log(log)
+
+
 class LeasedFileSource(FileSource):
     supports_lease = True
 

@@ -2,7 +2,9 @@
 
 The parent forks children (closing database connections first, so no socket
 is shared across a fork), forwards SIGTERM/SIGINT to them, restarts a child
-that died unexpectedly, and exits when all children have exited after a stop.
+that died unexpectedly (non-zero exit or a signal), and exits when all
+children have exited: after a stop, or because each finished its work (a child
+that exits 0 on its own, as in ``--burst``, is not restarted).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Supervisor:
                     continue
                 slot = self.children.pop(pid)
                 code = os.waitstatus_to_exitcode(status)
-                if not self.shutdown.requested:
+                if code != 0 and not self.shutdown.requested:
                     # A crash already answered by a restart does not make a later
                     # graceful stop fail; only exits during the stop count.
                     logger.error("Worker process %d exited with %d; restarting", pid, code)
@@ -82,6 +84,9 @@ class Supervisor:
                     if not self.shutdown.requested:  # no new child once a stop began
                         self._spawn(slot)
                     continue
+                if not self.shutdown.requested:
+                    # Exit 0 on its own: the child's work is done (``--burst``).
+                    logger.info("Worker process %d finished; not restarted", pid)
                 worst = max(worst, abs(code))
             return worst
         finally:
