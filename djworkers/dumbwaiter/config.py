@@ -28,8 +28,10 @@ LOCKS = ("database", "redis")
 #: Serializer paths from django-dumbwaiter that no longer exist, mapped to their successor.
 LEGACY_SERIALIZERS = {"dumbwaiter.serializers.pickler": "pickle"}
 
-#: Prefix of every cache key (and of the tick names claimed in djworkers.coordination).
-KEY_PREFIX = "djworkers:dumbwaiter:"
+#: Prefix of the cache keys. Short on purpose: Django validates every key
+#: character by character on every ``cache.get``, and ``get_value`` is meant to
+#: cost no more than a plain ``cache.get``.
+KEY_PREFIX = "djw:"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..coordination import claim_tick, owner_id
-from .config import KEY_PREFIX, Config
+from .config import Config
 
 #: Shortest lease; the lease keeper extends leases every third of their length.
 MIN_LEASE = 3.0
@@ -138,7 +138,7 @@ class RedisCoordinator(Coordinator):
         self._release = self.client.register_script(_RELEASE)
 
     def _key(self, name: str) -> str:
-        return f"{KEY_PREFIX}running:{name}"
+        return f"djworkers:dumbwaiter:running:{name}"
 
     def claim(self, name: str, tick: int) -> bool:
         return claim_tick(tick_name(name), tick, redis=self.client)
