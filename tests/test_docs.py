@@ -243,11 +243,18 @@ def test_quickstart_make_demo_starts_and_stops_on_ctrl_c(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             raise
     output = log.read_text()
-    assert code == 0, output[-3000:]
+    # make itself dies of the SIGINT it got (as in a terminal); what matters is that the
+    # group it started shut down cleanly and left no process behind.
+    assert code in (0, -signal.SIGINT, 2, 130), output[-3000:]
     assert "user 'demo', password 'demo'" in output
     assert f"http://127.0.0.1:{port}/" in output
     for name in ("dumbwaiter", "queue", "web"):
         assert re.search(rf"^ *{name} \| stopped$", output, re.M), output[-3000:]
+    pids = [int(pid) for pid in re.findall(r"\| started \(pid (\d+)\)", output)]
+    assert len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 @pytest.mark.slow
@@ -255,7 +262,8 @@ def test_quickstart_make_test_target_runs(tmp_path):
     """`make test` runs pytest through the venv (here on one small file, not the whole suite,
     which is what is running this test)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_DB", "DJWORKERS_TEST"))}
-    env["PYTEST_ARGS"] = "-q -p no:cacheprovider tests/test_conf.py"
+    # Two database tests, so both the SQLite and the PostgreSQL pass have something to run.
+    env["PYTEST_ARGS"] = "-q -p no:cacheprovider tests/test_status.py -k 'json_schema or healthy_exit'"
     result = subprocess.run(["make", "test"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
