@@ -1,0 +1,87 @@
+"""The example project on the servers a production site would use, chosen by environment
+variables (DJWORKERS_EXAMPLE_QUEUE=redis, DATABASE_URL=postgres://...), and its settings
+helper. The SQLite/database-queue default is exercised by tests/test_browser.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+
+import pytest
+
+from tests.example_server import EXAMPLE, example_env, manage
+from tests.services import missing
+
+
+def test_database_url_parsing():
+    spec = importlib.util.spec_from_file_location("example_settings", EXAMPLE / "example_project" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    database_from_url = module.database_from_url
+
+    pg = database_from_url("postgres://app:s%40cret@db.example:6543/shop")
+    assert pg == {"ENGINE": "django.db.backends.postgresql", "NAME": "shop", "USER": "app",
+                  "PASSWORD": "s@cret", "HOST": "db.example", "PORT": "6543"}
+    assert database_from_url("sqlite:////tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"
+    with pytest.raises(ValueError, match="unsupported scheme 'mysql'"):
+        database_from_url("mysql://root@localhost/x")
+
+
+@pytest.fixture
+def postgres_database():
+    """A fresh database on the test PostgreSQL server, dropped afterwards."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
+                                autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure means the server is not there
+        missing(f"PostgreSQL on 127.0.0.1:5432 ({exc})")
+    name = f"djworkers_example_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.mark.slow
+def test_example_project_on_redis_and_postgresql(tmp_path, redis_server, redis, postgres_database):
+    """A button's job, enqueued through the example's code, travels through Redis and is run
+    by a real queue_consumer against PostgreSQL; status reports the Redis backend."""
+    env = example_env(tmp_path)
+    env.update(DJWORKERS_EXAMPLE_QUEUE="redis", DJWORKERS_EXAMPLE_REDIS_URL=redis_server.url,
+               DATABASE_URL=postgres_database)
+    for args in (["check"], ["migrate", "--noinput"]):
+        result = manage(args, env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    enqueue = (
+        "from demo.models import JobRun; from demo.views import ENQUEUE; "
+        "run = JobRun.objects.create(kind='upload'); ENQUEUE[JobRun.Kind.UPLOAD](run); print(run.pk)"
+    )
+    result = manage(["shell", "-c", enqueue], env)
+    assert result.returncode == 0, result.stderr
+    run_id = int(result.stdout.split()[-1])  # Django 6 shell may print an imports note first
+    assert redis.keys("*"), "nothing was written to Redis"
+
+    status = manage(["djworkers_status", "--json"], env)
+    data = json.loads(status.stdout)
+    queue = next(s for s in data["sections"] if s["door"] == "queue")
+    assert queue["title"] == "Queue (redis backend)"
+    assert queue["rows"][0]["ready"] == 1
+
+    result = manage(["queue_consumer", "--burst", "--no-periodic"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    check = manage(["shell", "-c", f"from demo.models import JobRun; r = JobRun.objects.get(pk={run_id}); print(r.status, r.result)"], env)
+    assert check.stdout.splitlines()[-1].startswith("done upload-"), check.stdout + check.stderr
+    status = manage(["djworkers_status", "--json"], env)
+    queue = next(s for s in json.loads(status.stdout)["sections"] if s["door"] == "queue")
+    assert queue["rows"][0]["ready"] == 0
+
+
+def test_example_project_checks_clean(tmp_path):
+    """The example project passes `manage.py check` with its defaults (no W001 legacy-name noise)."""
+    result = manage(["check", "--fail-level", "WARNING"], example_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
