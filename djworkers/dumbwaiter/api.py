@@ -40,12 +40,16 @@ def _reader() -> tuple[Config, Any]:
     """
     merged = conf.all_settings()
     held = getattr(_local, "held", None)
-    if held is not None and held[0] is merged:
-        return held[1], held[2]
+    if held is None or held[0] is not merged:
+        held = _hold(merged)
+    return held[1], held[2]
+
+
+def _hold(merged: dict[str, Any]) -> tuple[dict[str, Any], Config, Any]:
     config = current()
-    backend = caches[config.cache_alias]
-    _local.held = (merged, config, backend)
-    return config, backend
+    held = (merged, config, caches[config.cache_alias])
+    _local.held = held
+    return held
 
 
 @receiver(setting_changed)
@@ -66,7 +70,12 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
     if ``name`` is not configured, and :class:`~.exceptions.NotComputedYet` (also
     a ``LookupError``) if it has no value yet and no ``default`` was given.
     """
-    config, backend = _reader()
+    # _reader() inlined: this is the hot path.
+    merged = conf.all_settings()
+    held = getattr(_local, "held", None)
+    if held is None or held[0] is not merged:
+        held = _hold(merged)
+    config, backend = held[1], held[2]
     spec = config.functions.get(name)
     if spec is None:
         config.get(name)  # raises UnknownFunction naming the configured functions

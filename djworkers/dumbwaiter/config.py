@@ -59,10 +59,12 @@ class FunctionSpec:
         """How the function is named in logs and the admin."""
         return self.function if isinstance(self.function, str) else dotted_name(self.function)
 
-    @property
-    def cache_key(self) -> str:
-        """The Django cache key of the newest value (safe for memcached: no spaces, short)."""
-        return cache_key(self.name)
+    #: The Django cache key of the newest value, computed once (``get_value`` reads it on every call).
+    cache_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.cache_key:
+            object.__setattr__(self, "cache_key", cache_key(self.name))
 
     def resolve(self) -> Callable[..., Any]:
         """The callable (imports a dotted path; raises naming the entry if it cannot)."""
