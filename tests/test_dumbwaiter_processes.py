@@ -71,6 +71,7 @@ def test_schedule_first_run_at_start_then_every_period(tmp_path):
     out = tmp_path / "stamps"
     process, logfile = start_runner(tmp_path, runner_settings([
         stamp_fn("every1", out, 1), stamp_fn("hourly", out, 3600),
+        {"function": f"{F}.explode", "name": "failing", "frequency": 1, "max_saved": 3},
     ]))
     try:
         wait_until(lambda: starts(read(out), "every1"), timeout=30)
@@ -89,6 +90,11 @@ def test_schedule_first_run_at_start_then_every_period(tmp_path):
     hourly = starts(rows, "hourly")
     assert len(hourly) == 1 and abs(hourly[0] - first) < 2.0, (hourly, first)
     assert "run_dumbwaiter stopped" in logfile.read_text()
+    # D4: the raising neighbour was logged and recorded (capped at max_saved) and changed nothing else.
+    from djworkers.dumbwaiter.models import CachedError
+
+    assert CachedError.objects.filter(function_id="failing").count() == 3
+    assert "Boom: kaboom" in logfile.read_text()
 
 
 def test_threaded_slow_function_does_not_delay_neighbour(tmp_path):
@@ -103,7 +109,11 @@ def test_threaded_slow_function_does_not_delay_neighbour(tmp_path):
         time.sleep(max(0.0, first + 5.0 - time.time()) + 0.3)
         rows = read(out)
     finally:
-        stop(process)
+        code = stop(process)
+    # Graceful SIGTERM: the slow run in progress was allowed to finish.
+    assert code == 0
+    final = read(out)
+    assert len(starts(final, "slow")) == len(intervals(final, "slow")), final
     fast = [t for t in starts(rows, "fast") if t <= first + 5.0]
     assert 5 <= len(fast) <= 6, fast
     gaps = [b - a for a, b in zip(fast, fast[1:])]
@@ -156,7 +166,7 @@ def test_once_runs_named_function_and_exits(tmp_path):
 def three_runners_share_the_work(tmp_path, dumbwaiter_settings: dict) -> None:
     out = tmp_path / "stamps"
     settings = runner_settings([stamp_fn("shared", out, 1)], **dumbwaiter_settings)
-    runners = [start_runner(tmp_path, settings, name=f"r{i}") for i in range(3)]
+    runners = [start_runner(tmp_path, settings, name=f"r{i}", extra=("--loglevel", "debug")) for i in range(3)]
     try:
         wait_until(lambda: all(started(log) for _p, log in runners), timeout=60)
         t0 = time.time()
@@ -180,6 +190,8 @@ def three_runners_share_the_work(tmp_path, dumbwaiter_settings: dict) -> None:
         wait_until(lambda: len([t for t in starts(read(out), "shared") if t > killed_at]) >= 3, timeout=15)
         pids = {pid for (_l, _k, t, pid) in read(out) if t > killed_at + 0.05}
         assert victim_pid not in pids
+        # --loglevel debug: the runners that lost a period say so.
+        assert any("claimed by another runner" in log.read_text() for _p, log in runners)
     finally:
         for process, _log in runners:
             if process.poll() is None:

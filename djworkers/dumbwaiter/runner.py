@@ -253,7 +253,7 @@ class Runner:
             close_stale_connections()
             wait = self.loop(clock())
             self.keep_leases()
-            shutdown.wait(min(wait, MAX_SLEEP))
+            shutdown.wait(max(0.001, min(wait, MAX_SLEEP)))
         return self.stop(shutdown, shutdown_timeout)
 
     def stop(self, shutdown: Shutdown | None = None, timeout: float = 30.0) -> int:
