@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import report, venv
+from . import report, targets, venv
 from .harness import RunContext, child_env, measurement_count, run_scenario, scenario_result
 from .scenarios import load_scenarios
 from .services import PostgresDatabase, PrivateRedis, describe_machine, load_average
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                if row["role"] == "djworkers" and not row["metrics"]]
     errors = [f"{s['name']}: {row['contender']}: {e}" for s in results for row in s["rows"] for e in row["errors"]]
     document = {"meta": meta, "scenarios": results, "missing_djworkers": missing, "errors": errors}
+    document["targets"] = targets.check(document)
+    document["losses"] = targets.losses(document)
     json_path, md_path = report.write(document, args.output)
     print(report.markdown(document))
     print(f"\nwrote {json_path} and {md_path}", file=sys.stderr)

@@ -84,6 +84,13 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if missing:
         parts += ["**djworkers figures missing in this run:** " + "; ".join(missing), ""]
+    parts += ["## Targets from the issues", ""]
+    for target in results.get("targets", []):
+        ratio = "–" if target["ratio"] is None else f"{target['ratio']:.2f}"
+        parts.append(f"- **{target['status']}** ({ratio}, needs ≥ {target['minimum']}): {target['target']}")
+    parts += ["", "## Where djworkers loses to a peer", ""]
+    parts += [f"- {line}" for line in results.get("losses", [])] or ["- nowhere in this run"]
+    parts.append("")
     for scenario in results["scenarios"]:
         parts += [scenario_markdown(scenario), ""]
     return "\n".join(parts)
@@ -134,10 +141,22 @@ def restructuredtext(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def losses_restructuredtext(results: dict[str, Any]) -> str:
+    """Targets met/missed and every peer that beat djworkers, for docs/performance.rst."""
+    lines = ["Targets the issues set, in this run:", ""]
+    for target in results.get("targets", []):
+        ratio = "not measured" if target["ratio"] is None else f"{target['ratio']:.2f}"
+        lines.append(f"- **{target['status']}** ({ratio}, needs ≥ {target['minimum']}): {_rst_text(target['target'])}")
+    lines += ["", "Peers that beat djworkers in this run:", ""]
+    lines += [f"- {_rst_text(line)}" for line in results.get("losses", [])] or ["- none"]
+    return "\n".join(lines)
+
+
 def write(results: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / "latest.json", directory / "latest.md"
     json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     md_path.write_text(markdown(results) + "\n")
     (directory / "latest.rst").write_text(restructuredtext(results) + "\n")
+    (directory / "losses.rst").write_text(losses_restructuredtext(results) + "\n")
     return json_path, md_path

@@ -23,7 +23,7 @@ class Latency(Scenario):
                Metric("p99_ms", "ms", higher_is_better=False, digits=2))
 
     def contenders(self, run):
-        count = run.count(1_000, 200)
+        count = run.count(600, 200)
         rate = 200.0
         rows = []
         for name in NAMES:

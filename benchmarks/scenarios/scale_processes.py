@@ -20,7 +20,7 @@ class ScaleProcesses(Scenario):
 
     def contenders(self, run):
         count = run.count(20_000, 1_000)
-        cap = run.count(8, 4)
+        cap = run.count(5, 3)
         rows = []
         for processes in (1, 2):
             group = "1 process" if processes == 1 else f"{processes} processes"

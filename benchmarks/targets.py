@@ -1,0 +1,79 @@
+"""The performance targets the issues set, checked against each run's results.
+
+Each target compares djworkers' row with another row of the same scenario
+through the harness's ratio (djworkers' advantage; > 1 = djworkers better) and
+states the threshold the issue asks for. The report lists each as met or
+missed, and lists every peer that beat djworkers: losses are said plainly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: (scenario, djworkers row, other row, minimum ratio, what the issue says)
+TARGETS: list[tuple[str, str, str, float, str]] = [
+    ("drain", "djworkers, 1 thread", "huey, 1 thread", 2.0,
+     "issue 4: Redis drain, one consumer process ≥ 2× Huey's RedisHuey consumer"),
+    ("drain", "djworkers, 1 thread", "raw redis, 1 thread", 0.5,
+     "issue 4: Redis drain ≥ 0.5× a raw redis-py BRPOP + INCR loop"),
+    ("database", "djworkers database (postgres)", "django-tasks-db (postgres)", 2.0,
+     "issue 4: database backend on PostgreSQL drains ≥ 2× django-tasks-db's db_worker"),
+    ("enqueue", "djworkers", "raw redis", 1 / 1.5,
+     "issue 4: enqueue of one job costs ≤ 1.5× a raw redis-py LPUSH (rate ≥ 0.67× raw)"),
+    ("dumbwaiter", "get_value (locmem)", "cache.get (locmem)", 1 / 1.2,
+     "issue 3: get_value on a warm LocMem cache costs ≤ 1.2× cache.get (ratio ≥ 0.83)"),
+    ("dumbwaiter", "get_value (redis)", "cache.get (redis)", 1 / 1.2,
+     "issue 3: get_value on a warm Redis cache costs ≤ 1.2× cache.get (ratio ≥ 0.83)"),
+    ("dumbwaiter", "get_value (locmem)", "database query (postgres)", 5.0,
+     "issue 3: get_value well under a database query (taken here as ≥ 5× cheaper than a PostgreSQL query)"),
+]
+
+
+def _row(results: dict[str, Any], scenario: str, contender: str) -> tuple[dict | None, dict | None]:
+    for item in results["scenarios"]:
+        if item["name"] == scenario:
+            for row in item["rows"]:
+                if row["contender"] == contender:
+                    return item, row
+            return item, None
+    return None, None
+
+
+def _median(row: dict, metric: str) -> float | None:
+    return row["metrics"].get(metric, {}).get("median") if row else None
+
+
+def check(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured ratio and ``status``: met, missed or not measured."""
+    out = []
+    for scenario, mine, other, minimum, text in TARGETS:
+        item, dj_row = _row(results, scenario, mine)
+        _, other_row = _row(results, scenario, other)
+        status, value = "not measured", None
+        if item and dj_row and other_row:
+            metric = item["ratio_metric"]
+            higher = next(m["higher_is_better"] for m in item["metrics"] if m["name"] == metric)
+            a, b = _median(dj_row, metric), _median(other_row, metric)
+            if a and b:
+                value = a / b if higher else b / a
+                status = "met" if value >= minimum else "missed"
+        out.append({"target": text, "scenario": scenario, "djworkers": mine, "other": other,
+                    "minimum": round(minimum, 3), "ratio": value, "status": status})
+    return out
+
+
+def losses(results: dict[str, Any]) -> list[str]:
+    """One sentence per peer row that beat djworkers' row of its group (ceilings excluded)."""
+    sentences = []
+    for item in results["scenarios"]:
+        metric = item["ratio_metric"]
+        unit = next(m["unit"] for m in item["metrics"] if m["name"] == metric)
+        for row in item["rows"]:
+            if row["role"] != "peer" or row["ratio"] is None or row["ratio"] >= 1.0:
+                continue
+            sentences.append(
+                f"{item['name']} ({row['group'] or 'all'}): {row['contender']} beats djworkers, "
+                f"{_median(row, metric):,.2f} {unit} on {metric}: djworkers does {row['ratio']:.2f}× as well "
+                f"(the peer is {1 / row['ratio']:.2f}× better)."
+            )
+    return sentences
