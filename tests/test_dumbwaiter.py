@@ -265,3 +265,49 @@ def test_get_value_warm_path_is_cheap(settings):
     for _ in range(2000):
         dumbwaiter.get_value("v")
     assert (time.perf_counter() - start) / 2000 < 0.001
+
+
+def test_aget_value_for_async_views(settings):
+    """D5/STYLE 13: the async twin reads the same value, with the same errors."""
+    import asyncio
+
+    configure(settings, [{"function": f"{F}.echo", "name": "a", "args": [[1, 2]]},
+                         {"function": f"{F}.echo", "name": "b", "args": [1]}])
+    run("a")
+
+    async def read():
+        return (await dumbwaiter.aget_value("a"), await dumbwaiter.aget_value("b", default="d"))
+
+    assert asyncio.run(read()) == ([1, 2], "d")
+    with pytest.raises(UnknownFunction):
+        asyncio.run(dumbwaiter.aget_value("zzz"))
+
+
+def test_reader_cache_lifetime_follows_the_schedule(settings):
+    """D5: a value a web process read from the database is kept only until the next run is due,
+    so with a per-process cache (LocMem) readers see new values about one period late at most."""
+    from djworkers.dumbwaiter.storage import reader_timeout
+
+    configure(settings, [{"function": f"{F}.echo", "name": "p", "frequency": 60}])
+    spec = current().get("p")
+    assert reader_timeout(spec, computed_at=1000.0, now=1010.0) == pytest.approx(50.0)
+    # Overdue (runner slow or stopped): check again soon, but not on every request.
+    assert reader_timeout(spec, computed_at=1000.0, now=1100.0) == 15.0
+    fast = dataclasses.replace(spec, frequency=2)
+    assert reader_timeout(fast, computed_at=1000.0, now=1003.0) == 1.0
+
+
+def test_reader_sees_a_value_written_by_another_process(settings):
+    """D5: with LocMem (per process) a reader's primed entry expires and the newer database value is served."""
+    configure(settings, [{"function": f"{F}.echo", "name": "p", "args": ["old"], "frequency": 3}])
+    run("p")
+    caches["default"].clear()  # another process: its cache never saw the runner's write
+    assert dumbwaiter.get_value("p") == "old"
+    # The runner lives in another process: its LocMem cache is not ours.
+    settings.CACHES = {**settings.CACHES, "runner-process": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "runner-process"}}
+    runner = Runner(dataclasses.replace(current(), cache_alias="runner-process"), names=["p"])
+    runner.run_one(dataclasses.replace(runner.specs[0], args=("new",)))
+    assert dumbwaiter.get_value("p") == "old"  # still within the primed lifetime (until the next run is due)
+    time.sleep(3.1)
+    assert dumbwaiter.get_value("p") == "new"

@@ -206,3 +206,16 @@ def test_hanging_function_is_abandoned_at_shutdown(settings):
         thread = r._running.get("hang")
         if thread and thread.thread:
             thread.thread.join(10)
+
+
+def test_redis_claim_outlives_a_long_period(redis):
+    """D6: a Redis claim key lives at least two periods, so a runner started late in a long period
+    cannot claim it again after the key expired."""
+    kwargs = redis.connection_pool.connection_kwargs
+    coordinator = RedisCoordinator(f"redis://{kwargs['host']}:{kwargs['port']}/0", "host:1")
+    try:
+        assert coordinator.claim("daily", 5, 86400)
+        assert redis.ttl("djworkers:tick:dumbwaiter:daily:5") > 86400
+        assert not RedisCoordinator.claim(coordinator, "daily", 5, 86400)
+    finally:
+        coordinator.close()

@@ -11,11 +11,12 @@ See docs/dumbwaiter.rst. Requests never compute: values come from Django's cache
 falling back to the database.
 """
 
-from .api import get_age, get_errors, get_history, get_value, refresh, status
+from .api import aget_value, get_age, get_errors, get_history, get_value, refresh, status
 from .exceptions import NotComputedYet, UnknownFunction
 
 __all__ = [
     "get_value",
+    "aget_value",
     "get_age",
     "get_history",
     "get_errors",

@@ -97,6 +97,23 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
     return found[0]
 
 
+async def aget_value(name: str, default: Any = _MISSING) -> Any:
+    """:func:`get_value` for async views: the cache is read with ``aget``, the database fallback in a thread."""
+    from asgiref.sync import sync_to_async
+
+    config, backend = _reader()
+    spec = config.get(name)
+    try:
+        entry = await backend.aget(spec.cache_key)
+    except Exception:
+        logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
+                       exc_info=True)
+        entry = None
+    if entry is not None:
+        return entry[0]
+    return await sync_to_async(get_value)(name, default)
+
+
 def get_age(name: str) -> float | None:
     """Seconds since the newest stored value was computed, or None if there is none."""
     config, backend = _reader()

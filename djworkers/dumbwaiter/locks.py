@@ -49,8 +49,8 @@ class Coordinator:
     def __init__(self, owner: str | None = None):
         self.owner = owner or owner_id()
 
-    def claim(self, name: str, tick: int) -> bool:
-        """True if this process won period ``tick`` of function ``name``."""
+    def claim(self, name: str, tick: int, period: float = 0.0) -> bool:
+        """True if this process won period ``tick`` (of ``period`` seconds) of function ``name``."""
         raise NotImplementedError
 
     def acquire(self, name: str, seconds: float) -> bool:
@@ -76,7 +76,7 @@ class Coordinator:
 class DatabaseCoordinator(Coordinator):
     """Claims are unique rows (TickClaim); the lease is a conditional UPDATE of one row."""
 
-    def claim(self, name: str, tick: int) -> bool:
+    def claim(self, name: str, tick: int, period: float = 0.0) -> bool:
         return claim_tick(tick_name(name), tick)
 
     def acquire(self, name: str, seconds: float) -> bool:
@@ -140,8 +140,10 @@ class RedisCoordinator(Coordinator):
     def _key(self, name: str) -> str:
         return f"djworkers:dumbwaiter:running:{name}"
 
-    def claim(self, name: str, tick: int) -> bool:
-        return claim_tick(tick_name(name), tick, redis=self.client)
+    def claim(self, name: str, tick: int, period: float = 0.0) -> bool:
+        # The claim key must outlive its period, or a runner started late in a
+        # long period could claim it a second time.
+        return claim_tick(tick_name(name), tick, redis=self.client, ttl=max(3600.0, 2 * period))
 
     def acquire(self, name: str, seconds: float) -> bool:
         return bool(self._extend(keys=[self._key(name)], args=[self.owner, int(seconds * 1000)]))

@@ -127,7 +127,7 @@ class Runner:
                 spec.name, time.monotonic() - running.leased_at, spec.frequency,
             )
             return
-        if not self.coordinator.claim(spec.name, tick):
+        if not self.coordinator.claim(spec.name, tick, spec.frequency):
             logger.debug("Period %d of %r was claimed by another runner", tick, spec.name)
             return
         lease = lease_seconds(spec.frequency)
