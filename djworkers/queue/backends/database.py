@@ -19,10 +19,14 @@ How a claim stays exclusive:
 * Any other database: ``select_for_update(skip_locked=...)`` and an update in
   one transaction, through the ORM.
 
-The Django connection of the calling thread is used (each worker thread has its
-own). Writes made inside the caller's ``transaction.atomic()`` become visible
-when that transaction commits, so a job never runs before the data it refers to
-exists.
+Connections: ``write``/``flush``/``stats`` use the calling thread's Django
+connection, so a job enqueued inside the caller's ``transaction.atomic()``
+becomes visible when that transaction commits (a job never runs before the data
+it refers to exists). The consumer side (claim, ack, release, retry, extend)
+uses the backend's own persistent connections, one per thread, which the
+worker's per-job connection hygiene does not close: reconnecting for every job
+would cost more than the job. An in-memory SQLite database cannot be shared by
+two connections, so there the thread's Django connection is used throughout.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import contextlib
 import copy
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -84,6 +89,10 @@ class DatabaseBackend(QueueBackend):
         self.notify = notify and self.vendor == "postgresql"
         self.blocking = self.notify  # idle consumers wait on LISTEN instead of polling
         self._listener: _Listener | None = None
+        self._local = threading.local()
+        self._own: list[Any] = []
+        self._own_lock = threading.Lock()
+        self._shared_memory_db = self.vendor == "sqlite" and connections[self.alias].is_in_memory_db()
 
     @classmethod
     def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
@@ -120,10 +129,45 @@ class DatabaseBackend(QueueBackend):
                 delay = min(0.5, delay * 2)
         raise AssertionError("unreachable")
 
+    def _consumer_connection(self):
+        """This thread's own persistent connection for the consumer side (see the module doc)."""
+        if self._shared_memory_db:
+            return self._connection
+        wrapper = getattr(self._local, "wrapper", None)
+        if wrapper is None:
+            base = connections[self.alias]
+            settings_dict = copy.deepcopy(base.settings_dict)
+            settings_dict["CONN_MAX_AGE"] = None  # persistent: never "obsolete"
+            wrapper = type(base)(settings_dict, self.alias)
+            wrapper.inc_thread_sharing()  # so close() may run from the main thread
+            self._local.wrapper = wrapper
+            with self._own_lock:
+                self._own.append(wrapper)
+        else:
+            wrapper.close_if_unusable_or_obsolete()  # reconnect after a dropped connection
+        if self.vendor == "postgresql":
+            wrapper.ensure_connection()
+            if getattr(self._local, "tuned", None) is not wrapper.connection:
+                # Claims and acks need not wait for the WAL flush: if the *server* crashes, a
+                # lost claim or ack means a job runs again, which at-least-once allows. Enqueues
+                # go through the caller's connection and stay fully durable.
+                with wrapper.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit TO OFF")
+                self._local.tuned = wrapper.connection
+        return wrapper
+
+    @contextlib.contextmanager
+    def _consumer_cursor(self) -> Iterator[Any]:
+        with self._consumer_connection().cursor() as cursor:
+            yield cursor
+
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[Any]:
-        """A cursor in a short write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        conn = self._connection
+        """A consumer cursor in a short write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+        On PostgreSQL the claim is one statement, atomic in autocommit mode.
+        """
+        conn = self._consumer_connection()
         if conn.vendor == "sqlite" and not conn.in_atomic_block:
             conn.ensure_connection()
             with conn.cursor() as cursor:
@@ -135,18 +179,20 @@ class DatabaseBackend(QueueBackend):
                     raise
                 cursor.execute("COMMIT")
         else:
-            with transaction.atomic(using=self.alias), conn.cursor() as cursor:
+            with conn.cursor() as cursor:
                 yield cursor
 
     def _names(self, queue: str | None) -> list[str]:
         return [queue] if queue is not None else list(self.queues)
 
-    def _notify(self, queues: Iterable[str]) -> None:
+    def _notify(self, queues: Iterable[str], cursor: Any = None) -> None:
         if not self.notify:
             return
-        with self._connection.cursor() as cursor:
-            for queue in set(queues):
-                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue])
+        if cursor is None:
+            with self._connection.cursor() as own:
+                return self._notify(queues, own)
+        for queue in set(queues):
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue])
 
     # -- writing ------------------------------------------------------------------------
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
@@ -235,16 +281,16 @@ class DatabaseBackend(QueueBackend):
 
     def _next_change(self) -> float | None:
         """Unix time when a scheduled job becomes due or a lease runs out, if any."""
-        now = time.time()
-        objects = self._objects().filter(queue__in=self.queues)
-        times = [
-            objects.filter(available_at__gt=now, lease_expires__isnull=True)
-            .order_by("available_at").values_list("available_at", flat=True).first(),
-            objects.filter(lease_expires__gt=now)
-            .order_by("lease_expires").values_list("lease_expires", flat=True).first(),
-        ]
-        times = [t for t in times if t is not None]
-        return min(times) if times else None
+        placeholders = ", ".join(["%s"] * len(self.queues))
+        with self._consumer_cursor() as cursor:
+            cursor.execute(
+                f"SELECT MIN(CASE WHEN lease_expires > %s THEN lease_expires ELSE available_at END) "
+                f"FROM {self._table} WHERE queue IN ({placeholders}) "
+                f"AND (available_at > %s OR lease_expires > %s)",
+                [time.time(), *self.queues, time.time(), time.time()],
+            )
+            row = cursor.fetchone()
+        return row[0] if row and row[0] is not None else None
 
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
         """Claim up to ``limit`` due jobs.
@@ -269,27 +315,38 @@ class DatabaseBackend(QueueBackend):
             self._listener = _Listener(self.alias)
         return self._listener
 
-    # -- settling ---------------------------------------------------------------------------
-    def _mine(self, delivery: Delivery):
-        job_id, token = delivery.receipt
-        return self._objects().filter(pk=job_id, lease_owner=token)
+    # -- settling (raw SQL on the consumer connection: one statement each) ----------------------
+    def _settle(self, sql: str, params: list[Any]) -> int:
+        def execute() -> int:
+            with self._consumer_cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.rowcount
+
+        return self._retrying(execute)
 
     def ack(self, delivery: Delivery) -> None:
         """Delete the row, unless its lease ran out and another consumer holds it now."""
-        self._retrying(lambda: self._mine(delivery).delete())
+        job_id, token = delivery.receipt
+        self._settle(f"DELETE FROM {self._table} WHERE id = %s AND lease_owner = %s", [job_id, token])
 
     def release(self, delivery: Delivery) -> None:
-        def release() -> None:
-            if self._mine(delivery).update(lease_owner="", lease_expires=None):
-                self._notify([delivery.queue])
-
-        self._retrying(release)
+        job_id, token = delivery.receipt
+        released = self._settle(
+            f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL "
+            f"WHERE id = %s AND lease_owner = %s", [job_id, token],
+        )
+        if released and self.notify:
+            with self._consumer_cursor() as cursor:
+                self._notify([delivery.queue], cursor)
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
         """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash."""
-        self._retrying(lambda: self._mine(delivery).update(
-            frame=bytes(raw), available_at=eta, lease_owner="", lease_expires=None,
-        ))
+        job_id, token = delivery.receipt
+        self._settle(
+            f"UPDATE {self._table} SET frame = %s, available_at = %s, lease_owner = '', "
+            f"lease_expires = NULL WHERE id = %s AND lease_owner = %s",
+            [bytes(raw), eta, job_id, token],
+        )
 
     def extend(self, deliveries: list[Delivery]) -> None:
         by_token: dict[str, list[int]] = {}
@@ -298,13 +355,23 @@ class DatabaseBackend(QueueBackend):
             by_token.setdefault(token, []).append(job_id)
         until = time.time() + self.lease_seconds
         for token, ids in by_token.items():
-            self._retrying(lambda: self._objects().filter(pk__in=ids, lease_owner=token)
-                           .update(lease_expires=until))
+            placeholders = ", ".join(["%s"] * len(ids))
+            self._settle(
+                f"UPDATE {self._table} SET lease_expires = %s "
+                f"WHERE lease_owner = %s AND id IN ({placeholders})", [until, token, *ids],
+            )
 
     def close(self) -> None:
+        """Close the listener and this backend's own connections (not the caller's)."""
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        with self._own_lock:
+            own, self._own = self._own, []
+        for wrapper in own:
+            with contextlib.suppress(Exception):
+                wrapper.close()
+        self._local = threading.local()
 
 
 class _Listener:
