@@ -14,13 +14,12 @@ import time
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
 
 from djworkers import dumbwaiter
-from djworkers.dumbwaiter import NotComputedYet, UnknownFunction
+from djworkers.dumbwaiter import AlreadyRunning, NotComputedYet, UnknownFunction
 from djworkers.dumbwaiter.config import current
 from djworkers.dumbwaiter.models import CachedError, CachedFunction, CachedValue
-from djworkers.dumbwaiter.runner import AlreadyRunning, Runner
+from djworkers.dumbwaiter.runner import Runner
 from djworkers.runtime.executor import Outcome
 
 F = "tests.testapp.dumbwaiter_functions"

@@ -12,7 +12,7 @@ falling back to the database.
 """
 
 from .api import aget_value, get_age, get_errors, get_history, get_value, refresh, status
-from .exceptions import NotComputedYet, UnknownFunction
+from .exceptions import AlreadyRunning, NotComputedYet, UnknownFunction
 
 __all__ = [
     "get_value",
@@ -24,4 +24,5 @@ __all__ = [
     "refresh",
     "UnknownFunction",
     "NotComputedYet",
+    "AlreadyRunning",
 ]

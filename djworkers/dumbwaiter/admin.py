@@ -12,9 +12,8 @@ from django.utils.html import format_html
 from ..exceptions import BadSignature
 from . import storage
 from .config import current
-from .exceptions import UnknownFunction
+from .exceptions import AlreadyRunning, UnknownFunction
 from .models import CachedError, CachedFunction, CachedValue
-from .runner import AlreadyRunning
 
 PREVIEW_CHARS = 300
 

@@ -177,7 +177,7 @@ def refresh(name: str) -> bool:
     """Compute ``name`` now in this process (the admin's "refresh now"); True if it succeeded.
 
     Goes through the runner (executor, storage, run lease); raises
-    :class:`~.runner.AlreadyRunning` if a runner is computing it right now.
+    :class:`~.exceptions.AlreadyRunning` if a runner is computing it right now.
     """
     from ..runtime.executor import Outcome
     from .runner import Runner

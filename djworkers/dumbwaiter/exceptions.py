@@ -41,3 +41,7 @@ class NotComputedYet(LookupError):
             "`manage.py run_dumbwaiter` running, and does the function succeed? "
             "Pass default=... to get_value() to get a fallback instead of this error."
         )
+
+
+class AlreadyRunning(RuntimeError):
+    """``refresh()`` / ``--once``: the function is being computed right now (here or by another runner)."""

@@ -44,16 +44,13 @@ from ..runtime.executor import Executor, Outcome
 from ..runtime.shutdown import Shutdown
 from . import storage
 from .config import Config, FunctionSpec, load_config
+from .exceptions import AlreadyRunning
 from .locks import Coordinator, coordinator_for, lease_seconds
 
 logger = logging.getLogger("djworkers.dumbwaiter")
 
 #: The main loop wakes at least this often (lease extension, shutdown checks).
 MAX_SLEEP = 1.0
-
-
-class AlreadyRunning(RuntimeError):
-    """The function is being computed right now (here or by another runner)."""
 
 
 @dataclasses.dataclass

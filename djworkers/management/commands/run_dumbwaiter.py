@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import conf
 from ...dumbwaiter.config import load_config
-from ...dumbwaiter.exceptions import UnknownFunction
-from ...dumbwaiter.runner import AlreadyRunning, Runner
+from ...dumbwaiter.exceptions import AlreadyRunning, UnknownFunction
+from ...dumbwaiter.runner import Runner
 from ...exceptions import DjworkersImproperlyConfigured
 from ...runtime.executor import Outcome
 from ...runtime.logs import add_logging_arguments, configure_logging
