@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from djworkers.queue.backends.memory import MemoryBackend, MemoryStore
@@ -41,3 +43,47 @@ class TestDatabaseBackend(BackendContract):
         yield make
         for backend in made:
             backend.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(os.environ.get("DJWORKERS_TEST_DB") != "postgres", reason="PostgreSQL only (pg_terminate_backend, LISTEN)")
+def test_database_backend_survives_dropped_connections():
+    """A server-side disconnect (restart, idle timeout, pg_terminate_backend) of the consumer's
+    own connections: the settle in flight reconnects and succeeds; a dead LISTEN connection
+    costs at most one failed fetch (the worker backs off and calls again)."""
+    from django.db import connection
+
+    from djworkers.queue.backends.database import DatabaseBackend
+
+    backend = DatabaseBackend(["default"], lease_seconds=30)
+    try:
+        assert backend.blocking and backend.notify
+        backend.write(b"first")
+        (delivery,) = backend.fetch(1, 0.5)
+        assert backend.fetch(1, 0.3) == []  # opens the LISTEN connection too
+
+        def terminate_others() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                return cursor.fetchone()[0]
+
+        assert terminate_others() >= 2
+        backend.ack(delivery)  # reconnects transparently
+        assert backend.stats() == {"ready": 0, "scheduled": 0, "in_flight": 0}
+        terminate_others()
+        backend.write(b"second")
+        got = []
+        for _ in range(3):
+            try:
+                got = backend.fetch(1, 0.5)
+            except Exception:
+                continue
+            if got:
+                break
+        assert [d.raw for d in got] == [b"second"]
+        backend.ack(got[0])
+    finally:
+        backend.close()

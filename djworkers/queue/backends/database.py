@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from django.db import OperationalError, connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Count, F, Q
 
 from ...coordination import owner_id
@@ -115,18 +115,33 @@ class DatabaseBackend(QueueBackend):
 
         return QueueJob.objects.using(self.alias)
 
-    def _retrying(self, operation: Callable[[], T]) -> T:
-        """Run ``operation``, retrying SQLite lock errors with a jittered back-off."""
+    def _retrying(self, operation: Callable[[], T], *, reconnect: bool = False) -> T:
+        """Run ``operation``, retrying SQLite lock errors with a jittered back-off.
+
+        ``reconnect``: the operation uses this backend's own connection, so a
+        connection the server dropped (a restart, ``pg_terminate_backend``) is
+        replaced and the operation tried once more. Never for the caller's
+        connection: that could replay half of the caller's transaction.
+        """
         delay = 0.01
+        reconnected = False
         for attempt in range(LOCK_RETRIES):
             try:
                 return operation()
-            except OperationalError as exc:
-                if self.vendor != "sqlite" or not _is_lock_error(exc) or attempt == LOCK_RETRIES - 1:
-                    raise
-                logger.debug("SQLite busy (%s); retry %d", exc, attempt + 1)
-                time.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(0.5, delay * 2)
+            except (OperationalError, InterfaceError) as exc:
+                if self.vendor == "sqlite" and _is_lock_error(exc) and attempt < LOCK_RETRIES - 1:
+                    logger.debug("SQLite busy (%s); retry %d", exc, attempt + 1)
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(0.5, delay * 2)
+                    continue
+                wrapper = getattr(self._local, "wrapper", None)
+                if reconnect and not reconnected and wrapper is not None and not wrapper.is_usable():
+                    logger.warning("Queue database connection lost (%s); reconnecting", exc)
+                    with contextlib.suppress(Exception):
+                        wrapper.close()
+                    reconnected = True
+                    continue
+                raise
         raise AssertionError("unreachable")
 
     def _consumer_connection(self):
@@ -256,7 +271,7 @@ class DatabaseBackend(QueueBackend):
                     cursor.execute(sql, params)
                     return cursor.fetchall()
 
-            rows = self._retrying(claim)
+            rows = self._retrying(claim, reconnect=True)
         else:
             rows = self._retrying(lambda: self._claim_orm(limit, token, now))
         rows.sort(key=lambda row: (-row[3], row[4], row[0]))
@@ -305,10 +320,18 @@ class DatabaseBackend(QueueBackend):
             left = deadline - time.monotonic()
             if deliveries or not self.blocking or left <= 0:
                 return deliveries
-            wake = self._next_change()
+            wake = self._retrying(self._next_change, reconnect=True)
             if wake is not None:
                 left = min(left, max(0.01, wake - time.time()))
-            self._listen().wait(left, self.queues)
+            try:
+                self._listen().wait(left, self.queues)
+            except Exception:
+                # The LISTEN connection died: drop it (the next wait opens a new one)
+                # and let the worker's fetch back-off handle a server that is down.
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+                raise
 
     def _listen(self) -> "_Listener":
         if self._listener is None:
@@ -322,7 +345,7 @@ class DatabaseBackend(QueueBackend):
                 cursor.execute(sql, params)
                 return cursor.rowcount
 
-        return self._retrying(execute)
+        return self._retrying(execute, reconnect=True)
 
     def ack(self, delivery: Delivery) -> None:
         """Delete the row, unless its lease ran out and another consumer holds it now."""
