@@ -257,8 +257,11 @@ def test_poison_frames_are_quarantined_and_the_next_job_runs(tmp_path):
 def test_periodic_job_enqueued_once_per_tick_with_three_consumers(tmp_path):
     """Q8: three consumers start together and all tick at once: the every-minute job is enqueued
     (and runs) once per minute tick, not once per consumer."""
-    name = commands.every_minute.name
-    settings = CONSUMER_SETTINGS
+    from django.conf import settings as django_settings
+
+    name = "tests.periodicapp.commands.every_minute"
+    settings = {**CONSUMER_SETTINGS,
+                "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
     processes = [
         spawn(["queue_consumer", *FAST_POLL, "--queue", "periodic"], settings=settings,
               log=tmp_path / f"periodic-{n}.log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from djworkers.queue import QueueCommand, crontab, periodic_command, queue_command
+from djworkers.queue import QueueCommand, queue_command
 
 from .models import Churnable, JobEvent, JobRun
 
@@ -72,10 +72,3 @@ class RecordCommand(QueueCommand):
     def execute(self) -> str:
         JobRun.objects.create(key=self.data, pid=os.getpid())
         return self.data
-
-
-@periodic_command(crontab(), queue="periodic")
-def every_minute() -> None:
-    """Enqueued once per minute by whichever consumer wins the tick; on its own queue so
-    consumers of "default" in other tests never see it."""
-    _event("every_minute", "ran")
