@@ -115,7 +115,10 @@ class Worker:
                 logger.exception("Periodic ticker %r raised; continuing", ticker)
         self._maybe_heartbeat()
         self._dispatch()
-        wanted = self.prefetch - self._in_hand()
+        # Refill in batches: fetch again only once the prefetched buffer is used up. Topping
+        # it up one job at a time would cost a round trip per job (making prefetch
+        # pointless), and a blocking fetch would hold buffered jobs back while threads idle.
+        wanted = 0 if self.buffer else self.prefetch - self._in_hand()
         if wanted <= 0:
             self._slot_free.wait(0.05)
             self._slot_free.clear()
