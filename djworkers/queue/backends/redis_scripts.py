@@ -68,16 +68,21 @@ class LuaScript:
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
 
     def __call__(self, client: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        from redis.exceptions import NoScriptError
-
         try:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        except NoScriptError:
+        except _no_script_error():
             client.execute_command("SCRIPT", "LOAD", self.source)
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
     def __repr__(self) -> str:
         return f"<LuaScript {self.name} {self.sha[:8]}>"
+
+
+def _no_script_error() -> type[Exception]:
+    """redis-py's NOSCRIPT exception, imported only when a script call fails."""
+    from redis.exceptions import NoScriptError
+
+    return NoScriptError
 
 
 #: Helpers shared by every script. ``k`` tables hold one queue's six keys.
