@@ -415,3 +415,16 @@ def test_fork_gets_a_fresh_token_and_no_inherited_acks(make_backend, redis):
     assert os.read(read, 10) == b"ok"
     backend.flush_acks()
     assert backend.stats() == {"ready": 0, "scheduled": 0, "in_flight": 0}
+
+
+def test_write_many_with_eta_and_priority(make_backend):
+    """Same keyword arguments as the database backend's bulk write."""
+    backend = make_backend(lease_seconds=60)
+    backend.write_many([b"n1", b"n2"])
+    backend.write_many([b"p1", b"p2"], priority=4)
+    backend.write_many([b"later1", b"later2"], eta=time.time() + 0.4, priority=9)
+    assert backend.stats() == {"ready": 4, "scheduled": 2, "in_flight": 0}
+    assert [d.raw for d in backend.fetch(10, 0)] == [b"p1", b"p2", b"n1", b"n2"]
+    time.sleep(0.6)
+    backend.write(b"n3")
+    assert [d.raw for d in backend.fetch(10, 0)] == [b"later1", b"later2", b"n3"]

@@ -44,6 +44,18 @@ from .redis_scripts import (
 logger = logging.getLogger("djworkers.queue.redis")
 
 
+def _tags(count: int, priority: int) -> list[bytes]:
+    """Unique prefixes ``<tag>|`` for delayed frames (a ZSET needs distinct members).
+
+    Time-ordered hex, so frames due at the same moment keep their order (equal
+    scores sort by member), plus random bytes so other processes never collide;
+    ``/<priority>`` so the job keeps its priority when it falls due.
+    """
+    base, salt = time.time_ns(), os.urandom(3).hex()
+    suffix = f"/{priority}|" if priority else "|"
+    return [f"{base + i:016x}{salt}{suffix}".encode() for i in range(count)]
+
+
 class RedisBackend(QueueBackend):
     name = "redis"
     blocking = True
@@ -128,18 +140,27 @@ class RedisBackend(QueueBackend):
         keys = self.keys(self.default_queue(queue))
         priority = int(priority)
         if eta is not None and eta > time.time():
-            tag = os.urandom(8).hex() + (f"/{priority}" if priority else "")
-            SCHEDULE(self.client, (keys.scheduled, keys.wake), (eta, tag.encode() + b"|" + frame))
+            member = _tags(1, priority)[0] + frame
+            SCHEDULE(self.client, (keys.scheduled, keys.wake), (eta, member))
             return
         WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, frame))
 
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None) -> None:
-        """Append frames in chunks of :attr:`WRITE_CHUNK`, one round trip per chunk."""
+    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> None:
+        """Append frames (all due at ``eta``, at ``priority``) in chunks of
+        :attr:`WRITE_CHUNK`, one round trip per chunk."""
         keys = self.keys(self.default_queue(queue))
-        script_keys = (keys.ready, keys.levels, keys.wake)
+        priority = int(priority)
         iterator = iter(frames)
+        delayed = eta is not None and eta > time.time()
         while chunk := list(itertools.islice(iterator, self.WRITE_CHUNK)):
-            WRITE(self.client, script_keys, (0, *chunk))
+            if delayed:
+                args: list[Any] = []
+                for tag, frame in zip(_tags(len(chunk), priority), chunk):
+                    args += (eta, tag + frame)
+                SCHEDULE(self.client, (keys.scheduled, keys.wake), args)
+            else:
+                WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, *chunk))
 
     # -- fetching -----------------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
