@@ -310,3 +310,12 @@ def test_reader_sees_a_value_written_by_another_process(settings):
     assert dumbwaiter.get_value("p") == "old"  # still within the primed lifetime (until the next run is due)
     time.sleep(3.1)
     assert dumbwaiter.get_value("p") == "new"
+
+
+def test_function_given_as_a_callable(settings):
+    """D1: `function` may be the callable itself, not only a dotted path."""
+    from tests.testapp.dumbwaiter_functions import add
+
+    configure(settings, [{"function": add, "name": "direct", "args": [1, 1]}])
+    run("direct")
+    assert dumbwaiter.get_value("direct") == 2
