@@ -80,9 +80,9 @@ def log_of(process) -> str:
     return process.log.read_text(errors="replace")[-4000:]
 
 
-def wait_ready(process, timeout: float = 60) -> None:
-    """Until the consumer has logged that it consumes (its Worker is about to fetch)."""
-    wait_until(lambda: "Worker started" in process.log.read_text(errors="replace")
+def wait_ready(process, workers: int = 1, timeout: float = 60) -> None:
+    """Until the consumer's ``workers`` Worker loops have logged that they started."""
+    wait_until(lambda: process.log.read_text(errors="replace").count("Worker started") >= workers
                or process.poll() is not None, timeout=timeout)
     assert process.poll() is None, log_of(process)
 
@@ -131,7 +131,7 @@ def test_exactly_once_under_contention_with_forked_processes(queue, redis_server
     work on their own sockets (redis-py pools reconnect after fork)."""
     forking = consumers(redis_server.url, "--processes", "2", "-t", "2", "--prefetch", "8", name="forking")
     single = consumers(redis_server.url, "-t", "2", name="single")
-    wait_ready(forking)
+    wait_ready(forking, workers=2)
     wait_ready(single)
     keys = [f"k{n}" for n in range(2000)]
     for key in keys:
