@@ -428,3 +428,9 @@ def test_write_many_with_eta_and_priority(make_backend):
     time.sleep(0.6)
     backend.write(b"n3")
     assert [d.raw for d in backend.fetch(10, 0)] == [b"later1", b"later2", b"n3"]
+
+
+def test_decoding_client_is_refused(redis_server):
+    """Frames are bytes: a client that decodes replies to str would corrupt them."""
+    with pytest.raises(DjworkersImproperlyConfigured, match="decode_responses"):
+        RedisBackend(["default"], {"port": redis_server.port, "decode_responses": True})

@@ -36,7 +36,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .base import Delivery, QueueBackend
-from .redis_connection import get_client, parse_connection
+from ...exceptions import DjworkersImproperlyConfigured
+from .redis_connection import SETTING, get_client, parse_connection
 from .redis_scripts import (
     ACK, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE, QueueKeys,
 )
@@ -89,8 +90,13 @@ class RedisBackend(QueueBackend):
         self._keys: dict[str, QueueKeys] = {}
         self._consumer_keys = [key for q in self.queues for key in self.keys(q).all()]
         self._wake_keys = [self.keys(q).wake for q in self.queues]
-        self._queue_index = {q: i for i, q in enumerate(self.queues)}
-        socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        connection_kwargs = self.client.connection_pool.connection_kwargs
+        if connection_kwargs.get("decode_responses"):
+            raise DjworkersImproperlyConfigured(
+                f"{SETTING}: the Redis queue moves bytes; drop decode_responses=True "
+                "(or give djworkers a client of its own)."
+            )
+        socket_timeout = connection_kwargs.get("socket_timeout")
         #: Longest single BLPOP: a third of the lease, so a heartbeat that
         #: follows a blocked fetch is never later than the lease allows, and
         #: well inside the socket timeout so a wait is not mistaken for a hang.
@@ -267,11 +273,8 @@ class RedisBackend(QueueBackend):
                 self._pending.setdefault(queue, [])[:0] = receipts
 
     def _ensure_flusher(self) -> None:
-        thread = self._flusher
-        if thread is not None and thread.is_alive():
-            return
         with self._ack_lock:
-            if self._flusher is not None and self._flusher.is_alive():
+            if self._flusher is not None:
                 return
             self._closed = False
             self._flusher = threading.Thread(
@@ -282,22 +285,27 @@ class RedisBackend(QueueBackend):
     def _flush_loop(self) -> None:
         """Send acks no fetch picked up within ACK_DELAY; exit after a quiet minute."""
         failures = 0
-        while not self._closed:
-            if not self._ack_event.wait(60):
-                with self._ack_lock:
-                    if not self._pending:
-                        self._flusher = None
-                        return
-                continue
-            self._ack_event.clear()
-            time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
-            try:
-                self.flush_acks()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                logger.warning("Could not send acknowledgements to Redis (%s); will retry", exc)
-                self._ack_event.set()
+        try:
+            while not self._closed:
+                if not self._ack_event.wait(60):
+                    with self._ack_lock:
+                        if not self._pending:
+                            self._flusher = None  # under the lock: a new ack starts a new one
+                            return
+                    continue
+                self._ack_event.clear()
+                time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
+                try:
+                    self.flush_acks()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    logger.warning("Could not send acknowledgements to Redis (%s); will retry", exc)
+                    self._ack_event.set()
+        finally:
+            with self._ack_lock:
+                if self._flusher is threading.current_thread():
+                    self._flusher = None
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
         """Atomically swap the leased frame for ``raw``, due at ``eta``."""
