@@ -221,3 +221,23 @@ def test_poison_frames_pushed_into_the_list_are_quarantined(queue, redis_server,
     assert rows[unknown].reason == "unknown-job"
     wait_until(lambda: queue.stats() == EMPTY, timeout=30)
     assert stop(process) == 0, log_of(process)
+
+
+def test_retries_go_through_the_scheduled_set(queue, redis_server, redis, consumers):
+    """Q10 on Redis: a flaky job is retried (atomically swapped for a delayed frame) until it
+    succeeds; an always-failing one ends as a FailedJob after its retries; nothing is left."""
+    from tests.testapp.models import JobEvent, JobRun
+
+    testapp_jobs.flaky("flaky-redis", 2)
+    testapp_jobs.always_fails("doomed-redis")
+    process = consumers(redis_server.url, "-t", "2")
+    wait_until(lambda: (JobRun.objects.filter(key="flaky-redis").exists()
+                        and FailedJob.objects.filter(name=testapp_jobs.always_fails.name).exists())
+               or process.poll() is not None, timeout=90)
+    assert JobRun.objects.filter(key="flaky-redis").count() == 1, log_of(process)
+    assert JobEvent.objects.filter(key="flaky-redis", event="attempt").count() == 3
+    failed = FailedJob.objects.get(name=testapp_jobs.always_fails.name)
+    assert failed.attempts == 3 and "nothing will help" in failed.traceback
+    assert failed.transport == "redis"
+    wait_until(lambda: queue.stats() == EMPTY, timeout=30)
+    assert stop(process) == 0, log_of(process)
