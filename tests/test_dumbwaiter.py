@@ -275,7 +275,14 @@ def test_aget_value_for_async_views(settings):
     run("a")
 
     async def read():
-        return (await dumbwaiter.aget_value("a"), await dumbwaiter.aget_value("b", default="d"))
+        from asgiref.sync import sync_to_async
+        from django.db import connections
+
+        try:
+            return (await dumbwaiter.aget_value("a"), await dumbwaiter.aget_value("b", default="d"))
+        finally:
+            # The database fallback ran in asgiref's thread; close its connection as a request would.
+            await sync_to_async(connections.close_all)()
 
     assert asyncio.run(read()) == ([1, 2], "d")
     with pytest.raises(UnknownFunction):
