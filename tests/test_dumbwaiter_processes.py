@@ -176,8 +176,9 @@ def three_runners_share_the_work(tmp_path, dumbwaiter_settings: dict) -> None:
         window = [t for t in starts(rows, "shared") if t0 <= t <= t0 + 5.5]
         # D6: once per period in total, not once per process (that would be 15-18).
         assert 5 <= len(window) <= 6, window
-        ticks = [int(t) for t in starts(rows, "shared")[1:]]
-        assert len(ticks) == len(set(ticks)), f"a period ran twice: {rows}"
+        # Over the whole run too: about one run per elapsed second, never one per process.
+        every = starts(rows, "shared")
+        assert len(every) <= (every[-1] - every[0]) + 2, f"more runs than periods: {rows}"
         # Kill the runner that computed the last period, without warning.
         victim_pid = rows[-1][3]
         victim = next(p for p, _log in runners if p.pid == victim_pid)
