@@ -255,17 +255,6 @@ def test_cache_server_down_falls_back_to_database(settings, redis_server):
         redis_server.start()
 
 
-def test_get_value_warm_path_is_cheap(settings):
-    """D5: the warm path is a cache.get and a dict lookup (sanity bound here; the benchmark measures)."""
-    configure(settings, [{"function": f"{F}.echo", "name": "v", "args": [list(range(50))]}])
-    run("v")
-    dumbwaiter.get_value("v")
-    start = time.perf_counter()
-    for _ in range(2000):
-        dumbwaiter.get_value("v")
-    assert (time.perf_counter() - start) / 2000 < 0.001
-
-
 def test_aget_value_for_async_views(settings):
     """D5/STYLE 13: the async twin reads the same value, with the same errors."""
     import asyncio
