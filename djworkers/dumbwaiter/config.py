@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured
 from ..loading import dotted_name, load_object
+
+if TYPE_CHECKING:
+    from ..serializers import Serializer
 
 SETTING = 'DJWORKERS["DUMBWAITER"]'
 FUNCTIONS_SETTING = f'{SETTING}["FUNCTIONS"]'
@@ -99,12 +102,12 @@ class Config:
         except KeyError:
             raise UnknownFunction(name, list(self.functions)) from None
 
-    def serializer(self):
+    def serializer(self) -> "Serializer":
         """The serializer for stored values (``SERIALIZER``; None = the top-level one)."""
         return get_value_serializer(self.serializer_name)
 
 
-def get_value_serializer(name: Any):
+def get_value_serializer(name: Any) -> "Serializer":
     """Resolve ``DJWORKERS["DUMBWAITER"]["SERIALIZER"]`` (None = ``DJWORKERS["SERIALIZER"]``)."""
     from ..serializers import get_serializer
 
