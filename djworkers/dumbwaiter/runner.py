@@ -59,7 +59,8 @@ class Running:
 
     spec: FunctionSpec
     lease: float
-    leased_at: float
+    leased_at: float  # monotonic time the lease was last taken or extended
+    started: float = dataclasses.field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
 
 
@@ -121,7 +122,7 @@ class Runner:
         if running is not None:
             logger.warning(
                 "%r is still running (started %.1fs ago, longer than its %gs period); skipping this period",
-                spec.name, time.monotonic() - running.leased_at, spec.frequency,
+                spec.name, time.monotonic() - running.started, spec.frequency,
             )
             return
         if not self.coordinator.claim(spec.name, tick, spec.frequency):
