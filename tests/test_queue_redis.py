@@ -434,3 +434,15 @@ def test_decoding_client_is_refused(redis_server):
     """Frames are bytes: a client that decodes replies to str would corrupt them."""
     with pytest.raises(DjworkersImproperlyConfigured, match="decode_responses"):
         RedisBackend(["default"], {"port": redis_server.port, "decode_responses": True})
+
+
+def test_idle_consumer_blocks_instead_of_spinning(make_backend, redis):
+    """An idle consumer waits on the server: a handful of commands per second, not a poll loop."""
+    backend = make_backend(lease_seconds=300)
+    redis.config_resetstat()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert backend.fetch(10, 1.0) == []
+    stats = redis.info("commandstats")
+    assert stats["cmdstat_blpop"]["calls"] <= 4
+    assert stats["cmdstat_evalsha"]["calls"] <= 10
