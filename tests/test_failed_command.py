@@ -134,8 +134,11 @@ def test_transport_without_enqueuer_replays_inline(flag, tmp_path):
     assert done.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_replay_through_the_real_queue(flag, tmp_path):
-    """A FailedJob of the "queue" transport goes back into the configured queue backend."""
+    """A FailedJob of the "queue" transport goes back into the configured queue backend.
+
+    Committed for real: the backend's consumer side reads on its own connection."""
     api = pytest.importorskip("djworkers.queue.api")
     failed = make_failed(flag, tmp_path / "done", transport="queue", queue="replayed")
     command("--replay", str(failed.pk))
