@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from djworkers import signals, stats
-from djworkers.messages import Message
+from djworkers.messages import Message, encode
 from djworkers.models import FailedJob
 from djworkers.stats_models import JobStat
 from djworkers.status import SCHEMA_VERSION, StatusOptions, collect
@@ -82,20 +82,41 @@ def test_json_schema():
     assert set(rate["per_minute"][0]) == {"minute", "processed", "failed"}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # as in production: PostgreSQL's now() is per transaction
 def test_queue_depth_counts_written_jobs():
-    """X4: ready and scheduled come from the backend's own stats()."""
+    """X4: ready, scheduled and in flight come from the backend's own stats()."""
     from djworkers.messages import encode
     from djworkers.queue import get_backend
 
     backend = get_backend(["default"])
-    backend.write(encode(Message(name="tests.anything")))
-    backend.write(encode(Message(name="tests.anything")))
+    assert_depths_reported(backend)
+
+
+def assert_depths_reported(backend) -> None:
+    for _ in range(3):
+        backend.write(encode(Message(name="tests.anything")))
     backend.write(encode(Message(name="tests.later")), eta=time.time() + 3600)
+    leased = backend.fetch(1, 0)  # a consumer holds one: in flight, not ready
+    assert len(leased) == 1
     data = collect()
     row = next(r for r in next(s for s in data["sections"] if s["door"] == "queue")["rows"]
                if r["queue"] == "default")
-    assert (row["ready"], row["scheduled"], row["in_flight"]) == (2, 1, 0)
+    assert (row["ready"], row["scheduled"], row["in_flight"]) == (2, 1, 1)
+    backend.ack(leased[0])
+
+
+@pytest.mark.django_db
+def test_redis_queue_depths(redis_server, redis):
+    """X4 per backend: the same figures from a real Redis server."""
+    from djworkers.queue import build_backend
+
+    with override_settings(DJWORKERS={"QUEUE": {"BACKEND": "redis", "CONNECTION": redis_server.url}}):
+        backend = build_backend(["default"])
+        try:
+            assert_depths_reported(backend)
+            assert collect()["sections"][1]["title"] == "Queue (redis backend)"
+        finally:
+            backend.close()
 
 
 @pytest.mark.django_db
