@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 "redis": redis.version(),
                 "postgres": postgres.version() if has_postgres else f"not used ({postgres.reason})",
                 "versions": venv.versions(python),
-                "command": "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                "command": shlex.join(["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]),
             }
         finally:
             redis.stop()

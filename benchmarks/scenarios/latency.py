@@ -18,7 +18,9 @@ class Latency(Scenario):
     title = "Latency, enqueue to job start, at a steady light rate"
     description = ("A running, idle worker (one process, one thread; RQ's default forking worker) receives "
                    "jobs enqueued at a fixed rate; each job records `time.time() - enqueued_at` as its "
-                   "first act. Percentiles over all jobs of the run.")
+                   "first act. Percentiles over all jobs of the run. A worker that falls behind the rate is "
+                   "given a few seconds after the last enqueue; probes still queued then count with the "
+                   "time they had waited so far, and the row says its percentiles are lower bounds.")
     metrics = (Metric("p50_ms", "ms", higher_is_better=False, digits=2),
                Metric("p99_ms", "ms", higher_is_better=False, digits=2))
 
@@ -28,7 +30,8 @@ class Latency(Scenario):
         rows = []
         for name in NAMES:
             role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
-            rows.append(Contender(name, role, "", {"peer": name, "count": count, "rate": rate}))
+            rows.append(Contender(name, role, "", {"peer": name, "count": count, "rate": rate,
+                                                   "wait": run.count(10, 5)}))
         return rows
 
     def measure(self, contender, params, child):
@@ -49,16 +52,25 @@ class Latency(Scenario):
         client.delete(workload.LATENCIES)
         client.set(workload.COUNTER, 0)
         count, interval = params["count"], 1.0 / params["rate"]
+        sent = []
         started = time.perf_counter()
         for index in range(count):
             pause = started + index * interval - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            enqueue(time.time())
-        child.wait_count(count, 30, 30, [process])
-        latencies = [float(v) * 1000 for v in client.lrange(workload.LATENCIES, 0, -1)]
-        if len(latencies) < count * 0.99:
-            raise RuntimeError(f"{peer.name}: only {len(latencies)} of {count} probes ran")
+            sent.append(time.time())
+            enqueue(sent[-1])
         achieved = count / (time.perf_counter() - started)
-        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
-                "_extra": {"achieved_rate": round(achieved, 1)}}
+        child.wait_count(count, params["wait"], params["wait"], [process])
+        latencies = [float(v) * 1000 for v in client.lrange(workload.LATENCIES, 0, -1)]
+        if not latencies:
+            raise RuntimeError(f"{peer.name}: none of {count} probes ran")
+        extra = {"achieved_rate": round(achieved, 1)}
+        unstarted = count - len(latencies)
+        if unstarted > 0:
+            # A worker that cannot keep up: the probes still queued (the last ones, queues are FIFO)
+            # have waited at least until now, so the percentiles become lower bounds, not a crash.
+            now = time.time()
+            latencies += [(now - at) * 1000 for at in sent[-unstarted:]]
+            extra.update(unstarted=unstarted, percentiles="lower bounds (worker fell behind)")
+        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99), "_extra": extra}
