@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{python} does not exist: run without --no-install", file=sys.stderr)
         return 2
 
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the finally below stops
+    # redis-server and drops the PostgreSQL database.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     loads = {"start": load_average()}
     with tempfile.TemporaryDirectory(prefix="djworkers-bench-") as tmp:

@@ -137,6 +137,9 @@ class Child:
 
 
 def main() -> int:
+    # Killed with the orchestrator (same process group): unwind so the workers,
+    # which run in sessions of their own, are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     request = json.loads(sys.stdin.read())
     scenarios = load_scenarios()
     scenario = scenarios[request["scenario"]]

@@ -67,9 +67,5 @@ DJWORKERS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-}
+# No LOGGING here: each worker configures its own output the way it does for its
+# users (a root handler here would print djworkers' job lines twice and slow it).
