@@ -365,3 +365,20 @@ def test_enqueue_inside_a_transaction_is_visible_only_after_commit(clean_registr
         pass
     assert QueueJob.objects.count() == 0
     reset_backends()
+
+
+@pytest.mark.django_db
+def test_consumer_side_inside_a_test_transaction_sees_its_rows():
+    """In a TestCase-style transaction the backend joins the caller's connection: it sees the
+    uncommitted rows and, on SQLite, does not wait for the write lock its own caller holds."""
+    backend = build_backend()
+    try:
+        started = time.monotonic()
+        backend.write(b"in-transaction")
+        (delivery,) = backend.fetch(1, 0)
+        assert delivery.raw == b"in-transaction"
+        backend.ack(delivery)
+        assert backend.read() is None
+        assert time.monotonic() - started < 5
+    finally:
+        backend.close()

@@ -26,7 +26,8 @@ it refers to exists). The consumer side (claim, ack, release, retry, extend)
 uses the backend's own persistent connections, one per thread, which the
 worker's per-job connection hygiene does not close: reconnecting for every job
 would cost more than the job. An in-memory SQLite database cannot be shared by
-two connections, so there the thread's Django connection is used throughout.
+two connections, and a thread inside ``transaction.atomic()`` must see its own
+uncommitted rows, so in those cases the thread's Django connection is used.
 """
 
 from __future__ import annotations
@@ -145,12 +146,18 @@ class DatabaseBackend(QueueBackend):
         raise AssertionError("unreachable")
 
     def _consumer_connection(self):
-        """This thread's own persistent connection for the consumer side (see the module doc)."""
-        if self._shared_memory_db:
-            return self._connection
+        """This thread's own persistent connection for the consumer side (see the module doc).
+
+        When the calling thread is inside ``transaction.atomic()`` (a test case,
+        a script doing its own transaction) its Django connection is used
+        instead: a second connection could neither see that transaction's rows
+        nor, on SQLite, take the write lock it holds.
+        """
+        base = connections[self.alias]
+        if self._shared_memory_db or base.in_atomic_block:
+            return base
         wrapper = getattr(self._local, "wrapper", None)
         if wrapper is None:
-            base = connections[self.alias]
             settings_dict = copy.deepcopy(base.settings_dict)
             settings_dict["CONN_MAX_AGE"] = None  # persistent: never "obsolete"
             wrapper = type(base)(settings_dict, self.alias)
