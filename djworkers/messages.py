@@ -10,8 +10,8 @@ anything that is not a well-formed, correctly signed envelope.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-import uuid
 from typing import Any
 
 from .exceptions import MalformedMessage, SerializationError
@@ -22,7 +22,8 @@ ENVELOPE_VERSION = 1
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random 32-hex-digit id (what ``uuid4().hex`` gives, without building a UUID)."""
+    return os.urandom(16).hex()
 
 
 @dataclasses.dataclass(frozen=True)

