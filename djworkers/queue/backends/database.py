@@ -219,7 +219,26 @@ class DatabaseBackend(QueueBackend):
     # -- writing ------------------------------------------------------------------------
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
               priority: int = 0) -> None:
-        self.write_many([frame], queue=queue, eta=eta, priority=priority)
+        """One INSERT (on PostgreSQL with its NOTIFY in the same statement): one round trip."""
+        from django.utils import timezone
+
+        queue = self.default_queue(queue)
+        conn = self._connection
+        created = conn.ops.adapt_datetimefield_value(timezone.now())
+        params: list[Any] = [queue, bytes(frame), priority, eta if eta is not None else time.time(), created]
+        sql = (
+            f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, "
+            f"lease_expires, attempts, created) VALUES (%s, %s, %s, %s, '', NULL, 0, %s)"
+        )
+        if self.notify:
+            sql = f"WITH inserted AS ({sql} RETURNING id) SELECT pg_notify(%s, %s) FROM inserted"
+            params += [CHANNEL, queue]
+
+        def insert() -> None:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+
+        self._retrying(insert)
 
     def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
                    eta: float | None = None, priority: int = 0) -> None:
