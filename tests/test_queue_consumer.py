@@ -284,6 +284,23 @@ def test_periodic_job_enqueued_once_per_tick_with_three_consumers(tmp_path):
     assert ran == ticks
 
 
+def test_no_periodic_opts_a_consumer_out():
+    """Q8 -n/--no-periodic: that consumer never claims a tick; one without it does (in burst mode
+    the scheduler ticks once before the queue is found empty)."""
+    from django.conf import settings as django_settings
+
+    from djworkers.models import TickClaim
+
+    settings = {**CONSUMER_SETTINGS,
+                "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
+    burst(settings=settings)  # burst() passes --no-periodic
+    assert not TickClaim.objects.exists()
+    result = run(["queue_consumer", *FAST_POLL, "--burst"], settings=settings)
+    assert result.returncode == 0, result.stderr
+    assert TickClaim.objects.filter(name="queue.periodic:tests.periodicapp.commands.every_minute").count() == 1
+    assert get_backend("periodic").stats("periodic")["ready"] == 1  # enqueued, on its own queue
+
+
 # -- the command line ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -111,6 +111,9 @@ class Command(BaseCommand):
         if settings["ALWAYS_EAGER"]:
             logger.warning("DJWORKERS['QUEUE']['ALWAYS_EAGER'] is on: jobs run when enqueued, "
                            "this consumer will only see jobs written by other means.")
+        if settings["BACKEND"] == "memory":
+            logger.warning("DJWORKERS['QUEUE']['BACKEND'] is 'memory': this consumer only sees jobs "
+                           "enqueued inside its own process.")
         periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
         max_delay = options["max_delay"]
         if periodic and max_delay > PERIODIC_MAX_POLL:
