@@ -58,8 +58,8 @@ def test_example_project_on_redis_and_postgresql(tmp_path, redis_server, redis, 
         result = manage(args, env)
         assert result.returncode == 0, result.stdout + result.stderr
     enqueue = (
-        "from demo.models import JobRun; from demo.views import ENQUEUE; "
-        "run = JobRun.objects.create(kind='upload'); ENQUEUE[JobRun.Kind.UPLOAD](run); print(run.pk)"
+        "from demo.buttons import BUTTONS; from demo.models import JobRun; "
+        "run = JobRun.objects.create(kind='upload'); BUTTONS['upload'].enqueue(run); print(run.pk)"
     )
     result = manage(["shell", "-c", enqueue], env)
     assert result.returncode == 0, result.stderr

@@ -7,4 +7,6 @@ class DemoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the job_retried/job_failed receivers)
+        from . import buttons, signals  # noqa: F401  (signals: the job_retried/job_failed receivers)
+
+        buttons.discover()  # every example app's example_buttons.py

@@ -28,12 +28,6 @@ class JobRun(models.Model):
     failed for good is no longer running to say so.
     """
 
-    class Kind(models.TextChoices):
-        UPLOAD = "upload", "Process an upload"
-        FLAKY = "flaky", "Flaky job (fails twice, then succeeds)"
-        DOOMED = "doomed", "Doomed job (always fails)"
-        PERIODIC = "periodic", "Periodic job (every minute)"
-
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -41,7 +35,7 @@ class JobRun(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, help_text="The button (see demo/buttons.py) or 'periodic'.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     job_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -54,13 +48,19 @@ class JobRun(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}: {self.status}"
+        return f"{self.label} #{self.pk}: {self.status}"
+
+    @property
+    def label(self) -> str:
+        from .buttons import label_for
+
+        return label_for(self.kind)
 
     def as_dict(self) -> dict:
         return {
             "id": self.pk,
             "kind": self.kind,
-            "label": self.get_kind_display(),
+            "label": self.label,
             "status": self.status,
             "attempts": self.attempts,
             "result": self.result,

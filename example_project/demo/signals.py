@@ -14,9 +14,10 @@ from djworkers.signals import job_failed, job_retried
 
 
 def _run_id(message: Any) -> int | None:
-    if message is None or not str(message.name).startswith("demo."):
-        return None
-    return message.kwargs.get("run_id")
+    """The JobRun a job reports on: example jobs (of any door) take ``run_id=``."""
+    kwargs = getattr(message, "kwargs", None) or {}
+    run_id = kwargs.get("run_id")
+    return run_id if isinstance(run_id, int) else None
 
 
 @receiver(job_retried, dispatch_uid="demo.retried")
