@@ -116,6 +116,21 @@ def test_source_errors_are_survived(tmp_path, caplog):
     assert "it will be delivered again" in caplog.text
 
 
+def test_shutdown_counts_a_repeat_within_the_window_as_the_same_request():
+    from djworkers.runtime.shutdown import Shutdown
+
+    forced = []
+    shutdown = Shutdown(on_force=lambda: forced.append(True), repeat_window=0.3)
+    shutdown._handle(signal.SIGTERM, None)
+    assert shutdown.requested and not shutdown.forced
+    shutdown._handle(signal.SIGINT, None)  # the same Ctrl-C/stop, arriving twice
+    assert not shutdown.forced and forced == []
+    time.sleep(0.35)
+    shutdown._handle(signal.SIGTERM, None)  # a deliberate second signal
+    assert shutdown.forced and forced == [True]
+    assert Shutdown().repeat_window == Shutdown.REPEAT_WINDOW == 1.0
+
+
 def test_poll_backoff():
     poll = PollBackoff(0.1, 2.0, 0.5)
     assert [poll.next() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
@@ -169,7 +184,7 @@ def test_second_signal_stops_at_once_and_hands_the_job_back(tmp_path):
     try:
         wait_until(started.exists, timeout=30)
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        time.sleep(1.5)  # past Shutdown.REPEAT_WINDOW: a deliberate second signal
         assert process.poll() is None  # still waiting for the 60 s job
         second = time.monotonic()
         code = stop(process, signal.SIGTERM, timeout=10)
@@ -243,6 +258,31 @@ def test_supervisor_forwards_sigterm_to_its_processes(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_to_the_whole_process_group_is_one_graceful_stop(tmp_path, sig):
+    """Ctrl-C in a terminal (SIGINT) and systemd's default KillMode=control-group (SIGTERM)
+    signal the parent *and* its children at once; the parent's forwarded SIGTERM must not
+    count as a second signal, or every such stop would cut running jobs short."""
+    source = FileSource(tmp_path / "q")
+    markers = [(tmp_path / f"started-{i}", tmp_path / f"done-{i}") for i in range(2)]
+    for started, done in markers:
+        source.enqueue(Message("core.sleep_then_touch", args=(2.0, str(started), str(done))))
+    log = tmp_path / "worker.log"
+    process = _worker(source.root, log, "--processes", "2")
+    try:
+        wait_until(lambda: all(s.exists() for s, _ in markers), timeout=30)
+        os.killpg(process.pid, sig)  # spawn() made the worker a process group leader
+        code = process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, _log(log)
+    assert all(d.exists() for _, d in markers), _log(log)
+    assert source.waiting() == [] and source.leased() == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_supervisor_second_signal_stops_children_at_once(tmp_path):
     source = FileSource(tmp_path / "q")
     started, done = tmp_path / "started", tmp_path / "done"
@@ -254,7 +294,7 @@ def test_supervisor_second_signal_stops_children_at_once(tmp_path):
         wait_until(started.exists, timeout=30)
         child = int(started.read_text())
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        time.sleep(1.5)  # past Shutdown.REPEAT_WINDOW
         second = time.monotonic()
         code = stop(process, signal.SIGTERM, timeout=10)
     finally:

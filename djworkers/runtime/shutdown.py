@@ -3,6 +3,13 @@
 First SIGTERM/SIGINT: ``requested`` becomes true (stop fetching, finish what is
 running). Second: ``forced`` becomes true and the ``on_force`` callback runs (the
 worker hands its jobs back and exits at once).
+
+A repeat within ``repeat_window`` seconds of the first signal is the same stop
+request, not a second one: Ctrl-C in a terminal (SIGINT to the whole process
+group) and systemd's default ``KillMode=control-group`` (SIGTERM to every
+process of the unit) reach a supervisor's children directly *and* through the
+supervisor's forwarding, within milliseconds. Counting that as "stop now" would
+cut every running job short on an ordinary stop.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 logger = logging.getLogger("djworkers.runtime")
@@ -18,10 +26,15 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Shutdown:
-    def __init__(self, on_force: Callable[[], None] | None = None):
+    #: Seconds after the first signal during which a repeat is not a second signal.
+    REPEAT_WINDOW = 1.0
+
+    def __init__(self, on_force: Callable[[], None] | None = None, repeat_window: float | None = None):
         self.event = threading.Event()
         self.forced = False
         self.on_force = on_force
+        self.repeat_window = self.REPEAT_WINDOW if repeat_window is None else repeat_window
+        self._first_at: float | None = None
         self._previous: dict[int, object] = {}
 
     @property
@@ -39,7 +52,11 @@ class Shutdown:
         name = signal.Signals(signum).name
         if not self.requested:
             logger.warning("Received %s: finishing running jobs (send again to stop now)", name)
+            self._first_at = time.monotonic()
             self.request()
+            return
+        if self._first_at is not None and time.monotonic() - self._first_at < self.repeat_window:
+            logger.info("Received %s again at once: the same stop request (process group/forwarded)", name)
             return
         logger.warning("Received %s again: stopping now", name)
         self.forced = True
