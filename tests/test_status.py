@@ -86,10 +86,13 @@ def test_json_schema():
 def test_queue_depth_counts_written_jobs():
     """X4: ready, scheduled and in flight come from the backend's own stats()."""
     from djworkers.messages import encode
-    from djworkers.queue import get_backend
+    from djworkers.queue import build_backend
 
-    backend = get_backend(["default"])
-    assert_depths_reported(backend)
+    backend = build_backend(["default"])
+    try:
+        assert_depths_reported(backend)
+    finally:
+        backend.close()  # its PostgreSQL LISTEN connection must not outlive the test database
 
 
 def assert_depths_reported(backend) -> None:
@@ -279,13 +282,14 @@ def test_stats_settings_checks():
 def test_a_real_consumer_feeds_the_per_minute_counts(tmp_path):
     """End to end: signals in a real queue_consumer process reach JobStat (flushed at exit)."""
     from djworkers.messages import encode
-    from djworkers.queue import get_backend
+    from djworkers.queue import build_backend
     from tests.utils import run
 
-    backend = get_backend(queues=["default"])
+    backend = build_backend(["default"])
     for n in range(4):
         backend.write(encode(Message(name="tests.statusapp.commands.status_ok", args=(n,))))
     backend.write(encode(Message(name="tests.statusapp.commands.status_boom", args=(1,))))
+    backend.close()
     from django.conf import settings as django_settings
 
     extra = {"INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.statusapp"],
