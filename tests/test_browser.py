@@ -105,8 +105,8 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
     assert "Periodic cache (dumbwaiter)" in page
     assert "server-time" in page and "upload-stats" in page
     # Stats are flushed every 2 s in the example project; the page reloads every 10 s.
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.djworkers-chart rect.bar-failed")
-               or d.refresh())
+    WebDriverWait(browser, 60, poll_frequency=1).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "svg.djworkers-chart rect.bar-failed") or d.refresh())
     screenshot(browser, "admin-dashboard.png")
 
     # Ctrl-C stops the web server, the consumer and the runner; nothing is left behind.
