@@ -172,10 +172,11 @@ def queue_section(options: StatusOptions) -> dict[str, Any] | None:
     title = f"Queue ({backend_name} backend)"
     problems: list[str] = []
     names = queue_names()
+    failed: dict[str, int] | None
     try:
         failed = failed_counts("queue")
     except Exception as exc:
-        failed = {}
+        failed = None  # unknown, not zero
         problems.append(f"queue: cannot read failed jobs: {type(exc).__name__}: {exc}")
     rows = []
     backend = None
@@ -189,12 +190,12 @@ def queue_section(options: StatusOptions) -> dict[str, Any] | None:
                 "ready": stats.get("ready", 0),
                 "scheduled": stats.get("scheduled", 0),
                 "in_flight": stats.get("in_flight", 0),
-                "failed": failed.get(name, 0),
+                "failed": None if failed is None else failed.get(name, 0),
             })
     except Exception as exc:
         problems.append(f"queue: {backend_name} backend unreachable: {type(exc).__name__}: {exc}")
         rows = [{"queue": n, "ready": None, "scheduled": None, "in_flight": None,
-                 "failed": failed.get(n, 0)} for n in names]
+                 "failed": None if failed is None else failed.get(n, 0)} for n in names]
     finally:
         close = getattr(backend, "close", None)
         if callable(close):
@@ -202,7 +203,7 @@ def queue_section(options: StatusOptions) -> dict[str, Any] | None:
                 close()
             except Exception:
                 logger.debug("closing the status backend failed", exc_info=True)
-    total_failed = sum(failed.values())
+    total_failed = sum((failed or {}).values())
     if options.max_failed is not None and total_failed > options.max_failed:
         problems.append(f"queue: {total_failed} failed job(s), more than --max-failed {options.max_failed}")
     columns = [column("queue", "Queue"), column("ready", "Ready"), column("scheduled", "Scheduled"),

@@ -334,3 +334,26 @@ def test_dashboard_needs_staff(client, django_user_model):
 
 def test_collect_options_keywords():
     assert StatusOptions(max_failed=3).max_failed == 3
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_database_down_is_reported_not_a_traceback():
+    """The health check's most important case: the database is unreachable. The command
+    still prints its JSON and exits 1 with the problems named."""
+    from tests.utils import run
+
+    port = free_port()  # nothing listens there
+    down = {"DATABASES": {"default": {"ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1",
+                                      "PORT": str(port), "USER": "postgres", "NAME": "nowhere",
+                                      "OPTIONS": {"connect_timeout": 2}}}}
+    result = run(["djworkers_status", "--json"], settings=down, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["healthy"] is False
+    text = " ".join(data["problems"])
+    assert "queue: database backend unreachable" in text and "queue: cannot read failed jobs" in text
+    queue = next(s for s in data["sections"] if s["door"] == "queue")
+    assert all(row["ready"] is None and row["failed"] is None for row in queue["rows"])  # unknown, not 0
+    assert data["throughput"]["error"]
+    assert "Traceback" not in result.stderr

@@ -90,10 +90,13 @@ class Command(BaseCommand):
                 self.stdout.write("  " + self.style.ERROR(problem))
             self.stdout.write("")
         rate = status["throughput"]
-        self.stdout.write(
-            f"Last {rate['window_minutes']} minutes: {rate['processed']} job(s) processed, "
-            f"{rate['failed']} failed."
-        )
+        if rate.get("error"):
+            self.stdout.write(f"Last {rate['window_minutes']} minutes: unknown ({rate['error']}).")
+        else:
+            self.stdout.write(
+                f"Last {rate['window_minutes']} minutes: {rate['processed']} job(s) processed, "
+                f"{rate['failed']} failed."
+            )
         if status["healthy"]:
             self.stdout.write(self.style.SUCCESS("Healthy."))
         else:
