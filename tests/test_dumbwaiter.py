@@ -315,3 +315,29 @@ def test_function_given_as_a_callable(settings):
     configure(settings, [{"function": add, "name": "direct", "args": [1, 1]}])
     run("direct")
     assert dumbwaiter.get_value("direct") == 2
+
+
+def test_top_level_serializer_is_the_default(settings):
+    """D7: DUMBWAITER SERIALIZER None follows DJWORKERS["SERIALIZER"]."""
+    settings.DJWORKERS = {**settings.DJWORKERS, "SERIALIZER": "json",
+                          "DUMBWAITER": {"FUNCTIONS": [{"function": f"{F}.echo", "name": "t", "args": [(1, 2)]}]}}
+    run("t")
+    assert CachedValue.objects.get().serializer == "json"
+    assert dumbwaiter.get_value("t") == [1, 2]
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json"])
+def test_redis_cache_backend_round_trip(settings, redis, redis_server, serializer, django_assert_num_queries):
+    """D5/D7: with Django's Redis cache (shared by processes) the warm path is one GET and no query."""
+    from tests.testapp.dumbwaiter_functions import json_value
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": redis_server.url}}
+    configure(settings, [{"function": f"{F}.json_value", "name": "j"}], SERIALIZER=serializer)
+    run("j")
+    with django_assert_num_queries(0):
+        assert dumbwaiter.get_value("j") == json_value()
+    assert redis.dbsize() == 1
+    caches["default"].clear()
+    with django_assert_num_queries(1):
+        assert dumbwaiter.get_value("j") == json_value()
