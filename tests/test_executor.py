@@ -245,6 +245,20 @@ def test_eager_run_inside_atomic_keeps_the_callers_connection(clean_registry):
     assert connection.connection is not before  # closed, then reopened to record the failure
 
 
+@pytest.mark.django_db
+def test_failed_job_keeps_a_bounded_readable_copy_of_the_arguments(clean_registry):
+    from djworkers.runtime.failures import ARGUMENTS_REPR_LIMIT
+
+    declare(clean_registry, "core.flaky", Flaky(failures=100))
+    big = "x" * 5000
+    Executor("unit").run(Message("core.flaky", args=(1, big), kwargs={"mode": "fast"}))
+    failed = FailedJob.objects.get()
+    assert failed.arguments.startswith("1, 'xxx")
+    assert len(failed.arguments) == ARGUMENTS_REPR_LIMIT + 3 and failed.arguments.endswith("...")
+    assert decode(bytes(failed.raw)).args == (1, big)  # the frame itself is complete
+    assert str(failed).startswith("core.flaky [exception] ")
+
+
 class TestRetryPolicy:
     def test_attempts_are_counted(self):
         policy = RetryPolicy(retries=2)
