@@ -40,6 +40,16 @@ class Source(abc.ABC):
     def ack(self, delivery: Delivery) -> None:
         """The job ran (successfully or failed for good): remove it for ever."""
 
+    def ack_soon(self, delivery: Delivery) -> None:
+        """Like :meth:`ack`, but the source may batch it with its next fetch.
+
+        A worker thread that is about to fetch again calls this: a source with
+        round trips to save (Redis) sends the acknowledgement with that fetch, or
+        within milliseconds, and in any case from :meth:`close`. Until it is sent
+        the job may run again after a crash (at-least-once), never be lost.
+        """
+        self.ack(delivery)
+
     @abc.abstractmethod
     def release(self, delivery: Delivery) -> None:
         """The job was not started: make it available to any worker at once."""

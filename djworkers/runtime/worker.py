@@ -1,9 +1,13 @@
-"""The worker loop: fetch deliveries from a :class:`Source`, run them in a thread pool.
+"""The worker: job threads that fetch and run deliveries from a :class:`Source`.
 
-The main thread only fetches, dispatches, heartbeats and watches for signals;
-jobs always run in pool threads, so a long job never delays a shutdown
-request or a lease renewal. Process models (several of these in child
-processes) live in :mod:`.supervisor`.
+Each of the ``threads`` job threads fetches its own batch (``prefetch`` split
+between the threads), runs it job by job and settles each delivery. No job is
+handed from one thread to another: that handoff (a lock, a queue and two GIL
+switches per job) used to cost more than running a small job. The main thread
+never runs jobs; it runs the periodic tickers, renews leases (heartbeat) and
+watches for signals, so a long job never delays a shutdown request or a lease
+renewal. Process models (several of these in child processes) live in
+:mod:`.supervisor`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from .. import conf
 from ..exceptions import InvalidMessage
@@ -49,6 +52,19 @@ class PollBackoff:
 
 
 class Worker:
+    """Runs deliveries from ``source`` in ``threads`` threads until stopped.
+
+    ``prefetch`` is how many deliveries the worker holds at most (default: one
+    per thread); each thread fetches ``prefetch // threads`` at a time, so one
+    round trip serves several jobs. Deliveries fetched but not started are
+    handed back on a graceful stop.
+    """
+
+    #: Seconds between two runs of the tickers (periodic scheduling).
+    TICK_INTERVAL = 1.0
+    #: How often the main thread looks at its threads and at signals.
+    WATCH_INTERVAL = 0.1
+
     def __init__(
         self,
         source: Source,
@@ -72,6 +88,7 @@ class Worker:
         self.executor = executor or Executor(source.name)
         self.threads = threads
         self.prefetch = max(threads, prefetch or threads)
+        self.batch_size = max(1, self.prefetch // threads)
         self.burst = burst
         self.fetch_timeout = fetch_timeout
         self.poll = poll or PollBackoff()
@@ -84,91 +101,103 @@ class Worker:
             worker_settings["HEARTBEAT_INTERVAL"] if heartbeat_interval is None else heartbeat_interval
         )
         self.exit_on_force = exit_on_force
-        self.buffer: collections.deque[Delivery] = collections.deque()
+        #: Deliveries fetched and not settled yet (leases to renew), and those running now.
+        self.held: dict[int, Delivery] = {}
         self.running: dict[int, Delivery] = {}
         self.counts = collections.Counter()
         self._lock = threading.Lock()
-        self._slot_free = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="djworkers-job")
+        self._job_threads: list[threading.Thread] = []
         self._last_heartbeat = time.monotonic()
+        self._last_tick = float("-inf")
 
-    # -- the loop -------------------------------------------------------------
+    # -- the main thread ---------------------------------------------------------
     def run(self) -> int:
-        """Run until shutdown (or the queue is drained in burst mode). Returns an exit code."""
+        """Run until shutdown (or, in burst mode, until the queue is drained). Returns an exit code."""
         self.shutdown.install()
         logger.info("Worker started: %s, %d thread(s)", self.source.name, self.threads)
         try:
+            self._job_threads = [
+                threading.Thread(target=self._job_thread, name=f"djworkers-job-{n}", daemon=True)
+                for n in range(self.threads)
+            ]
+            for thread in self._job_threads:
+                thread.start()
             while not self.shutdown.requested:
-                if self.loop_once() and self.burst:
-                    break
+                self.tick()
+                if not any(thread.is_alive() for thread in self._job_threads):
+                    break  # burst mode: every thread found the queue empty
+                self.shutdown.wait(self.WATCH_INTERVAL)
             return self._stop()
         finally:
             self.shutdown.uninstall()
 
-    def loop_once(self, now: float | None = None) -> bool:
-        """One pass: tickers, heartbeat, fetch, dispatch. Returns True when idle and drained."""
+    def tick(self, now: float | None = None) -> None:
+        """The main thread's periodic work: tickers (at most once a second) and the heartbeat.
+
+        ``now`` (unix time) may be given by tests driving the loop.
+        """
         now = time.time() if now is None else now
-        for ticker in self.tickers:
-            try:
-                ticker(now)
-            except Exception:
-                logger.exception("Periodic ticker %r raised; continuing", ticker)
+        if now - self._last_tick >= self.TICK_INTERVAL:
+            self._last_tick = now
+            for ticker in self.tickers:
+                try:
+                    ticker(now)
+                except Exception:
+                    logger.exception("Periodic ticker %r raised; continuing", ticker)
         self._maybe_heartbeat()
-        self._dispatch()
-        # Refill in batches: fetch again only once the prefetched buffer is used up. Topping
-        # it up one job at a time would cost a round trip per job (making prefetch
-        # pointless), and a blocking fetch would hold buffered jobs back while threads idle.
-        wanted = 0 if self.buffer else self.prefetch - self._in_hand()
-        if wanted <= 0:
-            self._slot_free.wait(0.05)
-            self._slot_free.clear()
-            return False
-        try:
-            deliveries = self.source.fetch(wanted, self.fetch_timeout)
-        except Exception:
-            delay = self.poll.next()
-            logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.name, delay)
-            self.shutdown.wait(delay)
-            return False
-        if deliveries:
-            self.poll.reset()
-            self.buffer.extend(deliveries)
-            self._dispatch()
-            return False
-        if self._in_hand() == 0 and self.burst:
-            return True
-        if not getattr(self.source, "blocking", False):
-            self.shutdown.wait(self.poll.next())
-        return False
 
-    def _in_hand(self) -> int:
-        with self._lock:
-            return len(self.buffer) + len(self.running)
-
-    def _dispatch(self) -> None:
-        while self.buffer and not self.shutdown.requested:
-            with self._lock:
-                if len(self.running) >= self.threads:
+    # -- a job thread ---------------------------------------------------------------
+    def _job_thread(self) -> None:
+        poll = PollBackoff(self.poll.initial, self.poll.backoff, self.poll.maximum)
+        while not self.shutdown.requested:
+            try:
+                deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
+            except Exception:
+                delay = poll.next()
+                logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.name, delay)
+                self.shutdown.wait(delay)
+                continue
+            if not deliveries:
+                if self.burst:
                     return
-                delivery = self.buffer.popleft()
-                self.running[id(delivery)] = delivery
-            self._pool.submit(self._process, delivery)
+                if not getattr(self.source, "blocking", False):
+                    self.shutdown.wait(poll.next())
+                continue
+            poll.reset()
+            self._run_batch(deliveries)
 
-    # -- one delivery, in a pool thread ------------------------------------------
+    def _run_batch(self, deliveries: list[Delivery]) -> None:
+        with self._lock:
+            for delivery in deliveries:
+                self.held[id(delivery)] = delivery
+        for index, delivery in enumerate(deliveries):
+            if self.shutdown.requested:
+                self._hand_back(deliveries[index:])
+                return
+            with self._lock:
+                self.running[id(delivery)] = delivery
+            try:
+                self._process(delivery)
+            finally:
+                with self._lock:
+                    self.running.pop(id(delivery), None)
+                    self.held.pop(id(delivery), None)
+
     def _process(self, delivery: Delivery) -> None:
+        """Decode, run and settle one delivery. Never raises: the thread goes on."""
         try:
             try:
                 message = decode(delivery.raw)
             except InvalidMessage as exc:
                 quarantine(exc, transport=self.source.name, queue=delivery.queue)
-                self.source.ack(delivery)
+                self.source.ack_soon(delivery)
                 self._count("quarantined")
                 return
             result = self.executor.run(message, raw=delivery.raw)
             if result.outcome is Outcome.RETRY:
                 self.source.retry(delivery, encode(result.retry_message), result.eta)
             else:
-                self.source.ack(delivery)
+                self.source.ack_soon(delivery)
             self._count(result.outcome.value)
         except Exception:
             logger.exception(
@@ -177,9 +206,6 @@ class Worker:
             self._count("errors")
         finally:
             close_stale_connections()
-            with self._lock:
-                self.running.pop(id(delivery), None)
-            self._slot_free.set()
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -192,48 +218,42 @@ class Worker:
         self._last_heartbeat = time.monotonic()
         try:
             with self._lock:
-                running = list(self.running.values()) + list(self.buffer)
-            if running and self.source.supports_lease:
-                self.source.extend(running)
+                held = list(self.held.values())
+            if held and self.source.supports_lease:
+                self.source.extend(held)
             self.source.heartbeat()
         except Exception:
             logger.exception("Heartbeat of %s failed", self.source.name)
 
-    def _release_buffer(self) -> None:
-        while self.buffer:
-            delivery = self.buffer.popleft()
+    def _hand_back(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            with self._lock:
+                self.held.pop(id(delivery), None)
             try:
                 self.source.release(delivery)
             except Exception:
                 logger.exception("Could not hand a delivery back; its lease will expire")
 
     def _stop(self) -> int:
-        self._release_buffer()
+        """Let running jobs finish (up to the timeout); unstarted ones are handed back by their threads."""
         deadline = time.monotonic() + self.shutdown_timeout
-        while True:
-            with self._lock:
-                running = list(self.running.values())
-            if not running:
-                break
+        while any(thread.is_alive() for thread in self._job_threads):
             if self.shutdown.forced or time.monotonic() >= deadline:
+                with self._lock:
+                    held = list(self.held.values())
+                    running = len(self.running)
                 why = "second signal" if self.shutdown.forced else "shutdown timeout"
-                logger.warning("Stopping with %d job(s) running (%s); handing them back", len(running), why)
-                for delivery in running:
-                    try:
-                        self.source.release(delivery)
-                    except Exception:
-                        logger.exception("Could not hand a running job back; its lease will expire")
+                logger.warning("Stopping with %d job(s) running (%s); handing them back", running, why)
+                self._hand_back(held)
                 return self._exit_now(1)
             self._maybe_heartbeat()
-            self._slot_free.wait(0.1)
-            self._slot_free.clear()
-        self._pool.shutdown(wait=True)
+            for thread in self._job_threads:
+                thread.join(self.WATCH_INTERVAL / len(self._job_threads))
         self.source.close()
         logger.info("Worker stopped: %s", dict(self.counts))
         return 0
 
     def _exit_now(self, code: int) -> int:
-        self._pool.shutdown(wait=False, cancel_futures=True)
         self.source.close()
         if not self.exit_on_force:
             return code

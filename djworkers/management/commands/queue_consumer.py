@@ -51,6 +51,10 @@ def backoff_factor(value: str) -> float:
     return number
 
 
+#: Default jobs held per thread (Celery's default prefetch multiplier is 4 too).
+DEFAULT_PREFETCH_PER_THREAD = 4
+
+
 class Command(BaseCommand):
     help = (
         "Run queued jobs: fetch them from the configured backend (DJWORKERS['QUEUE']['BACKEND']) "
@@ -97,7 +101,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--prefetch", type=positive_int, default=None,
-            help="Jobs fetched per round trip and held ready (default: --threads).",
+            help="Jobs the consumer holds at most, fetched in batches of PREFETCH/THREADS per "
+                 "thread (default: 4 per thread). One round trip then serves several jobs; "
+                 "use --prefetch equal to --threads for long jobs, so none waits behind another.",
         )
         add_logging_arguments(parser, logfile_flags=("-l", "--logfile"))
 
@@ -130,7 +136,7 @@ class Command(BaseCommand):
             worker = Worker(
                 backend,
                 threads=options["threads"],
-                prefetch=options["prefetch"],
+                prefetch=options["prefetch"] or DEFAULT_PREFETCH_PER_THREAD * options["threads"],
                 burst=options["burst"],
                 poll=PollBackoff(options["delay"], options["backoff"], max_delay),
                 tickers=[Scheduler().tick] if periodic else [],

@@ -243,6 +243,23 @@ class RedisBackend(QueueBackend):
             self._ensure_flusher()
             self._ack_event.set()
 
+    def ack_soon(self, delivery: Delivery) -> None:
+        """Acknowledge with the next fetch (whichever thread makes it) or within :attr:`ACK_DELAY`.
+
+        A worker thread runs a batch of jobs then fetches again: its acks ride on
+        that fetch and cost no round trip of their own. :meth:`close` sends any
+        left; an ack lost in a crash means the job runs again, never that it is lost.
+        """
+        self._check_fork()
+        if not delivery.receipt:
+            return
+        with self._ack_lock:
+            was_idle = not self._pending
+            self._pending.setdefault(delivery.queue, []).append(delivery.receipt)
+        if was_idle:
+            self._ensure_flusher()
+            self._ack_event.set()
+
     def flush_acks(self) -> None:
         """Send pending acknowledgements now (kept for a later try if Redis is unreachable)."""
         self._check_fork()
