@@ -87,3 +87,49 @@ def test_database_backend_survives_dropped_connections():
         backend.ack(got[0])
     finally:
         backend.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(os.environ.get("DJWORKERS_TEST_DB") != "postgres", reason="PostgreSQL only (LISTEN/NOTIFY)")
+def test_database_backend_job_threads_share_one_listener():
+    """The worker's job threads each fetch (and wait) on their own; one LISTEN connection wakes
+    them all, and every frame written while they wait is delivered to exactly one of them."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from djworkers.queue.backends.database import DatabaseBackend
+
+    backend = DatabaseBackend(["default"], lease_seconds=30)
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def job_thread():
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                deliveries = backend.fetch(1, 2.0)
+                if deliveries:
+                    with lock:
+                        got.extend(d.raw for d in deliveries)
+                    backend.ack(deliveries[0])
+                    return
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=job_thread) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # all four are waiting now
+        started = time.monotonic()
+        for n in range(4):
+            backend.write(f"wake-{n}".encode())
+        for thread in threads:
+            thread.join(15)
+        assert sorted(got) == [f"wake-{n}".encode() for n in range(4)]
+        assert time.monotonic() - started < 5
+        assert backend._listener is not None  # one listener served them
+    finally:
+        backend.close()

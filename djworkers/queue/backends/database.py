@@ -349,20 +349,23 @@ class DatabaseBackend(QueueBackend):
             wake = self._retrying(self._next_change, reconnect=True)
             if wake is not None:
                 left = min(left, max(0.01, wake - time.time()))
+            listener = self._listen()
             try:
-                self._listen().wait(left, self.queues)
+                listener.wait(left, self.queues)
             except Exception:
                 # The LISTEN connection died: drop it (the next wait opens a new one)
                 # and let the worker's fetch back-off handle a server that is down.
-                if self._listener is not None:
-                    self._listener.close()
-                    self._listener = None
+                with self._own_lock:
+                    if self._listener is listener:
+                        self._listener = None
+                listener.close()
                 raise
 
     def _listen(self) -> "_Listener":
-        if self._listener is None:
-            self._listener = _Listener(self.alias)
-        return self._listener
+        with self._own_lock:
+            if self._listener is None:
+                self._listener = _Listener(self.alias)
+            return self._listener
 
     # -- settling (raw SQL on the consumer connection: one statement each) ----------------------
     def _settle(self, sql: str, params: list[Any]) -> int:
@@ -412,11 +415,11 @@ class DatabaseBackend(QueueBackend):
 
     def close(self) -> None:
         """Close the listener and this backend's own connections (not the caller's)."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._own_lock:
+            listener, self._listener = self._listener, None
             own, self._own = self._own, []
+        if listener is not None:
+            listener.close()
         for wrapper in own:
             with contextlib.suppress(Exception):
                 wrapper.close()
@@ -424,26 +427,54 @@ class DatabaseBackend(QueueBackend):
 
 
 class _Listener:
-    """A dedicated PostgreSQL connection that LISTENs for queue writes."""
+    """A dedicated PostgreSQL connection that LISTENs for queue writes, shared by the job threads.
+
+    Several job threads may wait at once; one connection serves them all. The
+    first waiter reads notifications (holding ``_reader``); the others sleep on
+    a condition variable and wake when the reader saw a notification for one of
+    the backend's queues (``_seen`` is bumped), or when their own timeout runs
+    out. A waiter that finds no reader becomes the reader.
+    """
+
+    #: Longest a reader blocks in one read, so waiters take over promptly when it leaves.
+    READ_SLICE = 0.5
 
     def __init__(self, alias: str):
         base = connections[alias]
         self.wrapper = type(base)(copy.deepcopy(base.settings_dict), alias)
+        self.wrapper.inc_thread_sharing()  # any job thread may read, the main thread closes
         self.wrapper.ensure_connection()
         self.raw = self.wrapper.connection
         self.raw.autocommit = True
         self.raw.execute(f"LISTEN {CHANNEL}")
+        self._reader = threading.Lock()
+        self._changed = threading.Condition()
+        self._seen = 0
 
     def wait(self, timeout: float, queues: Sequence[str]) -> bool:
         """Block up to ``timeout`` seconds for a NOTIFY about one of ``queues``."""
         deadline = time.monotonic() + timeout
+        with self._changed:
+            start = self._seen
         while True:
             left = deadline - time.monotonic()
+            if self._seen != start:
+                return True
             if left <= 0:
                 return False
-            for notify in self.raw.notifies(timeout=left, stop_after=1):
-                if notify.payload in queues:
-                    return True
+            if self._reader.acquire(blocking=False):
+                try:
+                    for notify in self.raw.notifies(timeout=min(left, self.READ_SLICE), stop_after=1):
+                        if notify.payload in queues:
+                            with self._changed:
+                                self._seen += 1
+                                self._changed.notify_all()
+                finally:
+                    self._reader.release()
+            else:
+                with self._changed:
+                    if self._seen == start:
+                        self._changed.wait(min(left, self.READ_SLICE))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
