@@ -20,10 +20,9 @@ from typing import Any
 
 from .harness import RESULT_PREFIX, Unavailable
 from .scenarios import load_scenarios
+from .workload import COUNTER
 
 ROOT = Path(__file__).resolve().parent.parent
-COUNTER = "bench:done"
-LATENCIES = "bench:latency"
 
 
 class Child:

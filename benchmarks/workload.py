@@ -20,7 +20,6 @@ LATENCIES = "bench:latency"
 RAW_PAYLOAD = (b'{"id":"3f1c2b7e9a8d4c5b","name":"benchmarks.bench_app.commands.incr","args":[],'
                b'"kwargs":{},"queue":"default","attempt":0}' + b"." * 64)
 
-_local = threading.local()
 _client = None
 _lock = threading.Lock()
 
