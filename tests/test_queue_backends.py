@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -43,6 +44,36 @@ class TestDatabaseBackend(BackendContract):
         yield make
         for backend in made:
             backend.close()
+
+    # -- beyond the contract: ack_soon (what the worker calls) ----------------------------------
+    @pytest.mark.parametrize("flush", ["fetch", "heartbeat", "close"])
+    def test_ack_soon_is_sent_with_the_next_claim_heartbeat_or_close(self, backend_factory, flush):
+        backend = backend_factory(("default",), lease_seconds=30)
+        observer = backend_factory(("default",), lease_seconds=30)
+        backend.write_many([b"one", b"two"])
+        first = backend.fetch(1, 0)[0]
+        backend.ack_soon(first)
+        assert observer.stats()["in_flight"] == 1  # not sent yet: still leased, not re-delivered
+        if flush == "fetch":
+            second = backend.fetch(1, 0)[0]
+            assert second.raw == b"two"
+            assert observer.stats() == {"ready": 0, "scheduled": 0, "in_flight": 1}
+        else:
+            getattr(backend, flush)()
+            assert observer.stats() == {"ready": 1, "scheduled": 0, "in_flight": 0}
+
+    def test_ack_soon_never_deletes_a_row_a_peer_took_over(self, backend_factory):
+        backend = backend_factory(("default",), lease_seconds=LEASE)
+        peer = backend_factory(("default",), lease_seconds=30)
+        backend.write(b"slow")
+        (mine,) = backend.fetch(1, 0)
+        time.sleep(LEASE + 0.2)
+        (theirs,) = peer.fetch(1, 0)  # my lease ran out; the peer runs it now
+        backend.ack_soon(mine)
+        backend.heartbeat()
+        assert peer.stats()["in_flight"] == 1
+        peer.ack(theirs)
+        assert peer.stats()["in_flight"] == 0
 
 
 @pytest.mark.django_db(transaction=True)

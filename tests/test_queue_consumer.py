@@ -14,7 +14,6 @@ import time
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test import override_settings
 
 from djworkers.messages import Message, encode
@@ -138,11 +137,10 @@ def test_crash_recovery_sigkill_mid_job(tmp_path):
 
 
 def test_exactly_once_under_contention(tmp_path):
-    """Q5: 2,000 jobs on PostgreSQL (1,000 on SQLite, whose single writer needs 40-80 s for
-    2,000 on this shared machine), 3 consumer processes (one supervisor with 2 children + one
-    more), no kills: each job ran exactly once (JobRun.key is unique; a second run would raise
-    and be recorded as a FailedJob)."""
-    total = 2000 if connection.vendor == "postgresql" else 1000
+    """Q5: 2,000 jobs, 3 consumer processes (one supervisor with 2 children + one more), no
+    kills: each job ran exactly once (JobRun.key is unique; a second run would raise and be
+    recorded as a FailedJob)."""
+    total = 2000
     backend = get_backend()
     frames = [encode(Message(name=commands.record_run.name, args=(f"once-{n}",))) for n in range(total)]
     backend.write_many(frames)

@@ -47,13 +47,12 @@ from django.db.models import Count, F, Q
 
 from ...coordination import owner_id
 from .base import Delivery, QueueBackend
+from .pg_listen import CHANNEL, Listener
 
 logger = logging.getLogger("djworkers.queue.database")
 
 T = TypeVar("T")
 
-#: PostgreSQL channel the writers NOTIFY and idle consumers LISTEN on; payload = queue name.
-CHANNEL = "djworkers_queue"
 #: Rows per INSERT in write_many.
 BULK_SIZE = 500
 #: How often a "database is locked" (SQLite) or serialization failure is retried.
@@ -89,10 +88,12 @@ class DatabaseBackend(QueueBackend):
         self.vendor = connections[self.alias].vendor
         self.notify = notify and self.vendor == "postgresql"
         self.blocking = self.notify  # idle consumers wait on LISTEN instead of polling
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._local = threading.local()
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
+        self._pending: list[tuple[int, str]] = []  # ack_soon receipts not deleted yet
+        self._pending_lock = threading.Lock()
         self._shared_memory_db = self.vendor == "sqlite" and connections[self.alias].is_in_memory_db()
 
     @classmethod
@@ -286,20 +287,34 @@ class DatabaseBackend(QueueBackend):
         )
 
     def _claim(self, limit: int) -> list[Delivery]:
+        """Claim up to ``limit`` rows; deletes the pending ``ack_soon`` rows in the same round
+        trip (PostgreSQL: one statement) or transaction (SQLite: one commit)."""
         token = f"{owner_id()[:60]}:{uuid.uuid4().hex[:16]}"
         now = time.time()
-        if self.vendor in ("postgresql", "sqlite"):
+        if self.vendor not in ("postgresql", "sqlite"):
+            self.flush_acks()
+            rows = self._retrying(lambda: self._claim_orm(limit, token, now))
+        else:
             params = [token, now + self.lease_seconds, *self.queues, now, now]
             sql = self._claim_sql(limit)
+            pending = self._take_pending()
+            if pending:
+                ack_sql, ack_params = self._ack_sql(pending)
+                if self.vendor == "postgresql":
+                    sql, params = f"WITH acked AS ({ack_sql} RETURNING id) {sql}", ack_params + params
 
             def claim() -> list[tuple]:
                 with self._exclusive() as cursor:
+                    if pending and self.vendor == "sqlite":
+                        cursor.execute(ack_sql, ack_params)
                     cursor.execute(sql, params)
                     return cursor.fetchall()
 
-            rows = self._retrying(claim, reconnect=True)
-        else:
-            rows = self._retrying(lambda: self._claim_orm(limit, token, now))
+            try:
+                rows = self._retrying(claim, reconnect=True)
+            except BaseException:
+                self._restore_pending(pending)
+                raise
         rows.sort(key=lambda row: (-row[3], row[4], row[0]))
         return [Delivery(bytes(row[2]), (row[0], token), row[1]) for row in rows]
 
@@ -361,10 +376,10 @@ class DatabaseBackend(QueueBackend):
                 listener.close()
                 raise
 
-    def _listen(self) -> "_Listener":
+    def _listen(self) -> Listener:
         with self._own_lock:
             if self._listener is None:
-                self._listener = _Listener(self.alias)
+                self._listener = Listener(self.alias)
             return self._listener
 
     # -- settling (raw SQL on the consumer connection: one statement each) ----------------------
@@ -380,6 +395,57 @@ class DatabaseBackend(QueueBackend):
         """Delete the row, unless its lease ran out and another consumer holds it now."""
         job_id, token = delivery.receipt
         self._settle(f"DELETE FROM {self._table} WHERE id = %s AND lease_owner = %s", [job_id, token])
+
+    #: ack_soon deletes at once when this many acknowledgements are pending.
+    MAX_PENDING_ACKS = 200
+
+    def ack_soon(self, delivery: Delivery) -> None:
+        """Acknowledge with the next claim (any thread's), the next heartbeat, or :meth:`close`.
+
+        Saves a round trip (and on SQLite a commit) per job. The job keeps its
+        lease until then, and the worker's heartbeat interval is far shorter
+        than a lease (check W201), so it is not re-delivered meanwhile; if the
+        process dies first, it runs again (at-least-once), never lost.
+        """
+        with self._pending_lock:
+            self._pending.append(tuple(delivery.receipt))
+            full = len(self._pending) >= self.MAX_PENDING_ACKS
+        if full:
+            self.flush_acks()
+
+    def flush_acks(self) -> None:
+        """Delete the rows of every pending ``ack_soon`` now."""
+        pending = self._take_pending()
+        if not pending:
+            return
+        sql, params = self._ack_sql(pending)
+        try:
+            self._settle(sql, params)
+        except BaseException:
+            self._restore_pending(pending)
+            raise
+
+    def heartbeat(self) -> None:
+        self.flush_acks()
+
+    def _take_pending(self) -> list[tuple[int, str]]:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _restore_pending(self, pending: list[tuple[int, str]]) -> None:
+        with self._pending_lock:
+            self._pending[:0] = pending
+
+    def _ack_sql(self, receipts: list[tuple[int, str]]) -> tuple[str, list[Any]]:
+        by_token: dict[str, list[int]] = {}
+        for job_id, token in receipts:
+            by_token.setdefault(token, []).append(job_id)
+        clauses, params = [], []
+        for token, ids in by_token.items():
+            clauses.append(f"(lease_owner = %s AND id IN ({', '.join(['%s'] * len(ids))}))")
+            params += [token, *ids]
+        return f"DELETE FROM {self._table} WHERE {' OR '.join(clauses)}", params
 
     def release(self, delivery: Delivery) -> None:
         job_id, token = delivery.receipt
@@ -414,7 +480,12 @@ class DatabaseBackend(QueueBackend):
             )
 
     def close(self) -> None:
-        """Close the listener and this backend's own connections (not the caller's)."""
+        """Send pending acknowledgements; close the listener and this backend's own connections."""
+        try:
+            self.flush_acks()
+        except Exception:
+            logger.exception("Could not send %d pending acknowledgement(s); those jobs will run again",
+                             len(self._pending))
         with self._own_lock:
             listener, self._listener = self._listener, None
             own, self._own = self._own, []
@@ -424,58 +495,3 @@ class DatabaseBackend(QueueBackend):
             with contextlib.suppress(Exception):
                 wrapper.close()
         self._local = threading.local()
-
-
-class _Listener:
-    """A dedicated PostgreSQL connection that LISTENs for queue writes, shared by the job threads.
-
-    Several job threads may wait at once; one connection serves them all. The
-    first waiter reads notifications (holding ``_reader``); the others sleep on
-    a condition variable and wake when the reader saw a notification for one of
-    the backend's queues (``_seen`` is bumped), or when their own timeout runs
-    out. A waiter that finds no reader becomes the reader.
-    """
-
-    #: Longest a reader blocks in one read, so waiters take over promptly when it leaves.
-    READ_SLICE = 0.5
-
-    def __init__(self, alias: str):
-        base = connections[alias]
-        self.wrapper = type(base)(copy.deepcopy(base.settings_dict), alias)
-        self.wrapper.inc_thread_sharing()  # any job thread may read, the main thread closes
-        self.wrapper.ensure_connection()
-        self.raw = self.wrapper.connection
-        self.raw.autocommit = True
-        self.raw.execute(f"LISTEN {CHANNEL}")
-        self._reader = threading.Lock()
-        self._changed = threading.Condition()
-        self._seen = 0
-
-    def wait(self, timeout: float, queues: Sequence[str]) -> bool:
-        """Block up to ``timeout`` seconds for a NOTIFY about one of ``queues``."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            start = self._seen
-        while True:
-            left = deadline - time.monotonic()
-            if self._seen != start:
-                return True
-            if left <= 0:
-                return False
-            if self._reader.acquire(blocking=False):
-                try:
-                    for notify in self.raw.notifies(timeout=min(left, self.READ_SLICE), stop_after=1):
-                        if notify.payload in queues:
-                            with self._changed:
-                                self._seen += 1
-                                self._changed.notify_all()
-                finally:
-                    self._reader.release()
-            else:
-                with self._changed:
-                    if self._seen == start:
-                        self._changed.wait(min(left, self.READ_SLICE))
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.wrapper.close()
