@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.services import Gearmand, RedisServer, find_binary, missing
+
+
+def pytest_configure(config):
+    """On PostgreSQL, drop test databases left by earlier runs that were killed.
+
+    Test databases are named per process (``test_djworkers_<pid>``, see
+    tests/settings.py) so concurrent runs do not collide; a run killed before
+    its teardown leaves its database behind, and this removes those whose
+    process is gone.
+    """
+    if os.environ.get("DJWORKERS_TEST_DB") != "postgres" or os.environ.get("DJWORKERS_DB_NAME"):
+        return
+    try:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
+                             autocommit=True, connect_timeout=3) as conn:
+            names = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'test_djworkers_%'")]
+            for name in names:
+                pid = name.rsplit("_", 1)[-1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    except Exception:  # cleanup is a courtesy: the run itself reports a missing server
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
