@@ -295,3 +295,20 @@ class TestRetryPolicy:
                                                     "RETRY_MAX_DELAY": 50}}):
             policy = RetryPolicy.for_job(job)
         assert (policy.retries, policy.delay, policy.backoff, policy.max_delay) == (4, 2.5, 3, 50)
+
+
+@pytest.mark.django_db
+def test_a_job_calling_sys_exit_fails_like_any_error(clean_registry):
+    """Review fix: SystemExit from a job was not caught, so it killed the worker's job
+    thread with the delivery neither acked nor recorded (and a consumer whose threads
+    all died exited 0, which a Supervisor does not restart)."""
+    import sys
+
+    def exits():
+        sys.exit(3)
+
+    declare(clean_registry, "core.exits", exits)
+    result = Executor("unit").run(Message("core.exits"))
+    assert result.outcome is Outcome.FAILED
+    assert isinstance(result.exception, SystemExit)
+    assert FailedJob.objects.get().exception == "SystemExit"

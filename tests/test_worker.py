@@ -498,3 +498,18 @@ def test_dropped_connection_between_jobs_does_not_fail_the_next_job(tmp_path, mo
     assert results.values[2][0] == "core.backend_pid" and results.values[2][1] != first_pid
     assert worker.counts == {"succeeded": 4}
     assert not FailedJob.objects.exists()
+
+
+class DyingSource(FileSource):
+    """Its fetch raises a BaseException, which kills the job thread that called it."""
+
+    def fetch(self, limit, timeout):
+        raise KeyboardInterrupt("escapes every except Exception")
+
+
+def test_a_worker_whose_job_threads_all_died_exits_non_zero(tmp_path, caplog):
+    """Review fix: outside --burst, every job thread gone meant exit 0 (a Supervisor
+    then does not restart the process); it is now an error exit."""
+    worker = Worker(DyingSource(tmp_path / "q"), threads=2, exit_on_force=False, **FAST_POLL)
+    assert worker.run() == 1
+    assert "stopped unexpectedly" in caplog.text

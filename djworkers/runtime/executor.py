@@ -80,7 +80,9 @@ class Executor:
         call_hooks(self.hooks, "before_job", message)
         try:
             value = job.func(*message.args, **message.kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a job calling sys.exit() must fail (and be retried or recorded)
+            # like any other error, not kill the worker thread with its delivery unsettled.
             # A job that broke its connection must not break the failure record.
             close_stale_connections()
             policy = RetryPolicy.for_job(job, self.retry_section)
@@ -98,7 +100,7 @@ class Executor:
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)
         return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
 
-    def _retry(self, message: Message, exc: Exception, policy: RetryPolicy, started: float) -> Result:
+    def _retry(self, message: Message, exc: BaseException, policy: RetryPolicy, started: float) -> Result:
         eta = time.time() + policy.delay_for(message.attempt)
         text = tb.format_exc()
         logger.warning(
@@ -111,7 +113,7 @@ class Executor:
         return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
                       duration=time.monotonic() - started)
 
-    def _fail(self, message: Message, raw: bytes | None, exc: Exception, *, reason: str,
+    def _fail(self, message: Message, raw: bytes | None, exc: BaseException, *, reason: str,
               started: float) -> Result:
         text = tb.format_exc()
         logger.error("%s failed for good (%s): %s\n%s", message.describe(), reason, exc, text)

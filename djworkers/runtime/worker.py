@@ -127,6 +127,15 @@ class Worker:
                 if not any(thread.is_alive() for thread in self._job_threads):
                     break  # burst mode: every thread found the queue empty
                 self.shutdown.wait(self.WATCH_INTERVAL)
+            if not self.burst and not self.shutdown.requested:
+                # Every job thread died (an error escaped _process): exiting 0 would look like
+                # a finished --burst run, and a Supervisor would not restart this process.
+                logger.error("Every job thread of %s stopped unexpectedly; exiting", self.source.name)
+                with self._lock:
+                    held = list(self.held.values())
+                self._hand_back(held)
+                self._stop()
+                return 1
             return self._stop()
         finally:
             self.shutdown.uninstall()
