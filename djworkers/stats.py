@@ -103,16 +103,20 @@ class Counter:
             batch = self._take()
             if not batch:
                 return 0
+            written = len(batch)
             try:
                 for key, (processed, failed) in sorted(batch.items()):
                     _add_row(key, processed, failed)
+                    # Written (each row is its own autocommit UPDATE/INSERT): not given back,
+                    # or a flush failing half-way would count these rows twice.
+                    del batch[key]
             except Exception:
                 logger.warning("Could not write job statistics; keeping them for the next flush",
                                exc_info=True)
                 self._give_back(batch)
                 return 0
             self._maybe_prune()
-            return len(batch)
+            return written
 
     def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY and self._last_prune:

@@ -269,6 +269,32 @@ def test_a_failed_flush_keeps_the_counts(monkeypatch):
     assert JobStat.objects.get().processed == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_failing_half_way_does_not_count_written_rows_twice(monkeypatch):
+    """Review fix: rows written before the error were given back too, then added again."""
+    from django.db import OperationalError
+
+    counter = stats.Counter()
+    minute = (time.time() // 60 - 2) * 60  # two distinct recent minutes (old ones are pruned)
+    counter.add("queue", "default", processed=3, now=minute)
+    counter.add("queue", "default", processed=5, now=minute + 60)
+    real_add_row = stats._add_row
+    calls = []
+
+    def second_write_fails(key, processed, failed):
+        calls.append(key)
+        if len(calls) == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        real_add_row(key, processed, failed)
+
+    monkeypatch.setattr(stats, "_add_row", second_write_fails)
+    assert counter.flush() == 0
+    assert list(counter.pending().values()) == [(5, 0)]  # only the unwritten minute waits
+    monkeypatch.undo()
+    assert counter.flush() == 1
+    assert sorted(JobStat.objects.values_list("processed", flat=True)) == [3, 5]
+
+
 def test_stats_settings_checks():
     from djworkers.checks import djworkers_checks
 
