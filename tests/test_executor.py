@@ -312,3 +312,20 @@ def test_a_job_calling_sys_exit_fails_like_any_error(clean_registry):
     assert result.outcome is Outcome.FAILED
     assert isinstance(result.exception, SystemExit)
     assert FailedJob.objects.get().exception == "SystemExit"
+
+
+@pytest.mark.django_db
+def test_a_raising_signal_receiver_never_loses_the_job(clean_registry, caplog):
+    """Review fix: with Signal.send, a job_succeeded receiver that raised made run() raise
+    after the job had run, so the worker never acknowledged it (it ran again and again)."""
+    def broken_receiver(sender, **kwargs):
+        raise RuntimeError("observer bug")
+
+    declare(clean_registry, "core.ok", lambda: "done")
+    signals.job_succeeded.connect(broken_receiver, weak=False)
+    try:
+        result = Executor("unit").run(Message("core.ok"))
+    finally:
+        signals.job_succeeded.disconnect(broken_receiver)
+    assert result.outcome is Outcome.SUCCEEDED and result.value == "done"
+    assert "observer bug" in caplog.text

@@ -28,6 +28,19 @@ from .retry import RetryPolicy
 logger = logging.getLogger("djworkers.executor")
 
 
+def _send(signal: Any, sender: str, **kwargs: Any) -> None:
+    """Send ``signal``; a receiver that raises is logged, never propagated.
+
+    Like hooks, receivers are observers: with ``send`` an exception from a
+    ``job_succeeded`` receiver escaped after the job had run, so the worker left
+    the delivery unacknowledged and the job ran again at every lease expiry.
+    """
+    for receiver, response in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(response, Exception):
+            logger.error("Receiver %r of a djworkers signal raised; ignored", receiver,
+                         exc_info=(type(response), response, response.__traceback__))
+
+
 class Outcome(enum.Enum):
     SUCCEEDED = "succeeded"
     RETRY = "retry"
@@ -70,7 +83,7 @@ class Executor:
 
     def run(self, message: Message, raw: bytes | None = None) -> Result:
         """Run ``message`` once. ``raw`` is the frame it came in (kept on failure)."""
-        signals.job_started.send(sender=self.transport, message=message)
+        _send(signals.job_started, self.transport, message=message)
         close_stale_connections(ping=True)
         started = time.monotonic()
         try:
@@ -93,9 +106,7 @@ class Executor:
         # (the ack) is done: the worker does, a request's end does for eager runs.
         duration = time.monotonic() - started
         call_hooks(self.hooks, "after_job", message, value, duration)
-        signals.job_succeeded.send(
-            sender=self.transport, message=message, result=value, duration=duration
-        )
+        _send(signals.job_succeeded, self.transport, message=message, result=value, duration=duration)
         if logger.isEnabledFor(logging.DEBUG):  # per-job lines cost ~15 us: opt in with -v 2
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)
         return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
@@ -109,7 +120,7 @@ class Executor:
             time.strftime("%H:%M:%S", time.localtime(eta)),
         )
         call_hooks(self.hooks, "on_retry", message, exc, eta)
-        signals.job_retried.send(sender=self.transport, message=message, exception=exc, eta=eta)
+        _send(signals.job_retried, self.transport, message=message, exception=exc, eta=eta)
         return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
                       duration=time.monotonic() - started)
 
@@ -133,6 +144,6 @@ class Executor:
                 # forever on a broken store. Log loudly instead.
                 logger.exception("Could not record the failure of %s", message.describe())
         call_hooks(self.hooks, "on_failure", message, exc, text)
-        signals.job_failed.send(sender=self.transport, message=message, exception=exc, traceback=text)
+        _send(signals.job_failed, self.transport, message=message, exception=exc, traceback=text)
         return Result(Outcome.FAILED, message, exception=exc, traceback=text,
                       duration=time.monotonic() - started)
