@@ -49,5 +49,11 @@ def replay(failed, *, inline: bool = False) -> str:
     result = Executor(failed.transport).run(
         message.replace(options={**message.options, "no_retry": True}), raw=encode(message)
     )
+    if result.outcome is Outcome.RETRY:
+        # Only when its new failure could not be recorded: keep this row, or the job is gone.
+        raise ReplayError(
+            f"Failed job {failed.pk} failed again and the failed-job store could not record it; "
+            "it is kept here."
+        )
     failed.delete()
     return f"ran {message.describe()} here: {result.outcome.value}"

@@ -199,9 +199,18 @@ def test_a_broken_failure_store_does_not_escape(clean_registry, monkeypatch, cap
 
     monkeypatch.setattr(executor_module, "record_failure", broken)
     declare(clean_registry, "core.flaky", Flaky(failures=100))
+    before = time.time()
     result = Executor("unit").run(Message("core.flaky"))
-    assert result.outcome is Outcome.FAILED
+    # Not FAILED: the transport would acknowledge it and the job would be lost without a
+    # record. RETRY keeps it (after a pause); its next final failure is recorded.
+    assert result.outcome is Outcome.RETRY
+    assert before + executor_module.FAILURE_STORE_RETRY_DELAY <= result.eta
+    assert result.retry_message.attempt == 1
     assert "Could not record the failure" in caplog.text
+    monkeypatch.undo()
+    again = Executor("unit").run(result.retry_message)
+    assert again.outcome is Outcome.FAILED
+    assert FailedJob.objects.get().attempts == 2
 
 
 def test_a_raising_hook_never_loses_the_job(clean_registry, caplog):

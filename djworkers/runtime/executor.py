@@ -27,6 +27,10 @@ from .retry import RetryPolicy
 
 logger = logging.getLogger("djworkers.executor")
 
+#: Seconds before a job whose final failure could not be recorded (failed-job store
+#: unreachable) is delivered again.
+FAILURE_STORE_RETRY_DELAY = 60.0
+
 
 def _send(signal: Any, sender: str, **kwargs: Any) -> None:
     """Send ``signal``; a receiver that raises is logged, never propagated.
@@ -139,10 +143,16 @@ class Executor:
                     traceback=text,
                 )
             except Exception:
-                # The job must still be reported as failed; the transport keeps it
-                # (at-least-once) only if we let this propagate, which would loop
-                # forever on a broken store. Log loudly instead.
-                logger.exception("Could not record the failure of %s", message.describe())
+                # Acknowledging a failure nobody recorded would lose the job. Keep it:
+                # the transport re-delivers it after a pause (not a hot loop on a broken
+                # store), and the next final failure tries to record it again.
+                eta = time.time() + FAILURE_STORE_RETRY_DELAY
+                logger.exception(
+                    "Could not record the failure of %s; keeping the job, it runs again at %s",
+                    message.describe(), time.strftime("%H:%M:%S", time.localtime(eta)),
+                )
+                return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
+                              duration=time.monotonic() - started)
         call_hooks(self.hooks, "on_failure", message, exc, text)
         _send(signals.job_failed, self.transport, message=message, exception=exc, traceback=text)
         return Result(Outcome.FAILED, message, exception=exc, traceback=text,
