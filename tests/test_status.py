@@ -137,6 +137,16 @@ def test_failed_jobs_unhealthy_only_beyond_max_failed():
     assert "Unhealthy: 1 problem(s)." in out
 
 
+@pytest.mark.django_db
+def test_max_failed_counts_the_whole_failed_job_store():
+    """Review fix: --max-failed ("jobs in the failed-job store") only counted the queue
+    transport's rows; a quarantined frame of another transport went unjudged."""
+    FailedJob.objects.create(transport="ztask", reason="bad-signature", raw=b"x")
+    code, out = status_command("--max-failed", "0")
+    assert code == 1, out
+    assert "1 failed job(s), more than --max-failed 0" in out
+
+
 def test_max_failed_rejects_negative():
     with pytest.raises(CommandError, match="must be 0 or more"):
         call_command("djworkers_status", "--max-failed", "-1", stdout=StringIO(), stderr=StringIO())
