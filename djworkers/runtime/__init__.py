@@ -5,7 +5,7 @@
 - :mod:`.hooks` are the before/after/failure hooks around the executor.
 - :mod:`.failures` records failed and quarantined jobs.
 - :mod:`.source` is what a transport gives a worker: deliveries to ack or hand back.
-- :mod:`.worker` is the fetch/dispatch loop with a thread pool and graceful shutdown.
+- :mod:`.worker` runs job threads that each fetch and run their own batches, with graceful shutdown.
 - :mod:`.supervisor` runs several worker processes.
 - :mod:`.shutdown` and :mod:`.logs` are shared by every long-running command.
 """
