@@ -338,3 +338,21 @@ def test_a_raising_signal_receiver_never_loses_the_job(clean_registry, caplog):
         signals.job_succeeded.disconnect(broken_receiver)
     assert result.outcome is Outcome.SUCCEEDED and result.value == "done"
     assert "observer bug" in caplog.text
+
+
+@pytest.mark.django_db
+def test_failure_record_survives_nul_characters_and_long_names(clean_registry):
+    """Review fix: PostgreSQL refuses NUL in text and over-long CharFields; a failure
+    that cannot be recorded keeps its job coming back, so the job's own data must
+    never make the record fail."""
+    def nul_error(text):
+        raise ValueError(f"bad byte {text[1]} in input")
+
+    name = "core." + "n" * 300
+    declare(clean_registry, name, nul_error)
+    result = Executor("unit").run(Message(name, args=("a\x00b",), queue="q" * 150))
+    assert result.outcome is Outcome.FAILED
+    failed = FailedJob.objects.get()
+    assert "\x00" not in failed.error and "\\x00" in failed.error
+    assert len(failed.name) == 255 and len(failed.queue) == 100
+    assert decode(bytes(failed.raw)).name == name  # the frame is whole: replay is unaffected

@@ -18,6 +18,17 @@ def _arguments_repr(message: Message) -> str:
     return text if len(text) <= ARGUMENTS_REPR_LIMIT else text[:ARGUMENTS_REPR_LIMIT] + "..."
 
 
+def _text(value: str, limit: int | None = None) -> str:
+    """A value every database stores: no NUL characters (PostgreSQL rejects them in
+    text), at most ``limit`` characters (a CharField's max_length).
+
+    A record that cannot be written keeps the job coming back (see the executor),
+    so nothing about the job's own data may make the write fail.
+    """
+    value = value.replace("\x00", "\\x00")
+    return value if limit is None or len(value) <= limit else value[: limit - 3] + "..."
+
+
 def record_failure(
     message: Message,
     raw: bytes,
@@ -31,16 +42,16 @@ def record_failure(
     from ..models import FailedJob
 
     return FailedJob.objects.create(
-        job_id=message.id,
-        name=message.name,
-        queue=message.queue,
-        transport=transport,
+        job_id=_text(message.id, 64),
+        name=_text(message.name, 255),
+        queue=_text(message.queue, 100),
+        transport=_text(transport, 50),
         reason=reason,
         raw=bytes(raw),
-        arguments=_arguments_repr(message),
-        exception=type(exception).__qualname__ if exception is not None else "",
-        error=str(exception) if exception is not None else "",
-        traceback=traceback,
+        arguments=_text(_arguments_repr(message)),
+        exception=_text(type(exception).__qualname__, 255) if exception is not None else "",
+        error=_text(str(exception)) if exception is not None else "",
+        traceback=_text(traceback),
         attempts=message.attempt + 1,
     )
 
@@ -51,10 +62,10 @@ def quarantine(error: InvalidMessage, *, transport: str, queue: str = ""):
 
     logger.error("Quarantined a frame from %s (queue %r): %s", transport, queue, error)
     return FailedJob.objects.create(
-        transport=transport,
-        queue=queue,
+        transport=_text(transport, 50),
+        queue=_text(queue, 100),
         reason=error.reason,
         raw=bytes(error.raw),
         exception=type(error).__qualname__,
-        error=error.detail,
+        error=_text(error.detail),
     )
