@@ -23,8 +23,8 @@ class Database(Scenario):
 
     def contenders(self, run):
         count = run.count(5_000, 300)
-        cap = run.count(6, 3)  # seconds of draining at most
-        enqueue_cap = run.count(3, 2)  # seconds of enqueueing at most
+        cap = run.count(6, 1)  # seconds of draining at most
+        enqueue_cap = run.count(3, 1)  # seconds of enqueueing at most
         rows = []
         for db in ("sqlite", "postgres"):
             note = "" if db == "sqlite" or run.postgres else run.postgres_reason

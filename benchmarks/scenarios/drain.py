@@ -25,8 +25,8 @@ class Drain(Scenario):
 
     def contenders(self, run):
         count = run.count(20_000, 1_000)
-        cap = run.count(5, 3)  # seconds of draining at most
-        fill_cap = run.count(4, 2)  # seconds of one-by-one filling at most
+        cap = run.count(5, 1)  # seconds of draining at most
+        fill_cap = run.count(4, 1)  # seconds of one-by-one filling at most
         rows = []
         for threads, names in ((1, ONE_THREAD), (4, FOUR_THREADS)):
             group = "1 thread" if threads == 1 else f"{threads} threads"

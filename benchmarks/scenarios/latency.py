@@ -31,7 +31,7 @@ class Latency(Scenario):
         for name in NAMES:
             role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
             rows.append(Contender(name, role, "", {"peer": name, "count": count, "rate": rate,
-                                                   "wait": run.count(10, 5)}))
+                                                   "wait": run.count(10, 3)}))
         return rows
 
     def measure(self, contender, params, child):
