@@ -185,6 +185,11 @@ def test_replay_argument_errors():
         command("--replay")
     with pytest.raises(CommandError):
         command("--list", "--purge")  # mutually exclusive
+    # Review fix: --all / --inline without --replay were silently ignored.
+    with pytest.raises(CommandError, match="--all only applies to --replay"):
+        command("--purge", "--all")
+    with pytest.raises(CommandError, match="--inline only applies to --replay"):
+        command("--inline")
 
 
 def test_purge(flag, tmp_path):

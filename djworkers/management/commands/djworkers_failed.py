@@ -23,7 +23,10 @@ class Command(BaseCommand):
             help="Replay these failed jobs (with --all: every replayable one).",
         )
         action.add_argument("--purge", action="store_true", help="Delete failed jobs (all, or filtered).")
-        parser.add_argument("--all", action="store_true", help="With --replay: every failed job.")
+        parser.add_argument(
+            "--all", action="store_true",
+            help="With --replay: every failed job (quarantined frames are refused and counted).",
+        )
         parser.add_argument("--name", help="Only jobs with this name.")
         parser.add_argument("--queue", help="Only jobs from this queue.")
         parser.add_argument(
@@ -32,6 +35,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["replay"] is None:
+            # Silently ignoring them would let "--purge --all" or "--inline 3" look like they did
+            # something they did not.
+            stray = [flag for flag in ("all", "inline") if options[flag]]
+            if stray:
+                raise CommandError(f"--{stray[0]} only applies to --replay.")
         queryset = FailedJob.objects.all()
         if options["name"]:
             queryset = queryset.filter(name=options["name"])
