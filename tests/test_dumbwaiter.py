@@ -170,6 +170,15 @@ def test_errors_recorded_with_traceback_and_trimmed(settings):
     assert dumbwaiter.get_value("bad", default="none yet") == "none yet"
 
 
+def test_error_with_a_nul_character_is_recorded(settings):
+    """Review fix: PostgreSQL refused the error record of a message holding NUL; the
+    failure then only reached the log."""
+    configure(settings, [{"function": f"{F}.explode", "name": "nul", "args": ["bad\x00byte"]}])
+    assert run("nul") is Outcome.FAILED
+    assert dumbwaiter.get_errors("nul")[0].message == "bad\\x00byte"
+    assert CachedFunction.objects.get(name="nul").last_error == "Boom: bad\\x00byte"
+
+
 def test_unserializable_value_is_recorded_as_error(settings):
     """D4/D7: a value the serializer refuses is an error of the function, not a crash of the runner."""
     configure(settings, [{"function": f"{F}.unpicklable", "name": "lam"}])

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..exceptions import BadSignature
+from ..runtime.failures import storable_text
 from ..serializers.signing import sign, unsign
 from .config import Config, FunctionSpec
 
@@ -111,12 +112,14 @@ def record_failure(spec: FunctionSpec, exc: BaseException, traceback: str, start
     """Store a failure with its traceback; the history is capped at ``max_saved``."""
     from .models import CachedError, CachedFunction
 
-    summary = f"{type(exc).__name__}: {exc}"
+    # storable_text: PostgreSQL refuses NUL characters, which would lose the error record.
+    summary = storable_text(f"{type(exc).__name__}: {exc}")
     ensure_rows([spec.name])
     with transaction.atomic():
         CachedError.objects.create(
-            function_id=spec.name, exception=type(exc).__qualname__[:255], message=str(exc),
-            traceback=traceback, duration=duration, failed_at=started_at,
+            function_id=spec.name, exception=storable_text(type(exc).__qualname__, 255),
+            message=storable_text(str(exc)), traceback=storable_text(traceback), duration=duration,
+            failed_at=started_at,
         )
         CachedFunction.objects.filter(name=spec.name).update(last_error=summary, last_error_at=started_at)
         _trim(CachedError.objects.filter(function_id=spec.name).order_by("-failed_at", "-id"), spec.max_saved)

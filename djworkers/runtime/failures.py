@@ -18,7 +18,7 @@ def _arguments_repr(message: Message) -> str:
     return text if len(text) <= ARGUMENTS_REPR_LIMIT else text[:ARGUMENTS_REPR_LIMIT] + "..."
 
 
-def _text(value: str, limit: int | None = None) -> str:
+def storable_text(value: str, limit: int | None = None) -> str:
     """A value every database stores: no NUL characters (PostgreSQL rejects them in
     text), at most ``limit`` characters (a CharField's max_length).
 
@@ -42,16 +42,16 @@ def record_failure(
     from ..models import FailedJob
 
     return FailedJob.objects.create(
-        job_id=_text(message.id, 64),
-        name=_text(message.name, 255),
-        queue=_text(message.queue, 100),
-        transport=_text(transport, 50),
+        job_id=storable_text(message.id, 64),
+        name=storable_text(message.name, 255),
+        queue=storable_text(message.queue, 100),
+        transport=storable_text(transport, 50),
         reason=reason,
         raw=bytes(raw),
-        arguments=_text(_arguments_repr(message)),
-        exception=_text(type(exception).__qualname__, 255) if exception is not None else "",
-        error=_text(str(exception)) if exception is not None else "",
-        traceback=_text(traceback),
+        arguments=storable_text(_arguments_repr(message)),
+        exception=storable_text(type(exception).__qualname__, 255) if exception is not None else "",
+        error=storable_text(str(exception)) if exception is not None else "",
+        traceback=storable_text(traceback),
         attempts=message.attempt + 1,
     )
 
@@ -62,10 +62,10 @@ def quarantine(error: InvalidMessage, *, transport: str, queue: str = ""):
 
     logger.error("Quarantined a frame from %s (queue %r): %s", transport, queue, error)
     return FailedJob.objects.create(
-        transport=_text(transport, 50),
-        queue=_text(queue, 100),
+        transport=storable_text(transport, 50),
+        queue=storable_text(queue, 100),
         reason=error.reason,
         raw=bytes(error.raw),
         exception=type(error).__qualname__,
-        error=_text(error.detail),
+        error=storable_text(error.detail),
     )
