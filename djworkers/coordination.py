@@ -40,3 +40,19 @@ def claim_tick(name: str, tick: int, *, redis: Any = None, ttl: float = 3600) ->
         return False
     TickClaim.objects.filter(name=name, tick__lt=tick - KEEP_TICKS).delete()
     return True
+
+
+def release_tick(name: str, tick: int, *, redis: Any = None) -> None:
+    """Give up a tick this process claimed, so another runner (or the next pass) may take it.
+
+    Used when the work the claim guarded could not be done (the enqueue failed):
+    without it, that tick's run would be lost for every runner.
+    """
+    if redis is not None:
+        key = f"djworkers:tick:{name}:{tick}"
+        if redis.get(key) == owner_id().encode():
+            redis.delete(key)
+        return
+    from .models import TickClaim
+
+    TickClaim.objects.filter(name=name, tick=tick, owner=owner_id()).delete()

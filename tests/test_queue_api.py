@@ -382,3 +382,29 @@ def test_consumer_side_inside_a_test_transaction_sees_its_rows():
         assert time.monotonic() - started < 5
     finally:
         backend.close()
+
+
+@pytest.mark.django_db
+def test_a_raising_enqueued_receiver_does_not_fail_the_enqueue(settings, caplog):
+    """X6: the frame is written before job_enqueued is sent; a broken receiver is logged,
+    not raised, so a caller never retries (and duplicates) a job that was already queued."""
+    from djworkers import signals
+    from djworkers.queue import get_backend
+
+    settings.DJWORKERS = {"QUEUE": {"BACKEND": "memory", "CONNECTION": "enqueued-receiver"}}
+    backend = get_backend()
+    backend.flush()
+
+    def broken(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    signals.job_enqueued.connect(broken)
+    try:
+        from djworkers.queue.api import enqueue_message
+        from djworkers.messages import Message
+
+        enqueue_message(Message("tests.anything"))
+    finally:
+        signals.job_enqueued.disconnect(broken)
+    assert len(backend) == 1
+    assert "receiver bug" in caplog.text

@@ -130,7 +130,10 @@ class Recorder:
 
 
 def memory_claim():
-    """An in-process stand-in for claim_tick with the same contract: one winner per (name, tick)."""
+    """An in-process stand-in for claim_tick with the same contract: one winner per (name, tick).
+
+    ``claim.release(name, tick)`` is the matching stand-in for release_tick.
+    """
     won: set = set()
     lock = threading.Lock()
 
@@ -141,6 +144,11 @@ def memory_claim():
             won.add((name, tick))
             return True
 
+    def release(name, tick):
+        with lock:
+            won.discard((name, tick))
+
+    claim.release = release
     return claim
 
 
@@ -159,7 +167,8 @@ def hourly(clean_registry):
 
 def test_tick_enqueues_due_jobs_once_per_minute(hourly):
     enqueued = Recorder()
-    scheduler = Scheduler(hourly, enqueue=enqueued, claim=memory_claim())
+    claim = memory_claim()
+    scheduler = Scheduler(hourly, enqueue=enqueued, claim=claim, release=claim.release)
     assert {m.name for m in scheduler.tick(NOON)} == {"tests.periodic.hourly", "tests.periodic.half"}
     assert scheduler.tick(NOON + 30) == []  # same minute: nothing more
     assert scheduler.tick(NOON + 60) == []  # 12:01: nothing due
@@ -171,7 +180,8 @@ def test_tick_enqueues_due_jobs_once_per_minute(hourly):
 def test_tick_skips_missed_windows_after_a_stall(hourly):
     """STYLE 7: after a stall the scheduler acts on the current minute only, no catch-up burst."""
     enqueued = Recorder()
-    scheduler = Scheduler(hourly, enqueue=enqueued, claim=memory_claim())
+    claim = memory_claim()
+    scheduler = Scheduler(hourly, enqueue=enqueued, claim=claim, release=claim.release)
     scheduler.tick(NOON - 60)  # 11:59
     # stalled from 11:59 to 13:01: the 12:00, 12:30 and 13:00 windows are gone
     assert scheduler.tick(NOON + 61 * 60) == []
@@ -180,7 +190,8 @@ def test_tick_skips_missed_windows_after_a_stall(hourly):
 
 
 def test_tick_going_backwards_does_nothing(hourly):
-    scheduler = Scheduler(hourly, enqueue=Recorder(), claim=memory_claim())
+    claim = memory_claim()
+    scheduler = Scheduler(hourly, enqueue=Recorder(), claim=claim, release=claim.release)
     scheduler.tick(NOON)
     assert scheduler.tick(NOON - 3600) == []
 
@@ -224,9 +235,33 @@ def test_a_failing_enqueue_does_not_stop_other_jobs(hourly):
             raise ConnectionError("backend down")
         enqueued(message)
 
-    scheduler = Scheduler(hourly, enqueue=flaky_enqueue, claim=memory_claim())
+    claim = memory_claim()
+    scheduler = Scheduler(hourly, enqueue=flaky_enqueue, claim=claim, release=claim.release)
     scheduler.tick(NOON)
     assert [m.name for m in enqueued.messages] == ["tests.periodic.half"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_enqueue_hands_the_minute_back(hourly):
+    """Q8: a consumer that won the minute but could not enqueue (backend blip) releases its
+    claim (the real claim_tick/release_tick on the database), so the job still runs once that
+    minute: on its own next pass or another consumer's."""
+    enqueued = Recorder()
+    failures = iter([ConnectionError("backend down")])
+
+    def flaky_enqueue(message):
+        failure = next(failures, None)
+        if failure is not None and message.name == "tests.periodic.hourly":
+            raise failure
+        enqueued(message)
+
+    first = Scheduler(hourly, enqueue=flaky_enqueue)
+    other = Scheduler(hourly, enqueue=enqueued)
+    first.tick(NOON + 1)
+    assert sorted(m.name for m in enqueued.messages) == ["tests.periodic.half"]
+    other.tick(NOON + 2)  # another consumer takes the released minute
+    first.tick(NOON + 3)  # and the first one does not enqueue it a second time
+    assert sorted(m.name for m in enqueued.messages) == ["tests.periodic.half", "tests.periodic.hourly"]
 
 
 def test_periodic_command_is_also_a_queue_command(clean_registry):

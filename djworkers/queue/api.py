@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,8 @@ from .backends.base import QueueBackend
 
 DOOR = "queue"
 TRANSPORT = "queue"
+
+logger = logging.getLogger("djworkers.queue")
 
 _backends: dict[tuple[int, tuple[str, ...]], QueueBackend] = {}
 _backends_lock = threading.Lock()
@@ -104,7 +107,16 @@ def enqueue_message(message: Message) -> None:
     """
     raw = encode(message)
     get_backend(message.queue).write(raw, queue=message.queue, eta=message.eta)
-    signals.job_enqueued.send(sender=TRANSPORT, message=message)
+    _announce(message)
+
+
+def _announce(message: Message) -> None:
+    """Send ``job_enqueued``; a raising receiver is logged, never raised: the job is
+    already written, and a caller that retried the call would enqueue it twice."""
+    for receiver, response in signals.job_enqueued.send_robust(sender=TRANSPORT, message=message):
+        if isinstance(response, Exception):
+            logger.error("job_enqueued receiver %r raised for %s: %r", receiver,
+                         message.describe(), response)
 
 
 def run_eagerly(message: Message) -> Any:
@@ -116,7 +128,7 @@ def run_eagerly(message: Message) -> Any:
     """
     copy = decode(encode(message))
     copy = copy.replace(options={**copy.options, "no_retry": True})
-    signals.job_enqueued.send(sender=TRANSPORT, message=copy)
+    _announce(copy)
     result = Executor(TRANSPORT, record_failures=False).run(copy)
     if result.outcome is not Outcome.SUCCEEDED:
         assert result.exception is not None

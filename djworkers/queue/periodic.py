@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ..coordination import claim_tick
+from ..coordination import claim_tick, release_tick
 from ..messages import Message
 from ..registry import Job, registry
 from .api import QueueCommandFunction, _declare, default_queue, enqueue_message
@@ -93,10 +93,12 @@ class Scheduler:
 
     def __init__(self, jobs: list[PeriodicJob] | None = None, *,
                  enqueue: Callable[[Message], None] = enqueue_message,
-                 claim: Callable[[str, int], bool] = claim_tick):
+                 claim: Callable[[str, int], bool] = claim_tick,
+                 release: Callable[[str, int], None] = release_tick):
         self._jobs = jobs
         self.enqueue = enqueue
         self.claim = claim
+        self.release = release
         self.last_minute: int | None = None
 
     @property
@@ -118,12 +120,19 @@ class Scheduler:
             try:
                 if not periodic.schedule(when):
                     continue
-                if not self.claim(f"queue.periodic:{periodic.name}", minute):
+                claim_name = f"queue.periodic:{periodic.name}"
+                if not self.claim(claim_name, minute):
                     continue  # another consumer enqueued it for this minute
-                job: Job = registry.get(periodic.name)
-                message = Message(name=job.name, queue=job.queue or default_queue(),
-                                  options={"periodic_tick": minute})
-                self.enqueue(message)
+                try:
+                    job: Job = registry.get(periodic.name)
+                    message = Message(name=job.name, queue=job.queue or default_queue(),
+                                      options={"periodic_tick": minute})
+                    self.enqueue(message)
+                except Exception:
+                    # Hand the minute back, or no consumer could enqueue it any more.
+                    self.last_minute = minute - 1
+                    self.release(claim_name, minute)
+                    raise
                 enqueued.append(message)
                 logger.info("Enqueued periodic job %s for %s", message.describe(), when.isoformat())
             except Exception:
