@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from djworkers.runtime.cli import non_negative_int, positive_float
 from djworkers.status import StatusOptions, collect
-
-
-def non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return number
-
-
-def positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return number
 
 
 def format_cell(value: object) -> str:

@@ -9,46 +9,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from djworkers import conf
 from djworkers.exceptions import DjworkersImproperlyConfigured
+from djworkers.runtime.cli import backoff_factor, positive_int, seconds
 from djworkers.runtime.logs import add_logging_arguments, configure_logging
 from djworkers.runtime.supervisor import Supervisor
 from djworkers.runtime.worker import PollBackoff, Worker
 
 logger = logging.getLogger("djworkers.queue.consumer")
-
-#: With periodic jobs on, an idle poll never sleeps longer than this, so no minute tick is missed.
-PERIODIC_MAX_POLL = 30.0
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-def seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {number:g}")
-    return number
-
-
-def backoff_factor(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be >= 1 (1 = poll at a constant --delay), got {number:g}"
-        )
-    return number
 
 
 #: Default jobs held per thread (Celery's default prefetch multiplier is 4 too).
@@ -84,8 +50,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "-m", "--max", type=seconds, default=10.0, dest="max_delay",
-            help="Longest wait between polls, in seconds. Default: 10 "
-                 f"(capped at {PERIODIC_MAX_POLL:g} while periodic jobs are scheduled).",
+            help="Longest wait between polls, in seconds. Default: 10. (Periodic jobs are "
+                 "scheduled by the consumer's main thread every second, whatever this wait.)",
         )
         parser.add_argument(
             "-n", "--no-periodic", action="store_true",
@@ -122,10 +88,6 @@ class Command(BaseCommand):
                            "enqueued inside its own process.")
         periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
         max_delay = options["max_delay"]
-        if periodic and max_delay > PERIODIC_MAX_POLL:
-            logger.info("--max %.0f capped at %.0f s so periodic ticks are not missed",
-                        max_delay, PERIODIC_MAX_POLL)
-            max_delay = PERIODIC_MAX_POLL
         try:
             build_backend(queues).close()  # fail here, with a clear message, on a bad setting
         except DjworkersImproperlyConfigured as exc:

@@ -16,7 +16,7 @@ Round trips are what a Redis queue costs, so:
 - enqueue is one EVALSHA (LPUSH + a wake-up token);
 - fetch takes up to ``limit`` jobs in one EVALSHA and carries the pending
   acknowledgements with it: a worker's job thread acknowledging a job does not
-  wait for Redis; the ack rides on the main thread's next fetch, or a
+  wait for Redis; the ack rides on the next fetch (``ack_soon``), or a
   background flush after ``ACK_DELAY`` when no fetch comes. An ack that never
   reached Redis (crash, connection lost) only means the job may run again,
   never that it is lost;
