@@ -260,6 +260,8 @@ def test_cache_server_down_falls_back_to_database(settings, redis_server):
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                        "LOCATION": redis_server.url}}
         assert dumbwaiter.get_value("v") == "kept"
+        age = dumbwaiter.get_age("v")  # the age too (it used to raise with the cache down)
+        assert age is not None and 0 <= age < 60
     finally:
         redis_server.start()
 

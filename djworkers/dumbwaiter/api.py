@@ -118,7 +118,12 @@ def get_age(name: str) -> float | None:
     """Seconds since the newest stored value was computed, or None if there is none."""
     config, backend = _reader()
     spec = config.get(name)
-    entry = backend.get(spec.cache_key)
+    try:
+        entry = backend.get(spec.cache_key)
+    except Exception:  # cache server down: the database still knows (as in get_value)
+        logger.warning("Cache %r unavailable; reading the age of %r from the database",
+                       config.cache_alias, name, exc_info=True)
+        entry = None
     if entry is not None:
         return max(0.0, time.time() - entry[1])
     found = storage.newest_from_db(config, spec)
