@@ -34,6 +34,9 @@ class FailedJobAdmin(admin.ModelAdmin):
                 done += 1
             except ReplayError as exc:
                 refused.append(str(exc))
+            except Exception as exc:  # the transport is down: say so, keep the row, go on
+                refused.append(f"Failed job {failed.pk} could not be replayed: "
+                               f"{type(exc).__name__}: {exc}. It is kept; try again later.")
         if done:
             self.message_user(request, f"Replayed {done} job(s).", messages.SUCCESS)
         for text in refused:

@@ -53,12 +53,13 @@ class Job:
             not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
         ):
             raise ValueError(f"Job {name!r}: retries must be an int >= 0, got {retries!r}.")
-        for key in ("retry_delay", "retry_backoff"):
+        # A backoff below 1 would shrink the delays: the same rule as the RETRY_BACKOFF check (E2xx).
+        for key, minimum in (("retry_delay", 0), ("retry_backoff", 1)):
             value = options.get(key)
             if value is not None and (
-                not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+                not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum
             ):
-                raise ValueError(f"Job {name!r}: {key} must be a number >= 0, got {value!r}.")
+                raise ValueError(f"Job {name!r}: {key} must be a number >= {minimum}, got {value!r}.")
         return cls(name=name, func=func, door=door, **options)
 
     @property

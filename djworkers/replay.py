@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .exceptions import InvalidMessage
+from .exceptions import DjworkersImproperlyConfigured, InvalidMessage
 from .messages import decode, encode
 from .runtime.executor import Executor, Outcome
 from .transports import enqueuer
@@ -35,7 +35,7 @@ def replay(failed, *, inline: bool = False) -> str:
     message = message.replace(attempt=0, eta=None)
     try:
         send = None if inline else enqueuer(failed.transport)
-    except ImportError as exc:
+    except (ImportError, DjworkersImproperlyConfigured) as exc:
         raise ReplayError(
             f"Failed job {failed.pk}: the enqueue function of transport {failed.transport!r} "
             f"cannot be imported ({exc}); replay it with --inline or fix the transport."

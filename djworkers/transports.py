@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.utils.module_loading import import_string
 
+from .loading import load_object
 from .messages import Message
 
 #: transport name -> dotted path of ``enqueue(message: Message) -> None``.
@@ -22,4 +22,4 @@ ENQUEUERS: dict[str, str] = {
 
 def enqueuer(transport: str) -> Callable[[Message], None] | None:
     path = ENQUEUERS.get(transport)
-    return import_string(path) if path else None
+    return load_object(path, f"djworkers.transports.ENQUEUERS[{transport!r}]") if path else None

@@ -131,3 +131,16 @@ def test_delete_action(admin_client_, rows):
     done = _action(admin_client_, "delete_selected", pks, post="yes")
     assert "Successfully deleted 2 failed jobs" in done.content.decode()
     assert set(FailedJob.objects.values_list("pk", flat=True)) == {rows["mail"].pk, rows["unknown"].pk}
+
+
+def test_replay_action_reports_a_transport_that_is_down(admin_client_, rows, monkeypatch):
+    """X5: an unreachable transport is a message on the page, not a 500; the row is kept."""
+    monkeypatch.setitem(transports.ENQUEUERS, "file", "tests.test_admin_failed.transport_down")
+    response = _action(admin_client_, "replay_selected", [rows["mail"].pk])
+    assert response.status_code == 200
+    assert "could not be replayed: ConnectionError: backend down" in response.content.decode()
+    assert FailedJob.objects.filter(pk=rows["mail"].pk).exists()
+
+
+def transport_down(message):
+    raise ConnectionError("backend down")

@@ -80,7 +80,8 @@ def test_unknown_options_are_rejected_at_declaration():
 @pytest.mark.parametrize(
     ("option", "value"),
     [("retries", -1), ("retries", "3"), ("retries", 1.5), ("retries", True),
-     ("retry_delay", -0.5), ("retry_delay", "10"), ("retry_backoff", False)],
+     ("retry_delay", -0.5), ("retry_delay", "10"), ("retry_backoff", False),
+     ("retry_backoff", 0.5)],
     ids=repr,
 )
 def test_bad_option_values_are_rejected(option, value):
