@@ -507,6 +507,7 @@ class DyingSource(FileSource):
         raise KeyboardInterrupt("escapes every except Exception")
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_worker_whose_job_threads_all_died_exits_non_zero(tmp_path, caplog):
     """Review fix: outside --burst, every job thread gone meant exit 0 (a Supervisor
     then does not restart the process); it is now an error exit."""

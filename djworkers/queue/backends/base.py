@@ -61,10 +61,12 @@ class QueueBackend(Source):
               priority: int = 0) -> None:
         """Append one frame to ``queue`` (default: the first queue), due at ``eta``."""
 
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None) -> None:
-        """Append several frames; backends override to batch (pipeline, bulk insert)."""
+    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> None:
+        """Append several frames (all due at ``eta``, at ``priority``); backends override
+        to batch them (pipeline, bulk insert)."""
         for frame in frames:
-            self.write(frame, queue=queue)
+            self.write(frame, queue=queue, eta=eta, priority=priority)
 
     @abc.abstractmethod
     def flush(self, queue: str | None = None) -> None:
