@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from . import conf
+from .loading import load_object
 
 #: Each front door's check function, imported lazily.
 DOOR_CHECKS = [
@@ -105,11 +105,10 @@ def serializer_checks() -> Iterator[checks.CheckMessage]:
 
 def check_dotted_path(path: object, setting: str, check_id: str = "djworkers.E004") -> Iterator[checks.CheckMessage]:
     """Helper for doors: an Error if ``path`` is a string that does not import."""
-    if isinstance(path, str):
-        try:
-            import_string(path)
-        except ImportError as exc:
-            yield checks.Error(f"{setting} = {path!r} cannot be imported: {exc}", id=check_id)
+    try:
+        load_object(path, setting)
+    except ImproperlyConfigured as exc:
+        yield checks.Error(str(exc), id=check_id)
 
 
 @checks.register("djworkers")
@@ -118,11 +117,5 @@ def djworkers_checks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if any(m.id == "djworkers.E001" for m in messages):
         return messages
     for path in DOOR_CHECKS:
-        try:
-            door_check = import_string(path)
-        except ImportError as exc:
-            if exc.name and path.startswith(exc.name):
-                continue  # that door is not built (yet)
-            raise
-        messages.extend(door_check())
+        messages.extend(load_object(path, "djworkers.checks.DOOR_CHECKS")())
     return messages

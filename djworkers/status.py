@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.utils.module_loading import import_string
 
 from . import conf
+from .loading import load_object
 
 logger = logging.getLogger("djworkers.status")
 
@@ -253,7 +253,7 @@ def throughput(minutes: int = 60) -> dict[str, Any]:
 
 # -- collecting --------------------------------------------------------------------
 def providers() -> list[Callable[[StatusOptions], dict[str, Any] | None]]:
-    return [import_string(path) for path in PROVIDERS]
+    return [load_object(path, "djworkers.status.PROVIDERS") for path in PROVIDERS]
 
 
 def collect(options: StatusOptions | None = None, **kwargs: Any) -> dict[str, Any]:

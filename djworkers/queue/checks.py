@@ -20,6 +20,7 @@ from django.db import connections
 from .. import conf
 from ..conf import new_name
 from ..exceptions import DjworkersImproperlyConfigured
+from ..loading import load_object
 from .backends import BACKENDS, LEGACY_BACKENDS, QueueBackend, resolve_backend_path
 
 
@@ -28,8 +29,6 @@ def _number(value: Any) -> bool:
 
 
 def _backend_checks(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
-    from django.utils.module_loading import import_string
-
     value = settings["BACKEND"]
     setting = new_name("QUEUE", "BACKEND")
     try:
@@ -37,16 +36,12 @@ def _backend_checks(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
     except DjworkersImproperlyConfigured as exc:
         yield checks.Error(str(exc), id="djworkers.E201")
         return
-    if isinstance(path, str):
-        try:
-            cls = import_string(path)
-        except ImportError as exc:
-            hint = "pip install 'djworkers[redis]'" if path == BACKENDS["redis"] else None
-            yield checks.Error(f"{setting} = {value!r} cannot be imported: {exc}", hint=hint,
-                               id="djworkers.E202")
-            return
-    else:
-        cls = path
+    try:
+        cls = load_object(path, setting)
+    except DjworkersImproperlyConfigured as exc:
+        hint = "pip install 'djworkers[redis]'" if path == BACKENDS["redis"] else None
+        yield checks.Error(str(exc), hint=hint, id="djworkers.E202")
+        return
     if not (isinstance(cls, type) and issubclass(cls, QueueBackend)):
         yield checks.Error(
             f"{setting} = {value!r} is not a subclass of djworkers.queue.backends.base.QueueBackend.",

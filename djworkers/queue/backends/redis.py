@@ -197,11 +197,9 @@ class RedisBackend(QueueBackend):
             f"{self._token}.", self._reserve_receipts(limit) if leasing else 0,
             len(self.queues), len(acks),
         ]
-        for queue, receipts in acks.items():
-            queue_keys = self.keys(queue)
-            keys += (queue_keys.leases, queue_keys.inflight)
-            args.append(len(receipts))
-            args += receipts
+        ack_keys, ack_args = self._ack_arguments(acks)
+        keys += ack_keys
+        args += ack_args
         try:
             reply = FETCH(self.client, keys, args)
         except BaseException:
@@ -266,6 +264,16 @@ class RedisBackend(QueueBackend):
         acks = self._take_acks()
         if not acks:
             return
+        keys, args = self._ack_arguments(acks)
+        try:
+            ACK(self.client, keys, args)
+        except BaseException:
+            self._restore_acks(acks)
+            raise
+
+    def _ack_arguments(self, acks: dict[str, list[str]]) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of pending acks, in the layout both FETCH and ACK scripts read:
+        per queue its lease and in-flight keys, then the receipt count and the receipts."""
         keys: list[str] = []
         args: list[Any] = []
         for queue, receipts in acks.items():
@@ -273,11 +281,7 @@ class RedisBackend(QueueBackend):
             keys += (queue_keys.leases, queue_keys.inflight)
             args.append(len(receipts))
             args += receipts
-        try:
-            ACK(self.client, keys, args)
-        except BaseException:
-            self._restore_acks(acks)
-            raise
+        return keys, args
 
     def _take_acks(self) -> dict[str, list[str]]:
         with self._ack_lock:
