@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from .models import FailedJob
-from .replay import ReplayError, replay
+from .runtime.replay import ReplayError, replay
 
 
 @admin.register(FailedJob)
 class FailedJobAdmin(admin.ModelAdmin):
-    list_display = ("failed_at", "name", "queue", "transport", "reason", "exception", "attempts")
-    list_filter = ("reason", "transport", "queue", "name")
+    list_display = ("failed_at", "name", "queue", "door", "backend", "reason", "exception", "attempts")
+    list_filter = ("reason", "door", "backend", "queue", "name")
     search_fields = ("name", "job_id", "error", "arguments", "exception")
     date_hierarchy = "failed_at"
     readonly_fields = [f.name for f in FailedJob._meta.fields if f.name != "raw"] + ["raw_size"]
@@ -43,5 +43,17 @@ class FailedJobAdmin(admin.ModelAdmin):
             self.message_user(request, text, messages.WARNING)
 
 
-from . import admin_dashboard  # noqa: E402,F401  (the dashboard page linked from the admin index)
-from .dumbwaiter import admin as _dumbwaiter_admin  # noqa: E402,F401  (cached values, D8)
+from .monitoring import dashboard as _dashboard  # noqa: E402,F401  (the dashboard page linked from the admin index)
+
+
+def _import_door_admins() -> None:
+    from importlib import import_module
+
+    from .doors import all_doors
+
+    for door in all_doors():
+        if door.admin_module:
+            import_module(door.admin_module)
+
+
+_import_door_admins()

@@ -9,7 +9,8 @@ class DjworkersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, stats  # noqa: F401  (registers the check, the setting_changed and job-stats receivers)
+        from . import checks, conf  # noqa: F401  (registers the check and the setting_changed receiver)
+        from .monitoring import stats  # noqa: F401  (registers the job-stats receivers)
         from .registry import autodiscover
 
         # Like the admin's autodiscovery: every process (web and workers) sees the

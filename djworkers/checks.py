@@ -1,8 +1,8 @@
 """Django system checks: every misconfiguration is an Error/Warning with a stable id.
 
-Ids: ``djworkers.E0xx``/``W0xx`` core, ``E1xx`` dumbwaiter, ``E2xx`` queue, and
-so on per front door. One registered function runs the core checks and then
-each door's ``check()`` listed in :data:`DOOR_CHECKS`.
+Ids: ``djworkers.E0xx``/``W0xx`` core, ``E1xx`` dumbwaiter, ``E2xx`` queue,
+``E3xx`` job statistics, and so on per front door. One registered function runs
+the core checks and then each door's ``check()`` (:mod:`djworkers.doors`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf
+from . import conf, doors
 from .loading import load_object
-
-#: Each front door's check function, imported lazily.
-DOOR_CHECKS = [
-    "djworkers.dumbwaiter.checks.check",
-    "djworkers.queue.checks.check",
-    "djworkers.stats.check",
-]
 
 
 def core_checks() -> Iterator[checks.CheckMessage]:
@@ -33,7 +26,13 @@ def core_checks() -> Iterator[checks.CheckMessage]:
             id="djworkers.E001",
         )
         return
-    for name in conf.SECTIONS:
+    try:
+        sections = conf.sections()
+    except ImproperlyConfigured as exc:  # a door named in DJWORKERS["DOORS"] does not import
+        yield checks.Error(str(exc), hint='Fix or remove the entry in DJWORKERS["DOORS"].',
+                           id="djworkers.E007")
+        return
+    for name in sections:
         value = (raw or {}).get(name)
         if value is not None and not isinstance(value, dict):
             yield checks.Error(
@@ -54,6 +53,13 @@ def core_checks() -> Iterator[checks.CheckMessage]:
                 hint=f"It still works; move it to {new}.",
                 id="djworkers.W001",
             )
+    for old, door in conf.unbuilt_door_settings_in_use():
+        yield checks.Warning(
+            f"settings.{old} belongs to the {door} door, which this version of djworkers does not have yet: "
+            "nothing reads it.",
+            hint="Keep your existing worker for it, or remove the setting.",
+            id="djworkers.W004",
+        )
     for key in conf.unknown_keys():
         yield checks.Warning(
             f"{key} is not a djworkers setting (typo?).",
@@ -113,9 +119,12 @@ def check_dotted_path(path: object, setting: str, check_id: str = "djworkers.E00
 
 @checks.register("djworkers")
 def djworkers_checks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from .monitoring.stats import check as stats_check
+
     messages = list(core_checks())
-    if any(m.id == "djworkers.E001" for m in messages):
+    if any(m.id in ("djworkers.E001", "djworkers.E007") for m in messages):
         return messages
-    for path in DOOR_CHECKS:
-        messages.extend(load_object(path, "djworkers.checks.DOOR_CHECKS")())
+    messages.extend(stats_check())
+    for door in doors.all_doors():
+        messages.extend(door.check())
     return messages

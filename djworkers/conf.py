@@ -4,9 +4,11 @@ Every module reads configuration through :func:`section` / :func:`get` here, nev
 through ``getattr(settings, ...)``. Values are computed lazily and the cache is
 dropped on Django's ``setting_changed`` signal, so ``override_settings`` works.
 
-Old flat names from the five original libraries (``DUMBWAITER_FUNCTION_LIST``,
-``QUEUE_BACKEND``, ``ZTASKD_URL``, ...) are honoured when the new key is absent;
-:func:`legacy_settings_in_use` lists them so a system check can warn.
+The core owns the top-level keys, ``WORKER`` and ``STATS``; every other section
+belongs to a front door, which declares its defaults and the old flat names of
+its original library (``DUMBWAITER_FUNCTION_LIST``, ``QUEUE_BACKEND``, ...) in
+its descriptor (:mod:`djworkers.doors`). Old names are honoured when the new
+key is absent; :func:`legacy_settings_in_use` lists them so a system check can warn.
 """
 
 from __future__ import annotations
@@ -19,53 +21,16 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-#: Defaults for every key. The settings reference in the docs is checked against this.
-DEFAULTS: dict[str, Any] = {
+#: The core's own keys with their defaults. Each door adds its section (see
+#: :func:`defaults`); the settings reference in the docs is checked against both.
+CORE_DEFAULTS: dict[str, Any] = {
     "SERIALIZER": "pickle",
     "PICKLE_PROTOCOL": pickle.HIGHEST_PROTOCOL,
     "SIGNING_KEY": None,
+    "DOORS": [],
     "WORKER": {
         "SHUTDOWN_TIMEOUT": 30.0,
         "HEARTBEAT_INTERVAL": 10.0,
-    },
-    "DUMBWAITER": {
-        "FUNCTIONS": [],
-        "THREADED": True,
-        "DEFAULT_FREQUENCY": 300,
-        "DEFAULT_SAVED": 10,
-        "SERIALIZER": None,
-        "CACHE_ALIAS": "default",
-        "LOCK": "database",
-        "CONNECTION": None,
-    },
-    "QUEUE": {
-        "BACKEND": "database",
-        "NAME": "default",
-        "CONNECTION": None,
-        "ALWAYS_EAGER": False,
-        "LEASE_SECONDS": 300,
-        "RETRIES": 0,
-        "RETRY_DELAY": 10.0,
-        "RETRY_BACKOFF": 2.0,
-        "RETRY_MAX_DELAY": 3600.0,
-        "PERIODIC": True,
-        "NOTIFY": True,
-    },
-    "GEARMAN": {
-        "SERVERS": ["127.0.0.1:4730"],
-        "JOB_NAME": None,
-    },
-    "ZTASK": {
-        "URL": "tcp://127.0.0.1:5555",
-        "ALWAYS_EAGER": False,
-        "DISABLED": False,
-        "RETRY_COUNT": 5,
-        "RETRY_AFTER": 5,
-        "ON_LOAD": (),
-        "WORKER_URLS": [],
-    },
-    "SLACKER": {
-        "SERVER": "http://127.0.0.1:8000",
     },
     "STATS": {
         "ENABLED": True,
@@ -74,32 +39,54 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-SECTIONS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, dict))
-
-#: Old flat setting name -> (section or None for top level, key).
-LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
-    "DUMBWAITER_FUNCTION_LIST": ("DUMBWAITER", "FUNCTIONS"),
-    "DUMBWAITER_SERIALIZER": ("DUMBWAITER", "SERIALIZER"),
-    "DUMBWAITER_THREADED": ("DUMBWAITER", "THREADED"),
-    "DUMBWAITER_DEFAULT_SAVED": ("DUMBWAITER", "DEFAULT_SAVED"),
-    "DUMBWAITER_DEFAULT_FREQUENCY": ("DUMBWAITER", "DEFAULT_FREQUENCY"),
+#: The core's old flat names (section or None for top level, key).
+CORE_LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
     "PICKLE_PROTOCOL": (None, "PICKLE_PROTOCOL"),
-    "QUEUE_BACKEND": ("QUEUE", "BACKEND"),
-    "QUEUE_CLASS": ("QUEUE", "BACKEND"),
-    "QUEUE_CONNECTION": ("QUEUE", "CONNECTION"),
-    "QUEUE_NAME": ("QUEUE", "NAME"),
-    "QUEUE_ALWAYS_EAGER": ("QUEUE", "ALWAYS_EAGER"),
-    "GEARMAN_SERVERS": ("GEARMAN", "SERVERS"),
-    "GEARMAN_JOB_NAME": ("GEARMAN", "JOB_NAME"),
-    "ZTASKD_URL": ("ZTASK", "URL"),
-    "ZTASKD_ALWAYS_EAGER": ("ZTASK", "ALWAYS_EAGER"),
-    "ZTASKD_DISABLED": ("ZTASK", "DISABLED"),
-    "ZTASKD_RETRY_COUNT": ("ZTASK", "RETRY_COUNT"),
-    "ZTASKD_RETRY_AFTER": ("ZTASK", "RETRY_AFTER"),
-    "ZTASKD_ON_LOAD": ("ZTASK", "ON_LOAD"),
-    "ZTASKD_WORKER_URLS": ("ZTASK", "WORKER_URLS"),
-    "SLACKER_SERVER": ("SLACKER", "SERVER"),
 }
+
+#: Old flat names of the original libraries whose djworkers door is not built
+#: yet: nothing reads them, and a system check (W004) says so. A door that lands
+#: declares its names in its descriptor and they leave this table.
+UNBUILT_DOOR_SETTINGS: dict[str, str] = {
+    "GEARMAN_SERVERS": "gearman",
+    "GEARMAN_JOB_NAME": "gearman",
+    "ZTASKD_URL": "ztask",
+    "ZTASKD_ALWAYS_EAGER": "ztask",
+    "ZTASKD_DISABLED": "ztask",
+    "ZTASKD_RETRY_COUNT": "ztask",
+    "ZTASKD_RETRY_AFTER": "ztask",
+    "ZTASKD_ON_LOAD": "ztask",
+    "ZTASKD_WORKER_URLS": "ztask",
+    "SLACKER_SERVER": "slacker",
+}
+
+
+def defaults() -> dict[str, Any]:
+    """Every key with its default: the core's and each door's section."""
+    from .doors import all_doors
+
+    merged = copy.deepcopy(CORE_DEFAULTS)
+    for door in all_doors():
+        if door.settings_section:
+            merged[door.settings_section] = copy.deepcopy(dict(door.defaults))
+    return merged
+
+
+def legacy_settings() -> dict[str, tuple[str | None, str]]:
+    """Old flat setting name -> (section or None for top level, key), from the core and the doors."""
+    from .doors import all_doors
+
+    table = dict(CORE_LEGACY_SETTINGS)
+    for door in all_doors():
+        for old, key in door.legacy_settings.items():
+            table[old] = (door.settings_section, key)
+    return table
+
+
+def sections() -> tuple[str, ...]:
+    """The names of the dict-valued sections (``WORKER``, ``QUEUE``, ...)."""
+    return tuple(k for k, v in defaults().items() if isinstance(v, dict))
+
 
 _cache: dict[str, Any] | None = None
 
@@ -122,13 +109,14 @@ def _user_settings() -> dict[str, Any]:
 
 def _build() -> dict[str, Any]:
     user = _user_settings()
-    merged = copy.deepcopy(DEFAULTS)
+    merged = defaults()
+    names = {k for k, v in merged.items() if isinstance(v, dict)}
     for key, value in user.items():
-        if key in SECTIONS and isinstance(value, dict):
+        if key in names and isinstance(value, dict):
             merged[key].update(value)
         else:
             merged[key] = value
-    for old, (section, key) in LEGACY_SETTINGS.items():
+    for old, (section, key) in legacy_settings().items():
         if not hasattr(settings, old):
             continue
         explicit = user.get(section, {}) if section else user
@@ -164,7 +152,7 @@ def legacy_settings_in_use() -> list[tuple[str, str, bool]]:
     """
     user = _user_settings()
     found = []
-    for old, (sec, key) in LEGACY_SETTINGS.items():
+    for old, (sec, key) in legacy_settings().items():
         if hasattr(settings, old):
             explicit = user.get(sec, {}) if sec else user
             shadowed = isinstance(explicit, dict) and key in explicit
@@ -175,24 +163,40 @@ def legacy_settings_in_use() -> list[tuple[str, str, bool]]:
 def unknown_keys() -> list[str]:
     """Keys in ``DJWORKERS`` that djworkers does not know (typos)."""
     user = _user_settings()
-    unknown = [new_name(None, k) for k in user if k not in DEFAULTS]
-    for sec in SECTIONS:
+    known = defaults()
+    unknown = [new_name(None, k) for k in user if k not in known]
+    for sec, keys in known.items():
         value = user.get(sec)
-        if isinstance(value, dict):
-            unknown += [new_name(sec, k) for k in value if k not in DEFAULTS[sec]]
+        if isinstance(keys, dict) and isinstance(value, dict):
+            unknown += [new_name(sec, k) for k in value if k not in keys]
     return unknown
+
+
+def unbuilt_door_settings_in_use() -> list[tuple[str, str]]:
+    """``(old name, door)`` for each old flat setting of a door djworkers does not have yet."""
+    return [(old, door) for old, door in UNBUILT_DOOR_SETTINGS.items() if hasattr(settings, old)]
 
 
 def reset() -> None:
     """Forget the computed configuration (called when settings change)."""
     global _cache
     _cache = None
+    from . import doors
+
+    doors.reset()
 
 
 @receiver(setting_changed)
 def _on_setting_changed(setting: str, **kwargs: Any) -> None:
-    if setting == "DJWORKERS" or setting in LEGACY_SETTINGS or setting in (
+    if setting == "DJWORKERS" or setting in _legacy_names() or setting in (
         "SECRET_KEY",
         "SECRET_KEY_FALLBACKS",
     ):
         reset()
+
+
+def _legacy_names() -> set[str]:
+    try:
+        return set(legacy_settings()) | set(UNBUILT_DOOR_SETTINGS)
+    except Exception:  # a broken DOORS setting: the check reports it; just reset
+        return set()

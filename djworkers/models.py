@@ -1,5 +1,6 @@
-"""Models owned by the core. Each front door keeps its models in its own
-package (``djworkers/<door>/models.py``) and they are imported at the bottom."""
+"""Models owned by the core. Each built-in front door keeps its models in its own
+package (``djworkers/<door>/models.py``, named by its descriptor) and they are
+imported at the bottom, so Django registers them in the one djworkers app."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ class FailedJob(models.Model):
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True, db_index=True)
     queue = models.CharField(max_length=100, blank=True, db_index=True)
-    transport = models.CharField(max_length=50, db_index=True)
+    door = models.CharField(max_length=50, db_index=True,
+                            help_text="The front door that delivered the job (replay sends it back there).")
+    backend = models.CharField(max_length=50, blank=True,
+                               help_text="The door's storage kind (database, redis, memory, ...).")
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     raw = models.BinaryField()
     arguments = models.TextField(blank=True, help_text="repr() of args and kwargs, for reading.")
@@ -61,8 +65,17 @@ class TickClaim(models.Model):
         constraints = [models.UniqueConstraint(fields=["name", "tick"], name="djworkers_tick_unique")]
 
 
-from .queue.models import *  # noqa: E402,F401,F403
+from .monitoring.models import *  # noqa: E402,F401,F403
 
 
-from .stats_models import *  # noqa: E402,F401,F403
-from .dumbwaiter.models import *  # noqa: E402,F401,F403
+def _import_door_models() -> None:
+    from importlib import import_module
+
+    from .doors import builtin_doors
+
+    for door in builtin_doors():
+        if door.models_module:
+            import_module(door.models_module)
+
+
+_import_door_models()

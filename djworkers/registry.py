@@ -20,8 +20,15 @@ from django.utils.module_loading import module_has_submodule
 from .exceptions import DuplicateJob, JobNotRegistered
 from .loading import dotted_name
 
-#: Modules imported from every installed app by :func:`autodiscover`.
-AUTODISCOVER_MODULES = ("commands", "tasks", "gearman_jobs")
+
+def autodiscover_modules() -> tuple[str, ...]:
+    """The module names every door asks :func:`autodiscover` to import (``commands``, ...)."""
+    from .doors import all_doors
+
+    names: dict[str, None] = {}
+    for door in all_doors():
+        names.update(dict.fromkeys(door.autodiscover))
+    return tuple(names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,13 +128,15 @@ class AutodiscoverError(ImportError):
     """Importing an app's jobs module failed; the message names the module."""
 
 
-def autodiscover(module_names: tuple[str, ...] = AUTODISCOVER_MODULES) -> list[str]:
-    """Import ``commands.py``, ``tasks.py`` and ``gearman_jobs.py`` of every installed app.
+def autodiscover(module_names: tuple[str, ...] | None = None) -> list[str]:
+    """Import each door's jobs module (``commands.py`` for the queue, ...) of every installed app.
 
     Returns the modules imported. A module that exists but fails to import is
     re-raised as :class:`AutodiscoverError` naming it (chained to the original),
     never swallowed.
     """
+    if module_names is None:
+        module_names = autodiscover_modules()
     imported = []
     for app_config in apps.get_app_configs():
         for module_name in module_names:

@@ -1,7 +1,8 @@
 """Signals sent around every job, whichever front door made it.
 
-All are sent with ``sender`` = the transport name (``"queue"``, ``"ztask"``, ...)
-and ``message`` = the :class:`~djworkers.messages.Message`.
+All are sent with ``sender`` = the door's name (``"queue"``, ``"ztask"``, ...)
+and ``message`` = the :class:`~djworkers.messages.Message`; the ones a worker
+sends also carry ``backend``, the storage kind under the door (``"redis"``, ...).
 """
 
 from django.dispatch import Signal

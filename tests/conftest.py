@@ -96,6 +96,18 @@ def _discard_job_stats():
     """Job counters are per process and flushed from a thread: drop what a test counted so
     no flush lands in another test's database (or the dev database at exit)."""
     yield
-    from djworkers import stats
+    from djworkers.monitoring import stats
 
     stats.counter.discard()
+
+
+@pytest.fixture
+def file_door(tmp_path, settings):
+    """The test-only "file" door (tests/testapp/door.py) installed through DJWORKERS["DOORS"],
+    with its FileSource directory; returns the source."""
+    from tests.testapp.filesource import FileSource
+
+    source = FileSource(tmp_path / "file-queue")
+    settings.DJWORKERS = {**settings.DJWORKERS, "DOORS": ["tests.testapp.door.door"],
+                          "FILEDOOR": {"DIR": str(source.root)}}
+    return source

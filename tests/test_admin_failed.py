@@ -12,7 +12,6 @@ import re
 import pytest
 from django.urls import reverse
 
-from djworkers import transports
 from djworkers.exceptions import BadSignature
 from djworkers.messages import Message, decode
 from djworkers.models import FailedJob
@@ -33,12 +32,6 @@ def admin_client_(client, django_user_model):
     return client
 
 
-@pytest.fixture
-def file_transport(tmp_path, monkeypatch):
-    source = FileSource(tmp_path / "file-queue")
-    monkeypatch.setitem(transports.ENQUEUERS, "file", "tests.testapp.filesource.enqueue_to_directory")
-    monkeypatch.setenv("DJWORKERS_TEST_FILESOURCE", str(source.root))
-    return source
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ def rows(tmp_path):
         made[name] = FailedJob.objects.get(job_id=message.id)
     Executor("file").run(Message("core.not_registered_anywhere", queue="mail"))
     made["unknown"] = FailedJob.objects.get(name="core.not_registered_anywhere")
-    made["quarantined"] = quarantine(BadSignature("forged", raw=b"\x80\x04evil"), transport="file", queue="mail")
+    made["quarantined"] = quarantine(BadSignature("forged", raw=b"\x80\x04evil"), door="file", queue="mail")
     flag.unlink()
     return made
 
@@ -103,24 +96,24 @@ def _action(client, action: str, pks: list[int], **extra):
     )
 
 
-def test_replay_action_hands_jobs_back_to_their_transport(admin_client_, rows, file_transport):
+def test_replay_action_hands_jobs_back_to_their_transport(admin_client_, rows, file_door):
     chosen = [rows["reports"], rows["mail"]]
     response = _action(admin_client_, "replay_selected", [f.pk for f in chosen])
     assert response.status_code == 200
     assert "Replayed 2 job(s)." in response.content.decode()
     assert not FailedJob.objects.filter(pk__in=[f.pk for f in chosen]).exists()
-    replayed = sorted(decode(p.read_bytes()).id for p in file_transport.waiting())
+    replayed = sorted(decode(p.read_bytes()).id for p in file_door.waiting())
     assert replayed == sorted(f.job_id for f in chosen)
 
 
-def test_replay_action_refuses_quarantined_frames(admin_client_, rows, file_transport):
+def test_replay_action_refuses_quarantined_frames(admin_client_, rows, file_door):
     bad = rows["quarantined"]
     response = _action(admin_client_, "replay_selected", [bad.pk, rows["mail"].pk])
     text = response.content.decode()
     assert "Replayed 1 job(s)." in text
     assert f"Failed job {bad.pk} is a quarantined frame (bad-signature)" in text
     assert FailedJob.objects.filter(pk=bad.pk).exists()
-    assert len(file_transport.waiting()) == 1
+    assert len(file_door.waiting()) == 1
 
 
 def test_delete_action(admin_client_, rows):
@@ -133,14 +126,16 @@ def test_delete_action(admin_client_, rows):
     assert set(FailedJob.objects.values_list("pk", flat=True)) == {rows["mail"].pk, rows["unknown"].pk}
 
 
-def test_replay_action_reports_a_transport_that_is_down(admin_client_, rows, monkeypatch):
+def test_replay_action_reports_a_transport_that_is_down(admin_client_, rows, file_door, monkeypatch):
     """X5: an unreachable transport is a message on the page, not a 500; the row is kept."""
-    monkeypatch.setitem(transports.ENQUEUERS, "file", "tests.test_admin_failed.transport_down")
+    from tests.testapp.door import FileDoor
+
+    monkeypatch.setattr(FileDoor, "enqueue", transport_down)
     response = _action(admin_client_, "replay_selected", [rows["mail"].pk])
     assert response.status_code == 200
     assert "could not be replayed: ConnectionError: backend down" in response.content.decode()
     assert FailedJob.objects.filter(pk=rows["mail"].pk).exists()
 
 
-def transport_down(message):
+def transport_down(door, message):
     raise ConnectionError("backend down")

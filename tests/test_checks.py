@@ -131,13 +131,36 @@ def test_e006_worker_timeouts_must_be_positive_numbers(key, value):
     assert f'DJWORKERS["WORKER"]["{key}"]' in message.msg
 
 
-@override_settings(DJWORKERS=CLEAN, QUEUE_NAME="legacy", ZTASKD_URL="tcp://10.0.0.1:5555")
+@override_settings(DJWORKERS=CLEAN, QUEUE_NAME="legacy", DUMBWAITER_THREADED=False)
 def test_w001_legacy_name_names_the_new_key():
     found = {m.msg: m.hint for m in messages_with("djworkers.W001")}
     assert found == {
         "settings.QUEUE_NAME is a legacy setting name.": 'It still works; move it to DJWORKERS["QUEUE"]["NAME"].',
-        "settings.ZTASKD_URL is a legacy setting name.": 'It still works; move it to DJWORKERS["ZTASK"]["URL"].',
+        "settings.DUMBWAITER_THREADED is a legacy setting name.":
+            'It still works; move it to DJWORKERS["DUMBWAITER"]["THREADED"].',
     }
+
+
+@override_settings(DJWORKERS=CLEAN, SLACKER_SERVER="http://127.0.0.1:9000")
+def test_w004_old_name_of_a_door_not_built_says_nothing_reads_it():
+    """No promise for a door that is not there: the old name is reported as unread, not "moved"."""
+    (message,) = messages_with("djworkers.W004")
+    assert "settings.SLACKER_SERVER belongs to the slacker door" in message.msg
+    assert "nothing reads it" in message.msg
+    assert not messages_with("djworkers.W001")
+
+
+def test_e007_a_door_that_does_not_import(settings):
+    settings.DJWORKERS = {**CLEAN, "DOORS": ["no_such_package.door"]}
+    (message,) = messages_with("djworkers.E007")
+    assert 'DJWORKERS["DOORS"] names the door' in message.msg
+
+
+def test_a_door_outside_djworkers_brings_its_checks(file_door, settings):
+    """The test-only "file" door's check() runs with the rest, no core file edited."""
+    settings.DJWORKERS = {**settings.DJWORKERS, "FILEDOOR": {"DIR": 42}}
+    (message,) = [m for m in checks.djworkers_checks() if m.id == "tests.E901"]
+    assert "must be a path" in message.msg
 
 
 @override_settings(DJWORKERS={**CLEAN, "QUEUE": {"NAME": "new"}}, QUEUE_NAME="old")

@@ -13,49 +13,27 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from djworkers import conf
+from djworkers import conf, doors
 from djworkers.exceptions import DjworkersImproperlyConfigured
 
-#: What the design (DESIGN.md, issue 2) promises as defaults, written out by hand
-#: so that a changed default is a deliberate, reviewed change.
+#: The core's defaults, written out by hand so that a changed default is a
+#: deliberate, reviewed change. Each door's own defaults are checked by
+#: ``test_every_door_default`` from its descriptor (djworkers/<door>/door.py),
+#: and the docs test checks the settings reference against both.
 EXPECTED_DEFAULTS = {
     (None, "SERIALIZER"): "pickle",
     (None, "PICKLE_PROTOCOL"): pickle.HIGHEST_PROTOCOL,
     (None, "SIGNING_KEY"): None,
+    (None, "DOORS"): [],
     ("WORKER", "SHUTDOWN_TIMEOUT"): 30.0,
     ("WORKER", "HEARTBEAT_INTERVAL"): 10.0,
-    ("DUMBWAITER", "FUNCTIONS"): [],
-    ("DUMBWAITER", "THREADED"): True,
-    ("DUMBWAITER", "DEFAULT_FREQUENCY"): 300,
-    ("DUMBWAITER", "DEFAULT_SAVED"): 10,
-    ("DUMBWAITER", "SERIALIZER"): None,
-    ("DUMBWAITER", "CACHE_ALIAS"): "default",
-    ("DUMBWAITER", "LOCK"): "database",
-    ("DUMBWAITER", "CONNECTION"): None,
-    ("QUEUE", "BACKEND"): "database",
-    ("QUEUE", "NAME"): "default",
-    ("QUEUE", "CONNECTION"): None,
-    ("QUEUE", "ALWAYS_EAGER"): False,
-    ("QUEUE", "LEASE_SECONDS"): 300,
-    ("QUEUE", "RETRIES"): 0,
-    ("QUEUE", "RETRY_DELAY"): 10.0,
-    ("QUEUE", "RETRY_BACKOFF"): 2.0,
-    ("QUEUE", "RETRY_MAX_DELAY"): 3600.0,
-    ("QUEUE", "PERIODIC"): True,
-    ("GEARMAN", "SERVERS"): ["127.0.0.1:4730"],
-    ("GEARMAN", "JOB_NAME"): None,
-    ("ZTASK", "URL"): "tcp://127.0.0.1:5555",
-    ("ZTASK", "ALWAYS_EAGER"): False,
-    ("ZTASK", "DISABLED"): False,
-    ("ZTASK", "RETRY_COUNT"): 5,
-    ("ZTASK", "RETRY_AFTER"): 5,
-    ("ZTASK", "ON_LOAD"): (),
-    ("ZTASK", "WORKER_URLS"): [],
-    ("SLACKER", "SERVER"): "http://127.0.0.1:8000",
+    ("STATS", "ENABLED"): True,
+    ("STATS", "FLUSH_INTERVAL"): 5.0,
+    ("STATS", "RETENTION_HOURS"): 48,
 }
 
-#: The old flat names the issue lists by name; each must be in LEGACY_SETTINGS.
-ISSUE_LEGACY_NAMES = {
+#: The old flat names the original READMEs show; each must still be honoured.
+README_LEGACY_NAMES = {
     "DUMBWAITER_FUNCTION_LIST": ("DUMBWAITER", "FUNCTIONS"),
     "DUMBWAITER_SERIALIZER": ("DUMBWAITER", "SERIALIZER"),
     "QUEUE_CLASS": ("QUEUE", "BACKEND"),
@@ -63,16 +41,14 @@ ISSUE_LEGACY_NAMES = {
     "QUEUE_CONNECTION": ("QUEUE", "CONNECTION"),
     "QUEUE_NAME": ("QUEUE", "NAME"),
     "QUEUE_ALWAYS_EAGER": ("QUEUE", "ALWAYS_EAGER"),
-    "GEARMAN_SERVERS": ("GEARMAN", "SERVERS"),
-    "GEARMAN_JOB_NAME": ("GEARMAN", "JOB_NAME"),
-    "ZTASKD_URL": ("ZTASK", "URL"),
-    "ZTASKD_ALWAYS_EAGER": ("ZTASK", "ALWAYS_EAGER"),
-    "ZTASKD_DISABLED": ("ZTASK", "DISABLED"),
-    "ZTASKD_RETRY_COUNT": ("ZTASK", "RETRY_COUNT"),
-    "ZTASKD_RETRY_AFTER": ("ZTASK", "RETRY_AFTER"),
-    "ZTASKD_ON_LOAD": ("ZTASK", "ON_LOAD"),
-    "SLACKER_SERVER": ("SLACKER", "SERVER"),
 }
+
+DOOR_DEFAULTS = sorted(
+    ((door.settings_section, key), value)
+    for door in doors.all_doors() if door.settings_section
+    for key, value in door.defaults.items()
+)
+LEGACY = sorted(conf.legacy_settings().items())
 
 
 def _read(section: str | None, key: str):
@@ -87,16 +63,21 @@ def _leaves(tree: dict, prefix: str | None = None):
             yield (prefix, key)
 
 
-#: Sections the core owns completely; doors test the defaults of their own sections.
-CORE_PLACES = {None, "WORKER"}
+def test_core_defaults_are_exactly_the_reviewed_ones():
+    """A core key added or changed without a reviewed default fails."""
+    assert set(_leaves(conf.CORE_DEFAULTS)) == set(EXPECTED_DEFAULTS)
 
 
-def test_expected_defaults_exist_and_core_keys_are_all_covered():
-    """Every default promised here exists; a core key added without a reviewed default fails."""
-    leaves = set(_leaves(conf.DEFAULTS))
-    assert set(EXPECTED_DEFAULTS) <= leaves
-    core = {place for place in leaves if place[0] in CORE_PLACES}
-    assert core <= set(EXPECTED_DEFAULTS)
+def test_door_sections_do_not_collide_with_the_core():
+    sections = [door.settings_section for door in doors.all_doors() if door.settings_section]
+    assert len(sections) == len(set(sections))
+    assert not set(sections) & set(conf.CORE_DEFAULTS)
+
+
+@pytest.mark.parametrize(("place", "expected"), DOOR_DEFAULTS, ids=str)
+@override_settings(DJWORKERS={})
+def test_every_door_default(place, expected):
+    assert _read(*place) == expected
 
 
 @pytest.mark.parametrize(("place", "expected"), sorted(EXPECTED_DEFAULTS.items(), key=str), ids=str)
@@ -111,12 +92,13 @@ def test_no_djworkers_setting_at_all_means_defaults():
     assert conf.get("SERIALIZER") == "pickle"
 
 
-def test_issue_legacy_names_are_all_mapped():
-    for old, new in ISSUE_LEGACY_NAMES.items():
-        assert conf.LEGACY_SETTINGS.get(old) == new, old
+def test_readme_legacy_names_are_all_mapped():
+    table = conf.legacy_settings()
+    for old, new in README_LEGACY_NAMES.items():
+        assert table.get(old) == new, old
 
 
-@pytest.mark.parametrize(("old", "place"), sorted(conf.LEGACY_SETTINGS.items()))
+@pytest.mark.parametrize(("old", "place"), LEGACY)
 def test_legacy_name_maps_to_new_key(old, place):
     """X1: an old flat setting is honoured at its new place when the new key is absent."""
     sentinel = f"legacy-value-of-{old}"
@@ -128,7 +110,7 @@ def test_legacy_name_maps_to_new_key(old, place):
     assert _read(*place) != sentinel
 
 
-@pytest.mark.parametrize(("old", "place"), sorted(conf.LEGACY_SETTINGS.items()))
+@pytest.mark.parametrize(("old", "place"), LEGACY)
 def test_new_key_wins_over_legacy_name(old, place):
     section, key = place
     new_value = f"new-value-of-{key}"
@@ -140,9 +122,9 @@ def test_new_key_wins_over_legacy_name(old, place):
 
 
 def test_falsy_legacy_values_are_honoured():
-    """``QUEUE_ALWAYS_EAGER = False`` or ``ZTASKD_ON_LOAD = ()`` must not be mistaken for "unset"."""
-    with override_settings(DJWORKERS={"ZTASK": {}}, ZTASKD_RETRY_COUNT=0, DUMBWAITER_THREADED=False):
-        assert conf.section("ZTASK")["RETRY_COUNT"] == 0
+    """``DUMBWAITER_THREADED = False`` or ``DUMBWAITER_FUNCTION_LIST = ()`` must not be mistaken for "unset"."""
+    with override_settings(DJWORKERS={"QUEUE": {}}, DUMBWAITER_FUNCTION_LIST=(), DUMBWAITER_THREADED=False):
+        assert conf.section("DUMBWAITER")["FUNCTIONS"] == ()
         assert conf.section("DUMBWAITER")["THREADED"] is False
 
 
@@ -155,7 +137,7 @@ def test_section_override_keeps_other_defaults():
 
 
 def test_override_settings_is_respected_lazily():
-    """Values are read on use and recomputed after every settings change (STYLE 1)."""
+    """Values are read on use and recomputed after every settings change."""
     baseline = conf.section("QUEUE")["NAME"]
     with override_settings(DJWORKERS={"QUEUE": {"NAME": "first"}}):
         assert conf.section("QUEUE")["NAME"] == "first"
@@ -185,10 +167,24 @@ def test_test_settings_are_merged_with_defaults():
 
 
 def test_defaults_are_not_mutated_by_settings():
-    with override_settings(DJWORKERS={"GEARMAN": {"SERVERS": ["10.0.0.1:4730"]}}):
-        conf.section("GEARMAN")["SERVERS"].append("mutated")
-    assert conf.DEFAULTS["GEARMAN"]["SERVERS"] == ["127.0.0.1:4730"]
-    assert conf.section("GEARMAN")["SERVERS"] == ["127.0.0.1:4730"]
+    with override_settings(DJWORKERS={"QUEUE": {"NAME": "x"}}):
+        conf.section("DUMBWAITER")["FUNCTIONS"].append("mutated")
+    assert conf.defaults()["DUMBWAITER"]["FUNCTIONS"] == []
+    assert conf.section("DUMBWAITER")["FUNCTIONS"] == []
+
+
+def test_a_door_in_djworkers_doors_brings_its_section_and_old_names(file_door):
+    """A door outside djworkers (tests/testapp/door.py) plugs its settings in with no core edit."""
+    assert conf.section("FILEDOOR")["DIR"] == str(file_door.root)
+    assert conf.legacy_settings()["FILEDOOR_DIR"] == ("FILEDOOR", "DIR")
+    assert 'DJWORKERS["FILEDOOR"]' not in conf.unknown_keys()
+
+
+def test_old_names_of_doors_not_built_are_not_promised():
+    """An old setting of a door djworkers does not have is reported as unread, not "moved"."""
+    for old, door in conf.UNBUILT_DOOR_SETTINGS.items():
+        assert old not in conf.legacy_settings()
+        assert doors.get_door(door) is None
 
 
 @override_settings(DJWORKERS=["not", "a", "dict"])

@@ -15,7 +15,7 @@ import time
 import pytest
 from django.db import connection
 
-from djworkers.coordination import KEEP_TICKS, claim_tick, owner_id
+from djworkers.runtime.coordination import KEEP_TICKS, claim_tick, owner_id
 from djworkers.models import FailedJob, TickClaim
 from tests.utils import ROOT, command_env
 
@@ -62,7 +62,7 @@ def test_exactly_one_process_wins():
     start_at = time.time() + 4  # all processes claim at the same moment, after Django started
     code = (
         "import time\n"
-        "from djworkers.coordination import claim_tick\n"
+        "from djworkers.runtime.coordination import claim_tick\n"
         f"time.sleep(max(0, {start_at} - time.time()))\n"
         "print('WON' if claim_tick('nightly', 7) else 'LOST')\n"
     )

@@ -115,7 +115,7 @@ def test_retries_with_backoff_counted_then_failed_job_with_traceback(clean_regis
     assert [name for name, _ in received].count("job_failed") == 1
 
     failed = FailedJob.objects.get()
-    assert (failed.name, failed.queue, failed.transport, failed.reason) == (
+    assert (failed.name, failed.queue, failed.door, failed.reason) == (
         "core.flaky", "reports", "unit", "exception")
     assert failed.job_id == message.id
     assert failed.attempts == 4
@@ -236,7 +236,7 @@ def test_eager_run_inside_atomic_keeps_the_callers_connection(clean_registry):
     declare(clean_registry, "core.flaky", Flaky(failures=100))
     assert connection.settings_dict["CONN_MAX_AGE"] == 0  # outside atomic it would be closed
     with transaction.atomic():
-        FailedJob.objects.create(transport="marker", reason="exception", raw=b"")
+        FailedJob.objects.create(door="marker", reason="exception", raw=b"")
         raw_connection = connection.connection
         result = Executor("eager").run(Message("core.query_db"))
         assert result.outcome is Outcome.SUCCEEDED and result.value == 1

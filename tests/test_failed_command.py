@@ -11,9 +11,9 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
-from djworkers import transports
 from djworkers.exceptions import BadSignature
 from djworkers.messages import Message, decode
 from djworkers.models import FailedJob
@@ -39,20 +39,13 @@ def flag(tmp_path):
     return path
 
 
-def make_failed(flag, done, *, transport="unit", queue="default", name="core.fail_if_exists") -> FailedJob:
+def make_failed(flag, done, *, door="unit", queue="default", name="core.fail_if_exists") -> FailedJob:
     message = Message(name, args=(str(flag), str(done)), queue=queue)
-    result = Executor(transport).run(message)
+    result = Executor(door).run(message)
     assert result.outcome is Outcome.FAILED
     return FailedJob.objects.get(job_id=message.id)
 
 
-@pytest.fixture
-def file_transport(tmp_path, monkeypatch):
-    """A transport registered for replay: its enqueue function writes into a FileSource."""
-    source = FileSource(tmp_path / "file-queue")
-    monkeypatch.setitem(transports.ENQUEUERS, "file", "tests.testapp.filesource.enqueue_to_directory")
-    monkeypatch.setenv("DJWORKERS_TEST_FILESOURCE", str(source.root))
-    return source
 
 
 def test_list_shows_failed_jobs(flag, tmp_path):
@@ -107,31 +100,43 @@ def test_replay_all_inline(flag, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_replay_through_a_registered_transport(flag, tmp_path, file_transport):
+def test_replay_through_a_registered_transport(flag, tmp_path, file_door):
     done = tmp_path / "done"
-    failed = make_failed(flag, done, transport="file")
+    failed = make_failed(flag, done, door="file")
     attempts_before = failed.attempts
     out, _ = command("--replay", str(failed.pk), "-v", "2")
     assert f"re-enqueued core.fail_if_exists[{failed.job_id}] on file" in out
     assert not FailedJob.objects.exists()
-    (frame,) = file_transport.waiting()
+    (frame,) = file_door.waiting()
     message = decode(frame.read_bytes())
     assert (message.id, message.attempt, message.eta) == (failed.job_id, 0, None)
     assert attempts_before == 1 and not done.exists()  # handed over, not run here
     # A worker of that transport then runs it.
     flag.unlink()
-    worker = Worker(file_transport, burst=True, exit_on_force=False, poll=PollBackoff(0.01, 1, 0.01))
+    worker = Worker(file_door, burst=True, exit_on_force=False, poll=PollBackoff(0.01, 1, 0.01))
     assert worker.run() == 0
     assert done.exists() and worker.counts == {"succeeded": 1}
 
 
-def test_transport_without_enqueuer_replays_inline(flag, tmp_path):
-    """A transport with no entry in ENQUEUERS (e.g. gearman's foreground jobs) runs here."""
+def test_job_of_a_door_not_installed_is_refused_unless_inline(flag, tmp_path):
+    """A failed job whose door is gone is not run here behind the user's back: --inline says so."""
     done = tmp_path / "done"
-    failed = make_failed(flag, done, transport="no-enqueuer")
+    failed = make_failed(flag, done, door="not-installed")
     flag.unlink()
-    command("--replay", str(failed.pk))
+    with pytest.raises(CommandError, match="1 job"):
+        command("--replay", str(failed.pk))
+    assert not done.exists() and FailedJob.objects.filter(pk=failed.pk).exists()
+    command("--replay", str(failed.pk), "--inline")
     assert done.exists()
+
+
+def test_job_of_a_door_without_transport_replays_here(flag, tmp_path):
+    """The dumbwaiter door has no transport to send a message back to: replay runs it here."""
+    done = tmp_path / "done"
+    failed = make_failed(flag, done, door="dumbwaiter")
+    flag.unlink()
+    out, _ = command("--replay", str(failed.pk), "-v", "2")
+    assert done.exists() and "ran core.fail_if_exists" in out
 
 
 @pytest.mark.django_db(transaction=True)
@@ -140,7 +145,7 @@ def test_replay_through_the_real_queue(flag, tmp_path):
 
     Committed for real: the backend's consumer side reads on its own connection."""
     api = pytest.importorskip("djworkers.queue.api")
-    failed = make_failed(flag, tmp_path / "done", transport="queue", queue="replayed")
+    failed = make_failed(flag, tmp_path / "done", door="queue", queue="replayed")
     command("--replay", str(failed.pk))
     assert not FailedJob.objects.exists()
     backend = api.build_backend("replayed")
@@ -153,16 +158,16 @@ def test_replay_through_the_real_queue(flag, tmp_path):
         "core.fail_if_exists", failed.job_id, 0, "replayed")
 
 
-def test_unimportable_enqueuer_is_refused_not_crashed(flag, tmp_path, monkeypatch):
-    monkeypatch.setitem(transports.ENQUEUERS, "broken", "djworkers.no_such_module.enqueue")
-    failed = make_failed(flag, tmp_path / "done", transport="broken")
-    with pytest.raises(CommandError, match="1 job"):
+def test_unimportable_door_is_a_clear_error_and_keeps_the_row(flag, tmp_path, settings):
+    failed = make_failed(flag, tmp_path / "done", door="broken")
+    settings.DJWORKERS = {**settings.DJWORKERS, "DOORS": ["djworkers.no_such_module.door"]}
+    with pytest.raises(ImproperlyConfigured, match=r'DJWORKERS\["DOORS"\] names the door .*no_such_module'):
         command("--replay", str(failed.pk))
     assert FailedJob.objects.filter(pk=failed.pk).exists()
 
 
 def test_quarantined_frames_are_never_replayed(flag, tmp_path):
-    bad = quarantine(BadSignature("forged", raw=b"\x80\x04evil"), transport="unit", queue="q")
+    bad = quarantine(BadSignature("forged", raw=b"\x80\x04evil"), door="unit", queue="q")
     out_err = StringIO()
     with pytest.raises(CommandError, match="1 job\\(s\\) could not be replayed"):
         call_command("djworkers_failed", "--replay", str(bad.pk), stdout=StringIO(), stderr=out_err)

@@ -222,7 +222,7 @@ def test_replay_failed_job_runs_again(tmp_path):
     commands.fails_until_fixed("replayed")
     burst()
     failed = FailedJob.objects.get(name=commands.fails_until_fixed.name)
-    assert failed.transport == "queue"
+    assert failed.door == "queue"
     JobEvent.objects.create(key="replayed", event="fixed")
     result = run(["djworkers_failed", "--replay", str(failed.pk)], settings=CONSUMER_SETTINGS)
     assert result.returncode == 0, result.stderr

@@ -214,7 +214,7 @@ def test_poison_frames_pushed_into_the_list_are_quarantined(queue, redis_server,
     wait_until(lambda: FailedJob.objects.count() >= 4, timeout=30)
     rows = {bytes(f.raw): f for f in FailedJob.objects.all()}
     assert set(rows) == {forged, garbage, malformed, unknown}
-    assert {f.transport for f in rows.values()} == {"redis"}
+    assert {(f.door, f.backend) for f in rows.values()} == {("queue", "redis")}
     assert rows[forged].reason == "bad-signature"
     assert rows[garbage].reason == "bad-signature"
     assert rows[malformed].reason == "malformed"
@@ -238,6 +238,6 @@ def test_retries_go_through_the_scheduled_set(queue, redis_server, redis, consum
     assert JobEvent.objects.filter(key="flaky-redis", event="attempt").count() == 3
     failed = FailedJob.objects.get(name=testapp_jobs.always_fails.name)
     assert failed.attempts == 3 and "nothing will help" in failed.traceback
-    assert failed.transport == "redis"
+    assert (failed.door, failed.backend) == ("queue", "redis")
     wait_until(lambda: queue.stats() == EMPTY, timeout=30)
     assert stop(process) == 0, log_of(process)

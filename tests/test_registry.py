@@ -15,7 +15,7 @@ from django.apps import apps
 from django.test import override_settings
 
 from djworkers.exceptions import DuplicateJob, JobNotRegistered
-from djworkers.registry import AUTODISCOVER_MODULES, AutodiscoverError, Job, Registry, autodiscover
+from djworkers.registry import AutodiscoverError, Job, Registry, autodiscover, autodiscover_modules
 
 BASE_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "djworkers"]
 
@@ -118,32 +118,42 @@ def test_concurrent_registration_loses_nothing():
     assert len(registry) == 50
 
 
+DISCOVER_MODULES = ("commands", "file_jobs")
+
+
 @pytest.fixture
 def fresh_discoverapp(clean_registry):
-    for name in AUTODISCOVER_MODULES:
+    for name in DISCOVER_MODULES:
         sys.modules.pop(f"tests.discoverapp.{name}", None)
     yield clean_registry
-    for name in AUTODISCOVER_MODULES:
+    for name in DISCOVER_MODULES:
         sys.modules.pop(f"tests.discoverapp.{name}", None)
 
 
-def test_autodiscover_imports_commands_tasks_and_gearman_jobs(fresh_discoverapp):
-    """Q3: AppConfig.ready() imports the three module names of every installed app."""
+def test_autodiscover_imports_what_each_door_asks_for(fresh_discoverapp):
+    """Q3: AppConfig.ready() imports the queue door's commands.py of every installed app."""
+    assert "commands" in autodiscover_modules()
     with override_settings(INSTALLED_APPS=[*BASE_APPS, "tests.discoverapp"]):
         # ready() already ran autodiscovery when the app registry was rebuilt.
-        assert {"discoverapp.commands", "discoverapp.tasks", "discoverapp.gearman_jobs"} <= set(
-            fresh_discoverapp.names()
-        )
+        assert "discoverapp.commands" in fresh_discoverapp.names()
+        assert "discoverapp.file_jobs" not in fresh_discoverapp.names()  # no door asks for it
         # And it can be called on demand; modules already imported are simply listed.
         imported = autodiscover()
-    assert {"tests.discoverapp.commands", "tests.discoverapp.tasks",
-            "tests.discoverapp.gearman_jobs"} <= set(imported)
-    assert fresh_discoverapp.get("discoverapp.tasks")() == "tasks"
+    assert "tests.discoverapp.commands" in imported
+
+
+def test_a_door_outside_djworkers_brings_its_module_name(fresh_discoverapp, file_door):
+    """The test-only "file" door declares ``file_jobs``: autodiscovery imports it, no core edit."""
+    assert "file_jobs" in autodiscover_modules()
+    with override_settings(INSTALLED_APPS=[*BASE_APPS, "tests.discoverapp"]):
+        imported = autodiscover()
+    assert "tests.discoverapp.file_jobs" in imported
+    assert fresh_discoverapp.get("discoverapp.file_jobs")() == "file_jobs"
 
 
 def test_autodiscover_only_the_requested_module_names(fresh_discoverapp):
     with override_settings(INSTALLED_APPS=[*BASE_APPS, "tests.discoverapp"]):
-        for name in AUTODISCOVER_MODULES:
+        for name in DISCOVER_MODULES:
             sys.modules.pop(f"tests.discoverapp.{name}", None)
         fresh_discoverapp.unregister("discoverapp.commands")
         imported = autodiscover(module_names=("commands",))
@@ -151,12 +161,12 @@ def test_autodiscover_only_the_requested_module_names(fresh_discoverapp):
 
 
 def test_import_error_in_a_jobs_module_propagates_with_its_name():
-    """Q3: the ImportError inside tests/brokenapp/tasks.py is raised from AppConfig.ready()."""
+    """Q3: the ImportError inside tests/brokenapp/commands.py is raised from AppConfig.ready()."""
     with pytest.raises(AutodiscoverError) as info:
         with override_settings(INSTALLED_APPS=[*BASE_APPS, "tests.brokenapp"]):
             pass  # pragma: no cover - entering the block must fail
     text = str(info.value)
-    assert "tests.brokenapp.tasks" in text
+    assert "tests.brokenapp.commands" in text
     assert "No module named 'djworkers_no_such_dependency'" in text
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
     assert isinstance(info.value, ImportError)
@@ -172,7 +182,7 @@ def test_import_error_also_raised_when_called_on_demand(monkeypatch):
 
     fake = AppConfig.create("tests.brokenapp")
     monkeypatch.setattr(registry_module.apps, "get_app_configs", lambda: [fake])
-    with pytest.raises(AutodiscoverError, match=r"importing tests\.brokenapp\.tasks failed"):
+    with pytest.raises(AutodiscoverError, match=r"importing tests\.brokenapp\.commands failed"):
         autodiscover()
     # Modules that failed are not left half-imported, so the next attempt fails the same way.
-    assert "tests.brokenapp.tasks" not in sys.modules
+    assert "tests.brokenapp.commands" not in sys.modules

@@ -18,11 +18,12 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from djworkers import signals, stats
+from djworkers import signals
+from djworkers.monitoring import stats
 from djworkers.messages import Message, encode
 from djworkers.models import FailedJob
-from djworkers.stats_models import JobStat
-from djworkers.status import SCHEMA_VERSION, StatusOptions, collect
+from djworkers.monitoring.models import JobStat
+from djworkers.monitoring.status import SCHEMA_VERSION, StatusOptions, collect
 from tests.services import free_port
 
 STATS_ON = {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
@@ -39,7 +40,7 @@ def status_command(*args: str) -> tuple[int, str]:
 
 
 def failed_job(queue: str = "default", **fields) -> FailedJob:
-    return FailedJob.objects.create(name="tests.boom", queue=queue, transport="queue",
+    return FailedJob.objects.create(name="tests.boom", queue=queue, door="queue",
                                     reason="exception", raw=b"x", **fields)
 
 
@@ -141,7 +142,7 @@ def test_failed_jobs_unhealthy_only_beyond_max_failed():
 def test_max_failed_counts_the_whole_failed_job_store():
     """Review fix: --max-failed ("jobs in the failed-job store") only counted the queue
     transport's rows; a quarantined frame of another transport went unjudged."""
-    FailedJob.objects.create(transport="ztask", reason="bad-signature", raw=b"x")
+    FailedJob.objects.create(door="ztask", reason="bad-signature", raw=b"x")
     code, out = status_command("--max-failed", "0")
     assert code == 1, out
     assert "1 failed job(s), more than --max-failed 0" in out
@@ -218,7 +219,7 @@ def test_counts_are_kept_in_memory_not_written_per_job():
         assert JobStat.objects.count() == 0
         assert counter.flush() == 1
     row = JobStat.objects.get()
-    assert (row.transport, row.queue, row.processed, row.failed) == ("queue", "q1", 150, 50)
+    assert (row.door, row.queue, row.processed, row.failed) == ("queue", "q1", 150, 50)
 
 
 @pytest.mark.django_db
@@ -255,7 +256,7 @@ def test_per_minute_window_and_pruning():
     assert sum(p["processed"] for p in stats.per_minute(60, now=now)) == 5
     assert sum(p["processed"] for p in stats.per_minute(120, now=now)) == 14
     JobStat.objects.create(minute=stats.minute_datetime(int((now - 72 * 3600) // 60)),
-                           transport="queue", queue="a", processed=2)  # beyond RETENTION_HOURS (48)
+                           door="queue", queue="a", processed=2)  # beyond RETENTION_HOURS (48)
     assert stats.prune(now=now) == 1
     assert JobStat.objects.count() == 2
 
@@ -332,7 +333,7 @@ def test_a_real_consumer_feeds_the_per_minute_counts(tmp_path):
              "DJWORKERS": {**STATS_ON, "STATS": {"ENABLED": True, "FLUSH_INTERVAL": 1}}}
     result = run(["queue_consumer", "--burst"], settings=extra, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    totals = [(r.transport, r.queue, r.processed, r.failed) for r in JobStat.objects.all()]
+    totals = [(r.door, r.queue, r.processed, r.failed) for r in JobStat.objects.all()]
     assert totals == [("queue", "default", 4, 1)], (totals, result.stderr[-2000:])
     data = collect()
     assert (data["throughput"]["processed"], data["throughput"]["failed"]) == (4, 1)

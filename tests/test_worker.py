@@ -50,7 +50,7 @@ def test_burst_runs_everything_and_quarantines_a_bad_frame(tmp_path):
     assert source.waiting() == [] and source.leased() == []
     assert worker.counts == {"succeeded": 3, "quarantined": 1}
     quarantined = FailedJob.objects.get()
-    assert quarantined.reason == "bad-signature" and quarantined.transport == "file"
+    assert quarantined.reason == "bad-signature" and (quarantined.door, quarantined.backend) == ("file", "directory")
     assert bytes(quarantined.raw) == b"definitely not a signed frame"
     assert source.closed
 

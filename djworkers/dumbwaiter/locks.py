@@ -2,7 +2,7 @@
 
 Two mechanisms, because they answer two questions:
 
-* **Once per period** — :func:`djworkers.coordination.claim_tick` with the tick
+* **Once per period** — :func:`djworkers.runtime.coordination.claim_tick` with the tick
   ``int(now // frequency)``: of all runner processes (on any host) reaching the
   same period, exactly one wins it. A runner that dies simply does not claim the
   next tick, so a survivor computes the next period: nothing goes stale.
@@ -26,7 +26,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from ..coordination import claim_tick, owner_id
+from ..runtime.coordination import claim_tick, owner_id
 from .config import Config
 
 #: Shortest lease; the lease keeper extends leases every third of their length.

@@ -20,7 +20,6 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from .. import conf, signals
-from ..conf import LEGACY_SETTINGS
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..runtime.executor import Executor, Outcome
@@ -28,7 +27,6 @@ from .backends import backend_class
 from .backends.base import QueueBackend
 
 DOOR = "queue"
-TRANSPORT = "queue"
 
 logger = logging.getLogger("djworkers.queue")
 
@@ -73,8 +71,14 @@ def reset_backends() -> None:
             pass
 
 
+def door_legacy_names() -> set[str]:
+    from .door import door
+
+    return set(door.legacy_settings)
+
+
 def _on_setting_changed(setting: str, **kwargs: Any) -> None:
-    if setting == "DJWORKERS" or setting in LEGACY_SETTINGS or setting == "DATABASES":
+    if setting in ("DJWORKERS", "DATABASES") or setting in door_legacy_names():
         reset_backends()
 
 
@@ -106,14 +110,16 @@ def enqueue_message(message: Message) -> None:
     other front doors call it. Sends ``job_enqueued``.
     """
     raw = encode(message)
-    get_backend(message.queue).write(raw, queue=message.queue, eta=message.eta)
-    _announce(message)
+    backend = get_backend(message.queue)
+    backend.write(raw, queue=message.queue, eta=message.eta)
+    _announce(message, backend.backend)
 
 
-def _announce(message: Message) -> None:
+def _announce(message: Message, backend: str) -> None:
     """Send ``job_enqueued``; a raising receiver is logged, never raised: the job is
     already written, and a caller that retried the call would enqueue it twice."""
-    for receiver, response in signals.job_enqueued.send_robust(sender=TRANSPORT, message=message):
+    for receiver, response in signals.job_enqueued.send_robust(sender=DOOR, message=message,
+                                                                    backend=backend):
         if isinstance(response, Exception):
             logger.error("job_enqueued receiver %r raised for %s: %r", receiver,
                          message.describe(), response)
@@ -128,8 +134,8 @@ def run_eagerly(message: Message) -> Any:
     """
     copy = decode(encode(message))
     copy = copy.replace(options={**copy.options, "no_retry": True})
-    _announce(copy)
-    result = Executor(TRANSPORT, record_failures=False).run(copy)
+    _announce(copy, "eager")
+    result = Executor(DOOR, "eager", record_failures=False).run(copy)
     if result.outcome is not Outcome.SUCCEEDED:
         assert result.exception is not None
         raise result.exception

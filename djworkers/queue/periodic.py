@@ -2,7 +2,7 @@
 
 A periodic job is an ordinary queue job plus a schedule. Every consumer (unless
 started with ``--no-periodic``) drives a :class:`Scheduler` from its loop; at
-each minute tick the scheduler asks :func:`djworkers.coordination.claim_tick`
+each minute tick the scheduler asks :func:`djworkers.runtime.coordination.claim_tick`
 for each due job, and only the one process that wins the claim enqueues it.
 So a job runs once per tick however many consumers run, and a consumer that
 dies just stops claiming. The scheduler only enqueues; the job runs on
@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ..coordination import claim_tick, release_tick
+from ..runtime.coordination import claim_tick, release_tick
 from ..messages import Message
 from ..registry import Job, registry
 from .api import QueueCommandFunction, _declare, default_queue, enqueue_message

@@ -72,14 +72,16 @@ class Executor:
 
     def __init__(
         self,
-        transport: str,
+        door: str,
+        backend: str = "",
         *,
         registry: Registry | None = None,
         hooks: list[Hook] | tuple[Hook, ...] = (),
         retry_section: str = "QUEUE",
         record_failures: bool = True,
     ):
-        self.transport = transport
+        self.door = door
+        self.backend = backend
         self.registry = registry or default_registry
         self.hooks = list(hooks)
         self.retry_section = retry_section
@@ -87,7 +89,7 @@ class Executor:
 
     def run(self, message: Message, raw: bytes | None = None) -> Result:
         """Run ``message`` once. ``raw`` is the frame it came in (kept on failure)."""
-        _send(signals.job_started, self.transport, message=message)
+        _send(signals.job_started, self.door, message=message, backend=self.backend)
         close_stale_connections(ping=True)
         started = time.monotonic()
         try:
@@ -110,7 +112,8 @@ class Executor:
         # (the ack) is done: the worker does, a request's end does for eager runs.
         duration = time.monotonic() - started
         call_hooks(self.hooks, "after_job", message, value, duration)
-        _send(signals.job_succeeded, self.transport, message=message, result=value, duration=duration)
+        _send(signals.job_succeeded, self.door, message=message, backend=self.backend, result=value,
+              duration=duration)
         if logger.isEnabledFor(logging.DEBUG):  # per-job lines cost ~15 us: opt in with -v 2
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)
         return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
@@ -124,7 +127,7 @@ class Executor:
             time.strftime("%H:%M:%S", time.localtime(eta)),
         )
         call_hooks(self.hooks, "on_retry", message, exc, eta)
-        _send(signals.job_retried, self.transport, message=message, exception=exc, eta=eta)
+        _send(signals.job_retried, self.door, message=message, backend=self.backend, exception=exc, eta=eta)
         return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
                       duration=time.monotonic() - started)
 
@@ -137,7 +140,8 @@ class Executor:
                 record_failure(
                     message,
                     raw if raw is not None else encode(message),
-                    transport=self.transport,
+                    door=self.door,
+                    backend=self.backend,
                     reason=reason,
                     exception=exc,
                     traceback=text,
@@ -154,6 +158,7 @@ class Executor:
                 return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
                               duration=time.monotonic() - started)
         call_hooks(self.hooks, "on_failure", message, exc, text)
-        _send(signals.job_failed, self.transport, message=message, exception=exc, traceback=text)
+        _send(signals.job_failed, self.door, message=message, backend=self.backend, exception=exc,
+              traceback=text)
         return Result(Outcome.FAILED, message, exception=exc, traceback=text,
                       duration=time.monotonic() - started)

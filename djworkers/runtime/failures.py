@@ -33,7 +33,8 @@ def record_failure(
     message: Message,
     raw: bytes,
     *,
-    transport: str,
+    door: str,
+    backend: str = "",
     reason: str = "exception",
     exception: BaseException | None = None,
     traceback: str = "",
@@ -45,7 +46,8 @@ def record_failure(
         job_id=storable_text(message.id, 64),
         name=storable_text(message.name, 255),
         queue=storable_text(message.queue, 100),
-        transport=storable_text(transport, 50),
+        door=storable_text(door, 50),
+        backend=storable_text(backend, 50),
         reason=reason,
         raw=bytes(raw),
         arguments=storable_text(_arguments_repr(message)),
@@ -56,13 +58,14 @@ def record_failure(
     )
 
 
-def quarantine(error: InvalidMessage, *, transport: str, queue: str = ""):
+def quarantine(error: InvalidMessage, *, door: str, backend: str = "", queue: str = ""):
     """Store a frame that could not be decoded, with the reason. Never deserialized."""
     from ..models import FailedJob
 
-    logger.error("Quarantined a frame from %s (queue %r): %s", transport, queue, error)
+    logger.error("Quarantined a frame from the %s door (%s, queue %r): %s", door, backend or "?", queue, error)
     return FailedJob.objects.create(
-        transport=storable_text(transport, 50),
+        door=storable_text(door, 50),
+        backend=storable_text(backend, 50),
         queue=storable_text(queue, 100),
         reason=error.reason,
         raw=bytes(error.raw),

@@ -23,8 +23,11 @@ class Delivery:
 
 
 class Source(abc.ABC):
-    #: The transport name recorded on failed jobs and sent with signals.
-    name: str = "source"
+    #: The door whose messages this source delivers, recorded on failed jobs and
+    #: sent with signals (replay sends a failed job back to that door).
+    door: str = "source"
+    #: The storage kind under the door (``"database"``, ``"redis"``, ...), recorded beside it.
+    backend: str = ""
     #: True if deliveries are leased and need :meth:`extend` while their job runs.
     supports_lease: bool = False
 

@@ -85,7 +85,7 @@ class Worker:
             raise ValueError("threads must be >= 1")
         worker_settings = conf.section("WORKER")
         self.source = source
-        self.executor = executor or Executor(source.name)
+        self.executor = executor or Executor(source.door, source.backend)
         self.threads = threads
         self.prefetch = max(threads, prefetch or threads)
         self.batch_size = max(1, self.prefetch // threads)
@@ -114,7 +114,7 @@ class Worker:
     def run(self) -> int:
         """Run until shutdown (or, in burst mode, until the queue is drained). Returns an exit code."""
         self.shutdown.install()
-        logger.info("Worker started: %s, %d thread(s)", self.source.name, self.threads)
+        logger.info("Worker started: %s, %d thread(s)", self.source.door, self.threads)
         try:
             self._job_threads = [
                 threading.Thread(target=self._job_thread, name=f"djworkers-job-{n}", daemon=True)
@@ -130,7 +130,7 @@ class Worker:
             if not self.burst and not self.shutdown.requested:
                 # Every job thread died (an error escaped _process): exiting 0 would look like
                 # a finished --burst run, and a Supervisor would not restart this process.
-                logger.error("Every job thread of %s stopped unexpectedly; exiting", self.source.name)
+                logger.error("Every job thread of %s stopped unexpectedly; exiting", self.source.door)
                 with self._lock:
                     held = list(self.held.values())
                 self._hand_back(held)
@@ -163,7 +163,7 @@ class Worker:
                 deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
             except Exception:
                 delay = poll.next()
-                logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.name, delay)
+                logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.door, delay)
                 self.shutdown.wait(delay)
                 continue
             if not deliveries:
@@ -198,7 +198,7 @@ class Worker:
             try:
                 message = decode(delivery.raw)
             except InvalidMessage as exc:
-                quarantine(exc, transport=self.source.name, queue=delivery.queue)
+                quarantine(exc, door=self.source.door, backend=self.source.backend, queue=delivery.queue)
                 self.source.ack_soon(delivery)
                 self._count("quarantined")
                 return
@@ -210,7 +210,7 @@ class Worker:
             self._count(result.outcome.value)
         except Exception:
             logger.exception(
-                "Worker error around a delivery from %s; it will be delivered again", self.source.name
+                "Worker error around a delivery from %s; it will be delivered again", self.source.door
             )
             self._count("errors")
         finally:
@@ -232,7 +232,7 @@ class Worker:
                 self.source.extend(held)
             self.source.heartbeat()
         except Exception:
-            logger.exception("Heartbeat of %s failed", self.source.name)
+            logger.exception("Heartbeat of %s failed", self.source.door)
 
     def _hand_back(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:

@@ -8,7 +8,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from djworkers import dumbwaiter
-from djworkers.status import collect
+from djworkers.monitoring.status import collect
 
 from . import buttons
 from .models import JobRun

@@ -1,4 +1,4 @@
-"""An app whose commands.py, tasks.py and gearman_jobs.py register jobs (Q3 autodiscovery tests).
+"""An app whose commands.py (queue door) and file_jobs.py (the test-only "file" door) register jobs (Q3).
 
 Installed only inside tests, via ``override_settings(INSTALLED_APPS=...)``.
 """

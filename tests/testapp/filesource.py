@@ -42,7 +42,8 @@ def frame_name(due: float | None = None) -> str:
 class FileSource(Source):
     """Deliveries are files; the receipt is the file's name."""
 
-    name = "file"
+    door = "file"
+    backend = "directory"
     supports_lease = False
     blocking = False
 
@@ -100,7 +101,3 @@ class FileSource(Source):
     def leased(self) -> list[Path]:
         return sorted(p for p in self.leased_dir.iterdir() if p.name.endswith(SUFFIX))
 
-
-def enqueue_to_directory(message: Message) -> None:
-    """A replay target for ``djworkers.transports.ENQUEUERS`` (directory from the environment)."""
-    FileSource(os.environ["DJWORKERS_TEST_FILESOURCE"]).enqueue(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from djworkers.models import FailedJob
-from djworkers.replay import ReplayError, replay
+from djworkers.runtime.replay import ReplayError, replay
 from djworkers.runtime.progress import progress
 
 

@@ -12,19 +12,13 @@ from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 
 from djworkers import conf
+from djworkers.doors import WorkerCommand, all_doors
 from djworkers.process_group import ProcessGroup
 
-#: (option and process name, command, when --all starts it). A new front door adds one row.
-WORKERS: list[tuple[str, list[str], str]] = [
-    ("dumbwaiter", ["run_dumbwaiter"], "when DJWORKERS['DUMBWAITER']['FUNCTIONS'] is not empty"),
-    ("queue", ["queue_consumer"], "always"),
-]
 
-
-def wanted_by_all(name: str) -> bool:
-    if name == "dumbwaiter":
-        return bool(conf.section("DUMBWAITER")["FUNCTIONS"])
-    return True
+def worker_commands() -> list[WorkerCommand]:
+    """Every door's worker commands, in door order (each door's descriptor says when --all wants it)."""
+    return [worker for door in all_doors() for worker in door.workers()]
 
 
 def manage_argv() -> list[str]:
@@ -46,10 +40,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        workers = worker_commands()
         parser.add_argument("--all", action="store_true",
-                            help="Start every worker: " + "; ".join(f"{n} ({when})" for n, _, when in WORKERS) + ".")
-        for name, command, _ in WORKERS:
-            parser.add_argument(f"--{name}", action="store_true", help=f"Start {' '.join(command)}.")
+                            help="Start every worker: " + "; ".join(f"{w.name} ({w.when})" for w in workers) + ".")
+        for worker in workers:
+            parser.add_argument(f"--{worker.name}", action="store_true", help=f"Start {' '.join(worker.argv)}.")
         parser.add_argument("--runserver", nargs="?", const="127.0.0.1:8000", default=None, metavar="ADDR",
                             help="Also start runserver (--noreload) on ADDR (default 127.0.0.1:8000).")
         parser.add_argument("--stop-timeout", type=float, default=None, metavar="SECONDS",
@@ -58,17 +53,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         available = get_commands()
+        workers = worker_commands()
         commands: list[tuple[str, list[str]]] = []
-        for name, command, _ in WORKERS:
-            if options[name] or (options["all"] and wanted_by_all(name)):
-                if command[0] not in available:
-                    raise CommandError(f"{command[0]} is not available (is the djworkers {name} door installed?)")
-                commands.append((name, command))
+        for worker in workers:
+            if options[worker.name.replace("-", "_")] or (options["all"] and worker.wanted()):
+                if worker.argv[0] not in available:
+                    raise CommandError(f"{worker.argv[0]} is not a management command here "
+                                       f"(is the app that provides it in INSTALLED_APPS?)")
+                commands.append((worker.name, list(worker.argv)))
         if options["runserver"]:
             commands.append(("web", ["runserver", options["runserver"], "--noreload"]))
         if not commands:
             raise CommandError("Nothing to run: give --all, --runserver or one of "
-                               + ", ".join(f"--{n}" for n, _, _ in WORKERS) + ".")
+                               + ", ".join(f"--{w.name}" for w in workers) + ".")
         verbosity = str(options["verbosity"])
         base = manage_argv()
         settings_module = os.environ.get("DJANGO_SETTINGS_MODULE")

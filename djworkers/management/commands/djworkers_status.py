@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from djworkers.runtime.cli import non_negative_int, positive_float
-from djworkers.status import StatusOptions, collect
+from djworkers.monitoring.status import StatusOptions, collect
 
 
 def format_cell(value: object) -> str:

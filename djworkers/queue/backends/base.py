@@ -23,7 +23,7 @@ from ...runtime.source import Delivery, Source
 
 
 class QueueBackend(Source):
-    name = "queue"
+    door = "queue"
     #: fetch() waits on the server (BLMOVE, LISTEN) rather than polling.
     blocking = False
     #: write(..., eta=) is supported (delayed jobs, retries with delay).

@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Count, F, Q
 
-from ...coordination import owner_id
+from ...runtime.coordination import owner_id
 from .base import Delivery, QueueBackend
 from .pg_listen import CHANNEL, Listener
 
@@ -65,7 +65,7 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 class DatabaseBackend(QueueBackend):
-    name = "queue"
+    backend = "database"
 
     def __init__(
         self,

@@ -52,7 +52,7 @@ def named_store(name: str | None) -> MemoryStore:
 
 
 class MemoryBackend(QueueBackend):
-    name = "queue"
+    backend = "memory"
     blocking = True  # fetch waits on a condition variable, no polling needed
 
     def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *,

@@ -58,7 +58,7 @@ def _tags(count: int, priority: int) -> list[bytes]:
 
 
 class RedisBackend(QueueBackend):
-    name = "redis"
+    backend = "redis"
     blocking = True
     supports_delay = True
     supports_lease = True

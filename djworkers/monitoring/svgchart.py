@@ -37,7 +37,7 @@ def per_minute_chart(series: Sequence[dict[str, Any]], *, title: str = "Jobs per
     """Stacked bars, processed under failed, one per entry of ``series``.
 
     ``series`` items have ``minute`` (datetime or ISO string), ``processed`` and
-    ``failed``, oldest first, as :func:`djworkers.stats.per_minute` returns.
+    ``failed``, oldest first, as :func:`djworkers.monitoring.stats.per_minute` returns.
     """
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = _nice_max(max((p["processed"] + p["failed"] for p in series), default=0))

@@ -31,7 +31,7 @@ def claim_tick(name: str, tick: int, *, redis: Any = None, ttl: float = 3600) ->
     """
     if redis is not None:
         return bool(redis.set(f"djworkers:tick:{name}:{tick}", owner_id(), nx=True, ex=max(1, int(ttl))))
-    from .models import TickClaim
+    from ..models import TickClaim
 
     try:
         with transaction.atomic():
@@ -53,6 +53,6 @@ def release_tick(name: str, tick: int, *, redis: Any = None) -> None:
         if redis.get(key) == owner_id().encode():
             redis.delete(key)
         return
-    from .models import TickClaim
+    from ..models import TickClaim
 
     TickClaim.objects.filter(name=name, tick=tick, owner=owner_id()).delete()

@@ -2,7 +2,7 @@
 chart of jobs processed/failed per minute over the last hour.
 
 It is registered as the changelist of the proxy model
-:class:`~djworkers.stats_models.Dashboard`, so it appears on the admin index
+:class:`~djworkers.monitoring.models.Dashboard`, so it appears on the admin index
 ("Djworkers > Dashboard") with the admin's own permissions and URL, and a
 project adds nothing to its URLconf. ``?format=json`` returns the same dict as
 ``djworkers_status --json``.
@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
-from .stats_models import Dashboard
+from .models import Dashboard
 from .status import StatusOptions, collect
 from .svgchart import per_minute_chart
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from .exceptions import DjworkersImproperlyConfigured, InvalidMessage
-from .messages import decode, encode
-from .runtime.executor import Executor, Outcome
-from .transports import enqueuer
+from ..doors import get_door
+from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
+from ..messages import decode, encode
+from .executor import Executor, Outcome
 
 logger = logging.getLogger("djworkers.replay")
 
@@ -17,7 +17,7 @@ class ReplayError(Exception):
 
 
 def replay(failed, *, inline: bool = False) -> str:
-    """Send ``failed`` (a FailedJob) back to its transport, or run it here with ``inline``.
+    """Send ``failed`` (a FailedJob) back to its door's transport, or run it here with ``inline``.
 
     The attempt count starts again from zero. The row is deleted once the job is
     safely handed over (or, inline, once it ran; a new failure records a new
@@ -33,20 +33,26 @@ def replay(failed, *, inline: bool = False) -> str:
     except InvalidMessage as exc:
         raise ReplayError(f"Failed job {failed.pk} no longer decodes: {exc}") from exc
     message = message.replace(attempt=0, eta=None)
-    try:
-        send = None if inline else enqueuer(failed.transport)
-    except (ImportError, DjworkersImproperlyConfigured) as exc:
-        raise ReplayError(
-            f"Failed job {failed.pk}: the enqueue function of transport {failed.transport!r} "
-            f"cannot be imported ({exc}); replay it with --inline or fix the transport."
-        ) from exc
-    if send is not None:
-        send(message)
-        failed.delete()
-        return f"re-enqueued {message.describe()} on {failed.transport}"
+    if not inline:
+        try:
+            door = get_door(failed.door)
+        except (ImportError, DjworkersImproperlyConfigured) as exc:
+            raise ReplayError(
+                f"Failed job {failed.pk}: the doors cannot be loaded ({exc}); "
+                "replay it with --inline or fix DJWORKERS['DOORS']."
+            ) from exc
+        if door is None:
+            raise ReplayError(
+                f"Failed job {failed.pk} came from the {failed.door!r} door, which is not installed; "
+                "replay it with --inline to run it here."
+            )
+        if door.replayable:
+            door.enqueue(message)
+            failed.delete()
+            return f"re-enqueued {message.describe()} on {door.name}"
     # Inline runs once (no retries here); if it fails again, the new FailedJob keeps
     # the frame without the "no_retry" marker, so a later replay retries normally.
-    result = Executor(failed.transport).run(
+    result = Executor(failed.door, failed.backend).run(
         message.replace(options={**message.options, "no_retry": True}), raw=encode(message)
     )
     if result.outcome is Outcome.RETRY:

@@ -2,8 +2,8 @@
 
 The receivers below listen to :data:`~djworkers.signals.job_succeeded` and
 :data:`~djworkers.signals.job_failed` (whichever front door ran the job) and
-add to an in-memory counter keyed by (minute, transport, queue). A daemon
-thread writes the counts to :class:`~djworkers.stats_models.JobStat` at most
+add to an in-memory counter keyed by (minute, door, queue). A daemon
+thread writes the counts to :class:`~djworkers.monitoring.models.JobStat` at most
 every ``DJWORKERS["STATS"]["FLUSH_INTERVAL"]`` seconds, as one
 ``UPDATE ... SET processed = processed + n`` per row touched, so several worker
 processes add up correctly. What is still in memory is flushed at exit.
@@ -27,7 +27,7 @@ from typing import Any
 
 from django.core import checks
 
-from . import conf, signals
+from .. import conf, signals
 
 logger = logging.getLogger("djworkers.stats")
 
@@ -35,7 +35,7 @@ logger = logging.getLogger("djworkers.stats")
 MAX_PENDING_KEYS = 10_000
 PRUNE_EVERY = 3600.0
 
-Key = tuple[int, str, str]  # (unix minute, transport, queue)
+Key = tuple[int, str, str]  # (unix minute, door, queue)
 
 
 def _minute(now: float) -> int:
@@ -65,9 +65,9 @@ class Counter:
         self._last_prune = 0.0
 
     # -- counting --------------------------------------------------------------
-    def add(self, transport: str, queue: str, *, processed: int = 0, failed: int = 0,
+    def add(self, door: str, queue: str, *, processed: int = 0, failed: int = 0,
             now: float | None = None) -> None:
-        key = (_minute(time.time() if now is None else now), transport or "", queue or "")
+        key = (_minute(time.time() if now is None else now), door or "", queue or "")
         with self._lock:
             counts = self._pending.setdefault(key, [0, 0])
             counts[0] += processed
@@ -182,10 +182,10 @@ def _add_row(key: Key, processed: int, failed: int) -> None:
     from django.db import IntegrityError, transaction
     from django.db.models import F
 
-    from .stats_models import JobStat
+    from .models import JobStat
 
-    minute, transport, queue = key
-    lookup = {"minute": minute_datetime(minute), "transport": transport, "queue": queue}
+    minute, door, queue = key
+    lookup = {"minute": minute_datetime(minute), "door": door, "queue": queue}
     rows = JobStat.objects.filter(**lookup)
     if rows.update(processed=F("processed") + processed, failed=F("failed") + failed):
         return
@@ -198,7 +198,7 @@ def _add_row(key: Key, processed: int, failed: int) -> None:
 
 def prune(now: float | None = None) -> int:
     """Delete rows older than ``RETENTION_HOURS``; returns how many."""
-    from .stats_models import JobStat
+    from .models import JobStat
 
     hours = float(conf.section("STATS")["RETENTION_HOURS"])
     cutoff = minute_datetime(_minute((time.time() if now is None else now) - hours * 3600))
@@ -244,23 +244,23 @@ signals.job_failed.connect(_on_failed, dispatch_uid="djworkers.stats.failed")
 
 
 # -- reading ---------------------------------------------------------------------
-def per_minute(minutes: int = 60, *, now: float | None = None, transport: str | None = None
+def per_minute(minutes: int = 60, *, now: float | None = None, door: str | None = None
                ) -> list[dict[str, Any]]:
     """``[{"minute": datetime, "processed": n, "failed": n}, ...]``, oldest first.
 
     One entry per minute of the last ``minutes`` minutes (the current one
-    included), zeros where nothing ran, summed over transports and queues
-    unless ``transport`` is given.
+    included), zeros where nothing ran, summed over doors and queues
+    unless ``door`` is given.
     """
     from django.db.models import Sum
 
-    from .stats_models import JobStat
+    from .models import JobStat
 
     last = _minute(time.time() if now is None else now)
     first = last - minutes + 1
     rows = JobStat.objects.filter(minute__gte=minute_datetime(first), minute__lte=minute_datetime(last))
-    if transport is not None:
-        rows = rows.filter(transport=transport)
+    if door is not None:
+        rows = rows.filter(door=door)
     totals = {
         row["minute"]: row
         for row in rows.values("minute").annotate(p=Sum("processed"), f=Sum("failed"))
