@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "RETRY_MAX_DELAY": 3600.0,
         "PERIODIC": True,
         "NOTIFY": True,
+        "ENQUEUE_ON_COMMIT": None,
     },
     "GEARMAN": {
         "SERVERS": ["127.0.0.1:4730"],
