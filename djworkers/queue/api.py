@@ -215,9 +215,11 @@ def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str |
 
     try:
         if enqueue_on_commit(backend, on_commit):
-            transaction.on_commit(write, using=commit_alias(backend))
-            return [m.id for m in messages]
-        return write()
+            alias = commit_alias(backend)
+            if transaction.get_connection(alias).in_atomic_block:
+                transaction.on_commit(write, using=alias)
+                return [m.id for m in messages]
+        return write()  # no transaction to wait for: write now (and learn a unique twin's id)
     except SynchronousOnlyOperation as exc:
         raise SynchronousOnlyOperation(
             f"Cannot enqueue {first.describe()} synchronously from async code: the "

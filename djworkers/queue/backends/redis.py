@@ -193,11 +193,10 @@ class RedisBackend(QueueBackend):
         return ids
 
     def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
-        """Atomically move the id from ``queued`` to ``cancelled`` (one script per queue
-        searched); the frame stays where it is and the next fetch that meets it drops it."""
+        """One script per queue searched (see ``CANCEL`` in :mod:`.redis_scripts`)."""
         for name in ([queue] if queue is not None else self.queues):
             keys = self.keys(name)
-            if CANCEL(self.client, (keys.queued, keys.cancelled), (job_id,)):
+            if CANCEL(self.client, (keys.queued, keys.cancelled, keys.scheduled), (job_id,)):
                 return True
         return False
 

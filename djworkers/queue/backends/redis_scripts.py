@@ -12,17 +12,19 @@ Per queue (the ``{name}`` hash tag keeps a queue's keys in one cluster slot)::
     djworkers:queue:{name}:leases      ZSET  receipt scored by lease expiry (jobs being run)
     djworkers:queue:{name}:inflight    HASH  receipt -> frame (jobs being run)
     djworkers:queue:{name}:wake        LIST  wake-up tokens idle consumers BLPOP on
-    djworkers:queue:{name}:queued      SET   ids of jobs written by id and not yet started (Q14)
-    djworkers:queue:{name}:cancelled   SET   ids cancelled while queued; fetch drops their frames
+    djworkers:queue:{name}:queued      HASH  id -> "" (ready) or its scheduled member (delayed),
+                                             for jobs written by id and not started (Q14)
+    djworkers:queue:{name}:cancelled   SET   ids cancelled while in a ready list; fetch drops them
     djworkers:queue:{name}:unique      HASH  unique key -> id of the job last queued under it
 
 Jobs written by id (``write_jobs``: every front-door enqueue) wait as
 ``#<job id>|<frame>``; fetch strips the prefix, so consumers only ever see the
 frame, and removes the id from ``queued``: from then on the job has started and
-can no longer be cancelled. Cancelling moves the id from ``queued`` to
-``cancelled`` (one atomic step, no list scan); fetch drops a frame whose id it
-finds there. Frames written with plain ``write`` (replays, retries, leases
-handed back) carry no id and cannot be cancelled.
+can no longer be cancelled. Cancelling (one script, no list scan) removes a
+delayed job from the scheduled set outright; a ready job's id moves to
+``cancelled`` and the fetch that meets its frame drops it (``stats`` does not
+count it). Frames written with plain ``write`` (replays, retries, leases handed
+back) carry no id and cannot be cancelled.
 
 A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
 per delivery, so acknowledging a delivery whose lease expired and that was
@@ -156,7 +158,7 @@ local function started(k, items)
     end
     if item then frames[#frames + 1] = item end
   end
-  in_chunks(ids, function(...) redis.call('SREM', k.queued, ...) end)
+  in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
   return frames
 end
 local function levels_desc(k)
@@ -343,7 +345,7 @@ return renewed
 """)
 
 #: {ready, scheduled, in flight} summed over the queues. KEYS: nine per queue. Frames of
-#: cancelled jobs count as ready (or scheduled) until a fetch drops them.
+#: cancelled jobs still in a ready list are not counted.
 STATS = LuaScript("stats", r"""
 local ready, scheduled, running = 0, 0, 0
 for q = 1, #KEYS / STRIDE do
@@ -351,6 +353,7 @@ for q = 1, #KEYS / STRIDE do
   for _, level in ipairs(levels_desc(k)) do
     ready = ready + redis.call('LLEN', list_for(k.ready, level))
   end
+  ready = ready - redis.call('SCARD', k.cancelled)
   scheduled = scheduled + redis.call('ZCARD', k.scheduled)
   running = running + redis.call('ZCARD', k.leases)
 end
@@ -381,7 +384,7 @@ for i = 3, #ARGV, 3 do
   local twin = nil
   if key ~= '' then
     local other = redis.call('HGET', k.unique, key)
-    if other and redis.call('SISMEMBER', k.queued, other) == 1 then
+    if other and redis.call('HEXISTS', k.queued, other) == 1 then
       twin = other
     else
       redis.call('HSET', k.unique, key, id)
@@ -394,15 +397,17 @@ for i = 3, #ARGV, 3 do
     ids[#ids + 1] = id
     if due == '' then
       members[#members + 1] = member
+      ids[#ids + 1] = ''
     else
       members[#members + 1] = due
       members[#members + 1] = member
+      ids[#ids + 1] = member
     end
     -- a later job of this batch with the same key must see this one as queued
-    if key ~= '' then redis.call('SADD', k.queued, id) end
+    if key ~= '' then redis.call('HSET', k.queued, id, ids[#ids]) end
   end
 end
-in_chunks(ids, function(...) redis.call('SADD', k.queued, ...) end)
+in_chunks(ids, function(...) redis.call('HSET', k.queued, ...) end)
 if #members > 0 then
   if due == '' then
     in_chunks(members, function(...) redis.call('LPUSH', list_for(k.ready, level), ...) end)
@@ -416,11 +421,17 @@ end
 return out
 """)
 
-#: Cancel a job that has not started. KEYS: queued, cancelled of one queue. ARGV: job id.
-#: Returns 1 if the job was queued (it is now cancelled), else 0 (running, done, unknown).
+#: Cancel a job that has not started. KEYS: queued, cancelled, scheduled of one queue.
+#: ARGV: job id. Returns 1 if the job was queued or delayed (it is now cancelled), else 0
+#: (running, retrying, done, unknown). A delayed job leaves the scheduled set at once; a
+#: ready one (or a delayed one that fell due) is dropped by the fetch that meets it.
 CANCEL = LuaScript("cancel", r"""
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if member == '' or redis.call('ZREM', KEYS[3], member) == 0 then
+  redis.call('SADD', KEYS[2], ARGV[1])
+end
 return 1
 """)
 
