@@ -146,8 +146,10 @@ local function started(k, items)
   local check = redis.call('SCARD', k.cancelled) > 0
   for i = 1, #items do
     local item = items[i]
-    if string.byte(item, 1) == 35 then
-      local bar = string.find(item, '|', 2, true)
+    -- '#': written by id (a signed frame starts with "DJW1"; anything else is poison
+    -- and goes to the consumer as it is, to be quarantined there)
+    local bar = string.byte(item, 1) == 35 and string.find(item, '|', 2, true)
+    if bar then
       local id = string.sub(item, 2, bar - 1)
       if check and redis.call('SREM', k.cancelled, id) == 1 then
         item = nil
