@@ -438,3 +438,20 @@ def test_sync_call_from_async_still_works_without_the_database(async_backend):
     response = get("/sync/?n=2")
     assert response.status_code == 200, response.content
     assert [m.args for m in take(async_backend)] == [(2,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unique_on_other_databases_uses_the_portable_insert(monkeypatch):
+    """Q14: databases other than PostgreSQL and SQLite take the ORM path (an INSERT that
+    ignores the unique-key conflict, then a read of the key's holder); forced here on the
+    test database."""
+    from djworkers.queue.backends.base import TrackedFrame
+    from djworkers.queue.backends.database import DatabaseBackend
+
+    backend = DatabaseBackend(["default"])
+    monkeypatch.setattr(backend, "vendor", "other")
+    assert backend.write_jobs([TrackedFrame(b"DJW1 a", "a", "k"), TrackedFrame(b"DJW1 b", "b", "k")]) == ["a", "a"]
+    assert QueueJob.objects.count() == 1
+    (delivery,) = backend.fetch(5, 0)  # the ORM claim clears the key
+    assert backend.write_jobs([TrackedFrame(b"DJW1 c", "c", "k")]) == ["c"]
+    backend.ack(delivery)

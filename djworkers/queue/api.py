@@ -131,8 +131,11 @@ def check_priority(priority: Any, job_name: str) -> int:
 
 
 def check_unique(unique: Any, job_name: str) -> bool | Callable[..., Any]:
-    if unique is None or isinstance(unique, bool) or callable(unique):
-        return bool(unique) if not callable(unique) else unique
+    """``unique`` as True/False or the key function, or a TypeError naming the job (Q14)."""
+    if callable(unique):
+        return unique
+    if unique is None or isinstance(unique, bool):
+        return bool(unique)
     raise TypeError(
         f"Job {job_name!r}: unique must be True, False or a key function taking the job's "
         f"arguments, got {unique!r}."

@@ -284,6 +284,8 @@ class DatabaseBackend(QueueBackend):
                   created, job.job_id, job.unique_key]
 
         def insert() -> str | None:
+            if self.vendor not in ("postgresql", "sqlite"):
+                return self._insert_unique_orm(job, queue, eta, priority)
             with conn.cursor() as cursor:
                 cursor.execute(insert_sql, params)
                 if cursor.fetchone() is not None:
@@ -300,6 +302,18 @@ class DatabaseBackend(QueueBackend):
                 return job_id
             # the twin was claimed between our INSERT and SELECT: try to insert again
         raise RuntimeError(f"Could not enqueue unique job {job.job_id}: its key kept changing hands.")
+
+    def _insert_unique_orm(self, job: TrackedFrame, queue: str, eta: float | None,
+                           priority: int) -> str | None:
+        """The portable form for other databases: an INSERT that ignores the unique-key
+        conflict (``INSERT IGNORE`` on MySQL), then read back the key's holder."""
+        from ..models import QueueJob
+
+        row = QueueJob(queue=queue, frame=bytes(job.frame), priority=priority,
+                       available_at=eta if eta is not None else time.time(), job_id=job.job_id,
+                       unique_key=job.unique_key)
+        self._objects().bulk_create([row], ignore_conflicts=True)
+        return self._objects().filter(unique_key=job.unique_key).values_list("job_id", flat=True).first()
 
     def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
                    eta: float | None = None, priority: int = 0) -> None:
