@@ -450,7 +450,8 @@ def test_unique_on_other_databases_uses_the_portable_insert(monkeypatch):
 
     backend = DatabaseBackend(["default"])
     monkeypatch.setattr(backend, "vendor", "other")
-    assert backend.write_jobs([TrackedFrame(b"DJW1 a", "a", "k"), TrackedFrame(b"DJW1 b", "b", "k")]) == ["a", "a"]
+    twins = [TrackedFrame(b"DJW1 a", "a", "k"), TrackedFrame(b"DJW1 b", "b", "k")]
+    assert backend.write_jobs(twins) == ["a", "a"]
     assert QueueJob.objects.count() == 1
     (delivery,) = backend.fetch(5, 0)  # the ORM claim clears the key
     assert backend.write_jobs([TrackedFrame(b"DJW1 c", "c", "k")]) == ["c"]

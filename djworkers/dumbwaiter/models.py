@@ -36,7 +36,8 @@ class CachedFunction(models.Model):
     running_on = models.CharField(max_length=255, blank=True, help_text="host:pid of the runner holding the lease.")
     refresh_requested_at = models.DateTimeField(
         null=True, blank=True,
-        help_text="\"Refresh now\" was asked for (admin); a runner computes it on its next tick and clears this.",
+        help_text="\"Refresh now\" was asked for (admin); a runner computes it on its next tick "
+                  "and clears this.",
     )
 
     class Meta:

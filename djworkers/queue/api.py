@@ -397,7 +397,8 @@ class QueueCommandFunction(Generic[P, R]):
         A tuple item is the positional arguments (``f.map([(1, 2), (3, 4)])``); any
         other item is the single argument (``f.map(range(10))``).
         """
-        calls: list[tuple[tuple, dict]] = [(item if isinstance(item, tuple) else (item,), {}) for item in iterable]
+        calls: list[tuple[tuple, dict]] = [
+            (item if isinstance(item, tuple) else (item,), {}) for item in iterable]
         return enqueue_many(self.job, calls, eta=eta, delay=delay, queue=queue,
                             priority=self.priority if priority is None else priority,
                             unique=self.unique, on_commit=on_commit)
