@@ -5,7 +5,8 @@ not a QueueBackend subclass · E204 CONNECTION unusable by the backend (Redis UR
 or ``host:port:db``; database alias) · E205 LEASE_SECONDS not a positive number
 · E206 RETRIES not an int >= 0 · E207 RETRY_DELAY / RETRY_MAX_DELAY negative or
 RETRY_BACKOFF < 1 · E208 NAME not a non-empty string · E209 ALWAYS_EAGER,
-PERIODIC or NOTIFY not a bool · W201 LEASE_SECONDS shorter than two heartbeats
+PERIODIC or NOTIFY not a bool, ENQUEUE_ON_COMMIT not a bool or None · W201
+LEASE_SECONDS shorter than two heartbeats
 (running jobs could lose their lease and run twice).
 """
 
@@ -115,6 +116,12 @@ def check() -> list[checks.CheckMessage]:
                 f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",
                 id="djworkers.E209",
             ))
+    on_commit = settings["ENQUEUE_ON_COMMIT"]
+    if on_commit is not None and not isinstance(on_commit, bool):
+        messages.append(checks.Error(
+            f"{new_name('QUEUE', 'ENQUEUE_ON_COMMIT')} must be True, False or None (the backend's "
+            f"default), got {on_commit!r}.", id="djworkers.E209",
+        ))
     return messages
 
 

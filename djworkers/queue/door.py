@@ -23,6 +23,7 @@ class QueueDoor(Door):
         "RETRY_MAX_DELAY": 3600.0,
         "PERIODIC": True,
         "NOTIFY": True,
+        "ENQUEUE_ON_COMMIT": None,
     }
     legacy_settings = {
         "QUEUE_BACKEND": "BACKEND",
