@@ -1,4 +1,4 @@
-"""tests.settings plus the djutils queue README's database backend settings, pasted unchanged (Q1, Q11).
+"""tests.settings plus the djutils queue README's database backend settings, pasted unchanged (X1, Q1, Q4).
 
 Typo (``DatabaseQeueue``) and the empty connection string included.
 """
