@@ -36,7 +36,7 @@ EXPECTED_DEFAULTS = {
     ("QUEUE", "NAME"): "default",
     ("QUEUE", "CONNECTION"): None,
     ("QUEUE", "ALWAYS_EAGER"): False,
-    ("QUEUE", "LEASE_SECONDS"): 300,
+    ("QUEUE", "LEASE_SECONDS"): 30,  # issue 10: three heartbeats; recovery after a crash in ~30 s
     ("QUEUE", "RETRIES"): 0,
     ("QUEUE", "RETRY_DELAY"): 10.0,
     ("QUEUE", "RETRY_BACKOFF"): 2.0,

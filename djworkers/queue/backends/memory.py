@@ -56,7 +56,7 @@ class MemoryBackend(QueueBackend):
     blocking = True  # fetch waits on a condition variable, no polling needed
 
     def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *,
-                 lease_seconds: float = 300):
+                 lease_seconds: float = 30):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
 
