@@ -344,7 +344,8 @@ def test_supervisor_restarts_a_crashed_process(tmp_path):
         os.kill(killed, signal.SIGKILL)
         after = tmp_path / "after-crash"
         source.enqueue(Message("core.touch", args=(str(after),)))
-        wait_until(after.exists, timeout=20)  # the replacement process ran it
+        # the replacement process ran it (exists() alone can see the file before its text)
+        wait_until(lambda: after.exists() and len(after.read_text().split()) == 2, timeout=20)
         replacement = int(after.read_text().split()[1])
         assert replacement not in (killed, survivor, process.pid)
         code = stop(process, signal.SIGTERM, timeout=20)
