@@ -114,3 +114,18 @@ def test_sigkill_of_queue_consumer_processes_takes_its_workers_down(tmp_path):
         for pid in pids:
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_that_cannot_start_stops_the_ones_already_started(tmp_path):
+    """X3: the second command does not exist: the first, already running, is stopped, not orphaned."""
+    import io
+
+    from djworkers.runtime.supervisor import Supervisor
+
+    pid_file, stopped = tmp_path / "pid", tmp_path / "stopped"
+    group = Supervisor.commands([("first", [sys.executable, "-c", CHILD, str(pid_file), str(stopped)]),
+                                 ("second", [str(tmp_path / "no-such-program")])],
+                                stop_timeout=10, out=io.StringIO())
+    with pytest.raises(FileNotFoundError):
+        group.run()
+    assert group.children[0].returncode is not None

@@ -219,8 +219,12 @@ class Supervisor:
         self.shutdown.install()
         self._lifeline = Lifeline()
         try:
-            for child in self.children:
-                self._spawn(child)
+            try:
+                for child in self.children:
+                    self._spawn(child)
+            except BaseException:
+                self.stop()  # a command that cannot start: do not leave the others running
+                raise
             self._start_readers()
             code = self._supervise()
             stopped = self.stop()
