@@ -19,7 +19,6 @@ from djworkers import dumbwaiter
 from djworkers.dumbwaiter.models import CachedValue
 from djworkers.queue.api import reset_backends
 from djworkers.queue.models import QueueJob
-from tests.seeds import djutils_settings, dumbwaiter_settings
 from tests.testapp import commands
 from tests.testapp.models import Churnable
 from tests.utils import run
@@ -29,18 +28,28 @@ SEEDS = Path(__file__).resolve().parent / "seeds"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def pasted(module) -> dict:
-    """The settings a seed module adds to tests.settings (the README's block)."""
+def pasted(name: str) -> dict:
+    """The settings tests/seeds/<name>.py adds to tests.settings (the README's block).
+
+    Imported with sys.path restored after, so the seed's ``my_app`` path does not
+    leak into the rest of the session.
+    """
+    import importlib
+
     import tests.settings as base
 
+    saved = list(sys.path)
+    try:
+        module = importlib.import_module(f"tests.seeds.{name}")
+    finally:
+        sys.path[:] = saved
     return {k: getattr(module, k) for k in dir(module) if k.isupper() and not hasattr(base, k)}
 
 
 def check_passes(settings_module: str) -> str:
     result = run(["check", "--fail-level", "ERROR"], settings_module=settings_module)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "System check identified no issues" in output or "ERROR" not in output
+    assert result.returncode == 0, output  # warnings (W001: legacy names) are expected, errors not
     return output
 
 
@@ -64,7 +73,7 @@ def test_dumbwaiter_readme_settings(monkeypatch):
     for name in [m for m in sys.modules if m == "my_app" or m.startswith("my_app.")]:
         monkeypatch.delitem(sys.modules, name)
     caches["default"].clear()
-    with override_settings(**pasted(dumbwaiter_settings)):
+    with override_settings(**pasted("dumbwaiter_settings")):
         assert dumbwaiter.get_value("count") == {"count": 42}
         assert isinstance(dumbwaiter.get_value("time"), float)
 
@@ -81,7 +90,7 @@ def test_djutils_readme_database_settings():
 
     reset_backends()
     try:
-        with override_settings(**pasted(djutils_settings)):
+        with override_settings(**pasted("djutils_settings")):
             obj = Churnable.objects.create(name="seed")
             commands.churn_data(obj, "payload", 2)
             assert QueueJob.objects.count() == 1
