@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .lifeline import watch_from_environment
+
 logger = logging.getLogger("djworkers.runtime")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -75,8 +77,6 @@ class Shutdown:
             return
         for sig in SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
-        from .lifeline import watch_from_environment
-
         watch_from_environment()
 
     def uninstall(self) -> None:
