@@ -60,10 +60,12 @@ def _connection_checks(path: Any, connection: Any) -> Iterator[checks.CheckMessa
             yield checks.Error(str(exc), hint='Use a URL ("redis://host:6379/0") or the old '
                                '"host:port:db".', id="djworkers.E204")
     elif path == BACKENDS["database"]:
-        if connection is not None and (not isinstance(connection, str) or connection not in connections):
+        # None and "" both mean 'default': the djutils README's database line is
+        # ``QUEUE_CONNECTION = ''`` ("no connection needed").
+        if connection not in (None, "") and (not isinstance(connection, str) or connection not in connections):
             yield checks.Error(
                 f"{setting} = {connection!r}: the database backend takes a database alias from "
-                f"settings.DATABASES ({', '.join(connections.settings)}) or None for 'default'.",
+                f"settings.DATABASES ({', '.join(connections.settings)}), or None or '' for 'default'.",
                 id="djworkers.E204",
             )
     elif path == BACKENDS["memory"]:

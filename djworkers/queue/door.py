@@ -16,7 +16,7 @@ class QueueDoor(Door):
         "NAME": "default",
         "CONNECTION": None,
         "ALWAYS_EAGER": False,
-        "LEASE_SECONDS": 300,
+        "LEASE_SECONDS": 30,
         "RETRIES": 0,
         "RETRY_DELAY": 10.0,
         "RETRY_BACKOFF": 2.0,

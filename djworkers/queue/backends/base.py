@@ -54,7 +54,7 @@ class QueueBackend(Source):
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -71,7 +71,7 @@ class QueueBackend(Source):
         Override to read backend-specific keys; the default passes
         ``CONNECTION`` and ``LEASE_SECONDS``.
         """
-        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300))
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30))
 
     # -- what each backend implements ----------------------------------------
     @abc.abstractmethod

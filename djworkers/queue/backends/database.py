@@ -75,7 +75,7 @@ class DatabaseBackend(QueueBackend):
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
         notify: bool = True,
     ):
         """``connection``: the Django database alias (default ``"default"``)."""
@@ -101,7 +101,7 @@ class DatabaseBackend(QueueBackend):
 
     @classmethod
     def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
-        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300),
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
                    notify=bool(settings.get("NOTIFY", True)))
 
     # -- helpers ------------------------------------------------------------------------

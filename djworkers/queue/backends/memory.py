@@ -63,7 +63,7 @@ class MemoryBackend(QueueBackend):
     on_commit_default = False
 
     def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *,
-                 lease_seconds: float = 300):
+                 lease_seconds: float = 30):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
 

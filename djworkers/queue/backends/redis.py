@@ -83,7 +83,7 @@ class RedisBackend(QueueBackend):
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
         key_prefix: str = KEY_PREFIX,
     ):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
