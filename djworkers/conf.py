@@ -50,6 +50,10 @@ DEFAULTS: dict[str, Any] = {
         "RETRY_MAX_DELAY": 3600.0,
         "PERIODIC": True,
         "NOTIFY": True,
+        "RESULTS": False,
+        "RESULT_TTL": 86400.0,
+        "TIMEOUT": None,
+        "MAX_DELIVERIES": 5,
     },
     "GEARMAN": {
         "SERVERS": ["127.0.0.1:4730"],

@@ -62,6 +62,7 @@ class TickClaim(models.Model):
 
 
 from .queue.models import *  # noqa: E402,F401,F403
+from .results.models import *  # noqa: E402,F401,F403
 
 
 from .stats_models import *  # noqa: E402,F401,F403

@@ -20,6 +20,7 @@ from .api import (
     enqueue,
     enqueue_message,
     get_backend,
+    get_result,
     invoker,
     queue_command,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "enqueue",
     "enqueue_message",
     "get_backend",
+    "get_result",
     "invoker",
     "periodic_command",
     "queue_command",

@@ -21,6 +21,8 @@ from django.core.signals import setting_changed
 
 from .. import conf, signals
 from ..conf import LEGACY_SETTINGS
+from ..exceptions import ResultsNotEnabled, ResultTimeout
+from ..results.record import QUEUED, SUCCEEDED
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..runtime.executor import Executor, Outcome
@@ -85,10 +87,11 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="djworkers.queue.reset
 class JobHandle:
     """What calling a queue command returns.
 
-    ``id`` identifies the job in logs, signals and the failed-job store. There
-    is no result store, so there is no ``.get()``: a job that must report back
-    writes its result somewhere itself. In eager mode ``result`` holds the
-    return value (the job already ran).
+    ``id`` identifies the job in logs, signals and the failed-job store. When the
+    job stores its result (``@queue_command(result=True)`` or ``QUEUE["RESULTS"]``,
+    Q12), :attr:`status`, :meth:`get` and :meth:`aget` read it from the
+    backend's result store, from any process (:func:`get_result`). In eager
+    mode ``result`` holds the return value (the job already ran).
     """
 
     id: str
@@ -97,6 +100,78 @@ class JobHandle:
     eta: float | None = None
     eager: bool = False
     result: Any = None
+    stores_result: bool = False
+
+    def _store(self) -> Any:
+        if not self.stores_result:
+            raise ResultsNotEnabled(
+                f"Job {self.name} [{self.id}] does not store its result: declare it with "
+                f'@queue_command(result=True) or set DJWORKERS["QUEUE"]["RESULTS"] = True.'
+            )
+        from ..results import get_store
+
+        return get_store(self.queue or None)
+
+    def record(self) -> Any:
+        """The stored :class:`~djworkers.results.ResultRecord`, or None (not started yet, or expired)."""
+        if self.eager:
+            return None
+        return self._store().load(self.id)
+
+    @property
+    def status(self) -> str:
+        """queued, running, retrying, succeeded, failed or cancelled.
+
+        "queued" also stands for a record that expired (``RESULT_TTL``) or a job id
+        nobody enqueued: the store only knows jobs that started.
+        """
+        if self.eager:
+            return SUCCEEDED
+        record = self.record()
+        return QUEUED if record is None else record.status
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait for the job and return its value, or raise its exception.
+
+        The exception is re-raised as itself when it could be serialized and
+        rebuilt, else as :class:`~djworkers.exceptions.RemoteJobError` (type name,
+        message, traceback text). ``timeout`` seconds without a final result raise
+        :class:`~djworkers.exceptions.ResultTimeout` (a ``TimeoutError``).
+        """
+        if self.eager:
+            return self.result
+        record = self._store().wait(self.id, timeout)
+        if record is None:
+            raise ResultTimeout(f"Job {self.name or self.id} [{self.id}] has no result after {timeout:g}s "
+                                f"(is a consumer running for queue {self.queue!r}?).")
+        if record.status == SUCCEEDED:
+            return record.value
+        raise record.error()
+
+    async def aget(self, timeout: float | None = None) -> Any:
+        """:meth:`get` for async code: waits in a worker thread, not on the event loop."""
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.get, thread_sensitive=False)(timeout)
+
+
+def get_result(job_id: str, queue: str | None = None) -> JobHandle:
+    """A handle on the job ``job_id`` from any process (``handle.id`` travels well).
+
+    ``queue``: the queue it was enqueued on, when the backend keeps results per
+    connection (all built-in backends share one store per connection).
+    """
+    name = ""
+    handle = JobHandle(job_id, name, queue or "", stores_result=True)
+    record = handle.record()
+    if record is not None:
+        handle = dataclasses.replace(handle, name=record.name, queue=queue or record.queue)
+    return handle
+
+
+def wants_result(job: Job) -> bool:
+    """The job's ``result`` option, else ``QUEUE["RESULTS"]``."""
+    return bool(conf.section("QUEUE")["RESULTS"]) if job.result is None else bool(job.result)
 
 
 def enqueue_message(message: Message) -> None:
@@ -143,15 +218,18 @@ def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: floa
         raise TypeError(f"Job {job.name!r}: give eta or delay, not both.")
     if delay is not None:
         eta = time.time() + delay
+    stores_result = wants_result(job)
     message = Message(
         name=job.name, args=tuple(args), kwargs=dict(kwargs or {}),
         queue=queue or job.queue or default_queue(), eta=eta,
+        options={"result": True} if stores_result else {},
     )
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
         value = run_eagerly(message)
-        return JobHandle(message.id, message.name, message.queue, eta, eager=True, result=value)
+        return JobHandle(message.id, message.name, message.queue, eta, eager=True, result=value,
+                         stores_result=stores_result)
     enqueue_message(message)
-    return JobHandle(message.id, message.name, message.queue, eta)
+    return JobHandle(message.id, message.name, message.queue, eta, stores_result=stores_result)
 
 
 def _declare(func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> Job:
@@ -188,7 +266,8 @@ class QueueCommandFunction:
 
 def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = None,
                   queue: str | None = None, retries: int | None = None,
-                  retry_delay: float | None = None, retry_backoff: float | None = None) -> Any:
+                  retry_delay: float | None = None, retry_backoff: float | None = None,
+                  result: bool | None = None, timeout: float | None = None) -> Any:
     """Make calling ``func`` enqueue it. Bare (``@queue_command``) or with options.
 
     The job name is ``module.function`` (``myapp.commands.churn_data``) unless
@@ -196,9 +275,12 @@ def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = 
     module that autodiscovery imports (``commands.py``). ``retries``,
     ``retry_delay`` (s) and ``retry_backoff`` (multiplier) default to
     ``DJWORKERS["QUEUE"]["RETRIES"]`` etc.; ``queue`` to ``QUEUE["NAME"]``.
+    ``result=True`` stores what the job returns or raises (``QUEUE["RESULTS"]``
+    for every job); ``timeout`` (s) limits its run time (``QUEUE["TIMEOUT"]``).
+    ``async def`` functions work too: the consumer runs the coroutine to completion.
     """
     options = {"queue": queue, "retries": retries, "retry_delay": retry_delay,
-               "retry_backoff": retry_backoff}
+               "retry_backoff": retry_backoff, "result": result, "timeout": timeout}
 
     def decorate(function: Callable[..., Any]) -> QueueCommandFunction:
         if not callable(function):
@@ -214,8 +296,8 @@ class QueueCommand:
     Subclasses register themselves under ``module.ClassName`` when defined.
     ``MyCommand(data).enqueue()`` queues it; the consumer rebuilds
     ``MyCommand(data)`` and calls ``execute()``. ``data`` must be serializable.
-    Class attributes ``queue``, ``retries``, ``retry_delay``, ``retry_backoff``
-    set the job's options; ``abstract = True`` on an intermediate base class
+    Class attributes ``queue``, ``retries``, ``retry_delay``, ``retry_backoff``,
+    ``result``, ``timeout`` set the job's options; ``abstract = True`` on an intermediate base class
     keeps it out of the registry.
     """
 
@@ -223,6 +305,8 @@ class QueueCommand:
     retries: int | None = None
     retry_delay: float | None = None
     retry_backoff: float | None = None
+    result: bool | None = None
+    timeout: float | None = None
     abstract = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

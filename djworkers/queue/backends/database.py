@@ -101,6 +101,11 @@ class DatabaseBackend(QueueBackend):
         return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300),
                    notify=bool(settings.get("NOTIFY", True)))
 
+    def build_result_store(self, ttl: float):
+        from ...results.database import DatabaseResultStore
+
+        return DatabaseResultStore(ttl, self.alias)
+
     # -- helpers ------------------------------------------------------------------------
     @property
     def _connection(self):
@@ -283,7 +288,7 @@ class DatabaseBackend(QueueBackend):
             f"WHERE id IN (SELECT id FROM {table} WHERE queue IN ({placeholders}) "
             f"AND available_at <= %s AND (lease_expires IS NULL OR lease_expires <= %s) "
             f"ORDER BY priority DESC, available_at, id LIMIT {int(limit)}{lock}) "
-            f"RETURNING id, queue, frame, priority, available_at"
+            f"RETURNING id, queue, frame, priority, available_at, attempts"
         )
 
     def _claim(self, limit: int) -> list[Delivery]:
@@ -316,7 +321,7 @@ class DatabaseBackend(QueueBackend):
                 self._restore_pending(pending)
                 raise
         rows.sort(key=lambda row: (-row[3], row[4], row[0]))
-        return [Delivery(bytes(row[2]), (row[0], token), row[1]) for row in rows]
+        return [Delivery(bytes(row[2]), (row[0], token), row[1], row[5]) for row in rows]
 
     def _claim_orm(self, limit: int, token: str, now: float) -> list[tuple]:
         """Portable claim for databases other than PostgreSQL and SQLite."""
@@ -329,11 +334,12 @@ class DatabaseBackend(QueueBackend):
                         queue__in=self.queues, available_at__lte=now)
                 .order_by("-priority", "available_at", "id")
             )
-            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at")[:limit])
+            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at",
+                                               "attempts")[:limit])
             self._objects().filter(id__in=[row[0] for row in rows]).update(
                 lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1
             )
-        return rows
+        return [(*row[:5], row[5] + 1) for row in rows]
 
     def _next_change(self) -> float | None:
         """Unix time when a scheduled job becomes due or a lease runs out, if any."""
@@ -449,8 +455,9 @@ class DatabaseBackend(QueueBackend):
 
     def release(self, delivery: Delivery) -> None:
         job_id, token = delivery.receipt
-        released = self._settle(
-            f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL "
+        released = self._settle(  # not started: this delivery does not count (Q16)
+            f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL, "
+            f"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
             f"WHERE id = %s AND lease_owner = %s", [job_id, token],
         )
         if released and self.notify:
@@ -458,11 +465,15 @@ class DatabaseBackend(QueueBackend):
                 self._notify([delivery.queue], cursor)
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
-        """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash."""
+        """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash.
+
+        ``attempts`` starts again from 0: it counts the deliveries of the current frame that
+        were never settled (``MAX_DELIVERIES``, Q16), and a retry is a settled run.
+        """
         job_id, token = delivery.receipt
         self._settle(
             f"UPDATE {self._table} SET frame = %s, available_at = %s, lease_owner = '', "
-            f"lease_expires = NULL WHERE id = %s AND lease_owner = %s",
+            f"lease_expires = NULL, attempts = 0 WHERE id = %s AND lease_owner = %s",
             [bytes(raw), eta, job_id, token],
         )
 

@@ -29,6 +29,7 @@ class _Job:
     available_at: float
     leased_until: float | None = None
     lease_token: int = 0
+    deliveries: int = 0  # handed out and not settled since the last write/retry (Q16)
 
 
 class MemoryStore:
@@ -59,6 +60,16 @@ class MemoryBackend(QueueBackend):
                  lease_seconds: float = 300):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
+
+    def build_result_store(self, ttl: float):
+        """One result store per memory store (so per ``CONNECTION`` name), like the jobs."""
+        from ...results.memory import MemoryResultStore
+
+        with self.store.condition:
+            results = getattr(self.store, "results", None)
+            if results is None:
+                results = self.store.results = MemoryResultStore(ttl)
+        return results
 
     # -- writing ------------------------------------------------------------------------
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
@@ -111,7 +122,8 @@ class MemoryBackend(QueueBackend):
         for job in due[:limit]:
             job.leased_until = now + self.lease_seconds
             job.lease_token = next(self.store.tokens)
-            taken.append(Delivery(job.raw, (job.id, job.lease_token), job.queue))
+            job.deliveries += 1
+            taken.append(Delivery(job.raw, (job.id, job.lease_token), job.queue, job.deliveries))
         return taken
 
     def _next_change(self, now: float) -> float | None:
@@ -151,6 +163,7 @@ class MemoryBackend(QueueBackend):
             if job is not None:
                 job.leased_until = None
                 job.lease_token = 0
+                job.deliveries = max(0, job.deliveries - 1)  # not started: does not count
                 self.store.condition.notify_all()
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
@@ -159,7 +172,7 @@ class MemoryBackend(QueueBackend):
             if job is None:
                 return  # a peer holds it now; it will run there
             job.raw, job.available_at = bytes(raw), eta
-            job.leased_until, job.lease_token = None, 0
+            job.leased_until, job.lease_token, job.deliveries = None, 0, 0
             self.store.condition.notify_all()
 
     def extend(self, deliveries: list[Delivery]) -> None:

@@ -13,7 +13,9 @@ Per queue (the ``{name}`` hash tag keeps a queue's keys in one cluster slot)::
     djworkers:queue:{name}:inflight    HASH  receipt -> frame (jobs being run)
     djworkers:queue:{name}:wake        LIST  wake-up tokens idle consumers BLPOP on
 
-A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
+A frame whose lease expired goes back to ready tagged ``\xff<n>|`` (``n``:
+deliveries lost so far, for ``MAX_DELIVERIES``); :meth:`RedisBackend._fetch`
+strips the tag. A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
 per delivery, so acknowledging a delivery whose lease expired and that was
 handed to someone else under a new receipt is a harmless no-op. All times are
 the Redis server's clock (``TIME``), so consumers on hosts with skewed clocks
@@ -143,6 +145,15 @@ local function ack_groups(key_base, arg_base, groups)
     a = a + n + 1
   end
 end
+-- A frame whose lease ran out goes back tagged "\255<n>|" where n counts such lost
+-- deliveries (MAX_DELIVERIES, Q16); the client strips the tag. A retry's new frame is untagged.
+local function redelivered(frame)
+  if string.byte(frame, 1) == 255 then
+    local bar = string.find(frame, '|', 2, true)
+    return '\255' .. (tonumber(string.sub(frame, 2, bar - 1)) + 1) .. '|' .. string.sub(frame, bar + 1)
+  end
+  return '\255' .. '1|' .. frame
+end
 -- Move due scheduled frames and expired leases of one queue back to ready.
 -- Returns how many expired leases were handed back.
 local function recover(k, now, batch)
@@ -161,7 +172,7 @@ local function recover(k, now, batch)
     local frames = redis.call('HMGET', k.inflight, unpack(expired))
     -- to the head of the queue, the longest-expired ending up first in line
     for i = #expired, 1, -1 do
-      if frames[i] then push_ready(k, level_of(expired[i]), frames[i], true) end
+      if frames[i] then push_ready(k, level_of(expired[i]), redelivered(frames[i]), true) end
     end
     redis.call('ZREM', k.leases, unpack(expired))
     redis.call('HDEL', k.inflight, unpack(expired))
