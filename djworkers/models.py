@@ -19,6 +19,8 @@ class FailedJob(models.Model):
         BAD_SIGNATURE = "bad-signature", "Bad signature (quarantined)"
         MALFORMED = "malformed", "Malformed frame (quarantined)"
         UNKNOWN_JOB = "unknown-job", "Unknown job name"
+        TIMED_OUT = "timed-out", "Ran past its time limit"
+        POISON = "poison", "Delivered too many times (its consumer died each time)"
 
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True, db_index=True)

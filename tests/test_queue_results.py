@@ -152,13 +152,14 @@ def test_exception_round_trips_with_its_type(env):
     assert "raise UnpicklableError" in caught.value.traceback
 
 
-def test_results_expire_after_the_ttl(env):
+def test_results_expire_after_the_ttl(env, consumers):
     """Q12: a result is kept RESULT_TTL seconds, then gone; the consumer purges expired rows."""
     with override_settings(DJWORKERS=env.settings(RESULT_TTL=1)["DJWORKERS"]):
         reset_backends()
         handle = commands.add_numbers(20, 22)
-        env.burst(RESULT_TTL=1)
-        assert handle.get(timeout=5) == 42
+        consumers.append(env.consumer(RESULT_TTL=1))
+        assert handle.get(timeout=30) == 42
+        stop(consumers[0])
         time.sleep(1.3)
         assert handle.status == "queued"  # nothing stored any more
         with pytest.raises(ResultTimeout):
@@ -189,7 +190,7 @@ def test_timeout_fails_the_job_and_the_consumer_keeps_serving(env, consumers):
     consumers.append(env.consumer("-t", "1"))
     wait_until(lambda: JobEvent.objects.filter(key="stuck", event="started").exists(), timeout=30)
     started = time.monotonic()
-    failed = wait_until(lambda: FailedJob.objects.filter(reason="timed out").first(), timeout=10)
+    failed = wait_until(lambda: FailedJob.objects.filter(reason="timed-out").first(), timeout=10)
     assert time.monotonic() - started < 6
     assert failed.name == commands.hangs.name and "timed out after 1s" in failed.error
     commands.record_run("after-timeout")
@@ -205,7 +206,7 @@ def test_timeout_with_processes_replaces_the_child(env, consumers):
     consumers.append(supervisor)
     event = wait_until(lambda: JobEvent.objects.filter(key="stuck-child", event="started").first(),
                        timeout=30)
-    wait_until(lambda: FailedJob.objects.filter(reason="timed out").exists(), timeout=10)
+    wait_until(lambda: FailedJob.objects.filter(reason="timed-out").exists(), timeout=10)
 
     def gone(pid: int) -> bool:
         try:
@@ -236,6 +237,7 @@ def test_job_killing_its_consumer_ends_as_poison(env):
         time.sleep(1.1)  # the dead consumer's lease runs out
     failed = FailedJob.objects.get()
     assert failed.name == commands.exits_hard.name
-    assert failed.reason == f"poison: delivered {limit + 1} times"
+    assert failed.reason == "poison" and failed.exception == "PoisonJob"
+    assert f"delivered {limit + 1} times" in failed.error and "MAX_DELIVERIES" in failed.error
     assert JobEvent.objects.filter(key="poison", event="attempt").count() == limit
     assert env.burst(MAX_DELIVERIES=limit, LEASE_SECONDS=1).returncode == 0  # nothing left

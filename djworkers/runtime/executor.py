@@ -157,7 +157,7 @@ class Executor:
             # A job that broke its connection must not break the failure record.
             close_stale_connections()
             return self.failed(message, raw, exc, job=job, started=started, record=record,
-                               reason="timed out" if isinstance(exc, JobTimeout) else "exception")
+                               reason="timed-out" if isinstance(exc, JobTimeout) else "exception")
         # After a success the caller closes stale connections once its own bookkeeping
         # (the ack) is done: the worker does, a request's end does for eager runs.
         duration = time.monotonic() - started
@@ -175,7 +175,7 @@ class Executor:
                traceback: str | None = None) -> Result:
         """Retry ``message`` (its job's retry policy allowing) or fail it for good, for ``exc``.
 
-        The worker calls this too for a job it gave up waiting for (``reason="timed out"``).
+        The worker calls this too for a job it gave up waiting for (``reason="timed-out"``).
         """
         started = time.monotonic() if started is None else started
         if record is None and message.options.get("result"):
@@ -191,15 +191,15 @@ class Executor:
         return self._fail(message, raw, exc, reason=reason, started=started, record=record,
                           traceback=traceback)
 
-    def poison(self, message: Message, raw: bytes | None, deliveries: int) -> Result:
+    def poison(self, message: Message, raw: bytes | None, deliveries: int, limit: int) -> Result:
         """Fail ``message`` for good without running it: it was handed out ``deliveries`` times
-        and never settled (its consumer died each time, Q16)."""
-        limit = deliveries - 1
+        (more than ``limit``, ``QUEUE["MAX_DELIVERIES"]``) and never settled: its consumer
+        died each time (Q16). Reason "poison"; the count is in the error text."""
         exc = PoisonJob(f"{message.describe()} was delivered {deliveries} times without finishing "
                         f'(its consumer died each time; QUEUE["MAX_DELIVERIES"] = {limit}); not run again')
         record = self._start_record(message, save=False) if message.options.get("result") else None
-        return self._fail(message, raw, exc, reason=f"poison: delivered {deliveries} times",
-                          started=time.monotonic(), record=record, traceback="")
+        return self._fail(message, raw, exc, reason="poison", started=time.monotonic(), record=record,
+                          traceback="")
 
     # -- results ---------------------------------------------------------------------
     def _start_record(self, message: Message, save: bool = True) -> Any:

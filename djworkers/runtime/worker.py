@@ -279,7 +279,7 @@ class Worker:
                 self._count("quarantined")
                 return
             if delivery.deliveries > self.max_deliveries:
-                result = self.executor.poison(message, delivery.raw, delivery.deliveries)
+                result = self.executor.poison(message, delivery.raw, delivery.deliveries, self.max_deliveries)
                 self._settle(delivery, result)
                 self._count("poisoned")
                 return
@@ -350,10 +350,10 @@ class Worker:
                          "starting another", message.describe(), watch.limit)
             try:
                 exc = JobTimeout(f"{message.describe()} timed out after {watch.limit:g}s")
-                result = self.executor.failed(message, watch.delivery.raw, exc, reason="timed out",
+                result = self.executor.failed(message, watch.delivery.raw, exc, reason="timed-out",
                                               traceback=f"JobTimeout: {exc}\n")
                 self._settle(watch.delivery, result)
-                self._count("timed out")
+                self._count("timed-out")
             except Exception:
                 logger.exception("Could not settle timed-out %s; it runs again when its lease expires",
                                  message.describe())
