@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 import traceback as tb
+from collections.abc import Callable
 from typing import Any
 
 from .. import signals
@@ -136,8 +137,13 @@ class Executor:
         #: The time limit of jobs without their own ``timeout`` (``QUEUE["TIMEOUT"]``).
         self.default_timeout = default_timeout
 
-    def run(self, message: Message, raw: bytes | None = None) -> Result:
-        """Run ``message`` once. ``raw`` is the frame it came in (kept on failure)."""
+    def run(self, message: Message, raw: bytes | None = None,
+            abandoned: Callable[[], bool] | None = None) -> Result:
+        """Run ``message`` once. ``raw`` is the frame it came in (kept on failure).
+
+        ``abandoned``: asked when the job returns; True means the caller already settled
+        the job as timed out (Q13), so nothing more is recorded, signalled or hooked.
+        """
         _send(signals.job_started, self.transport, message=message)
         close_stale_connections(ping=True)
         started = time.monotonic()
@@ -156,11 +162,15 @@ class Executor:
             # like any other error, not kill the worker thread with its delivery unsettled.
             # A job that broke its connection must not break the failure record.
             close_stale_connections()
+            if abandoned is not None and abandoned():
+                return Result(Outcome.FAILED, message, exception=exc, duration=time.monotonic() - started)
             return self.failed(message, raw, exc, job=job, started=started, record=record,
                                reason="timed-out" if isinstance(exc, JobTimeout) else "exception")
         # After a success the caller closes stale connections once its own bookkeeping
         # (the ack) is done: the worker does, a request's end does for eager runs.
         duration = time.monotonic() - started
+        if abandoned is not None and abandoned():
+            return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
         call_hooks(self.hooks, "after_job", message, value, duration)
         _send(signals.job_succeeded, self.transport, message=message, result=value, duration=duration)
         if logger.isEnabledFor(logging.DEBUG):  # per-job lines cost ~15 us: opt in with -v 2

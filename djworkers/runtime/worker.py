@@ -284,11 +284,14 @@ class Worker:
                 self._count("poisoned")
                 return
             watch = self._watch(delivery, message)
-            result = self.executor.run(message, raw=delivery.raw)
-            if watch is not None:
-                with self._lock:
-                    self._watched.pop(id(delivery), None)
-                if watch.timed_out:
+            if watch is None:
+                result = self.executor.run(message, raw=delivery.raw)
+            else:
+                # The job's end and the main thread's timeout race for the settlement: whoever
+                # takes the watch out of _watched first (under the lock) settles the delivery.
+                result = self.executor.run(message, raw=delivery.raw,
+                                           abandoned=lambda: self._unwatch(delivery, watch))
+                if self._unwatch(delivery, watch):
                     logger.warning("%s finished after its time limit had been declared; its outcome "
                                    "(%s) is dropped", message.describe(), result.outcome.value)
                     return
@@ -325,6 +328,12 @@ class Worker:
         with self._lock:
             self._watched[id(delivery)] = watch
         return watch
+
+    def _unwatch(self, delivery: Delivery, watch: _Watch) -> bool:
+        """Stop watching ``delivery``; True if the main thread already timed it out."""
+        with self._lock:
+            self._watched.pop(id(delivery), None)
+            return watch.timed_out
 
     def _check_time_limits(self) -> None:
         """Main thread: settle every watched job past its deadline as "timed out"."""
