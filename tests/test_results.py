@@ -172,6 +172,23 @@ def test_executor_runs_coroutines_to_completion(clean_registry):
     assert result.outcome is Outcome.SUCCEEDED and result.value == 2 and done == [1]
 
 
+def test_eager_async_command_runs_from_sync_and_async_code(clean_registry):
+    """Q7/Q11: in eager mode an async command runs to completion, also when called from a
+    coroutine (an async view), where this thread's loop is already running."""
+
+    @queue_command
+    async def double(x):
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def from_async_code():
+        return double(21).result
+
+    with override_settings(DJWORKERS={"QUEUE": {"ALWAYS_EAGER": True}}):
+        assert double(4).result == 8
+        assert asyncio.run(from_async_code()) == 42
+
+
 def test_async_job_past_its_timeout_is_cancelled(clean_registry):
     """Q11/Q13: an async job is really cancelled at its limit (asyncio.wait_for)."""
     finished = []

@@ -74,6 +74,23 @@ def run_coroutine(awaitable: Any, timeout: float | None = None) -> Any:
 
     ``timeout``: cancel it after that many seconds and raise :class:`JobTimeout`.
     """
+    if asyncio._get_running_loop() is not None:
+        # Called from async code (eager mode in an async view): this thread's loop is busy
+        # running the caller, so the job gets a thread and a loop of its own for the call.
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = run_coroutine(awaitable, timeout)
+            except BaseException as exc:  # re-raised in the caller's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=target, name="djworkers-async-job")
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
     loop = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
