@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 import time
 
-from django.db import connections
+from django.db import OperationalError, connections
+
+from ..queue.backends.database import LOCK_RETRIES, _is_lock_error
 
 from .base import ResultStore
 from .record import FINAL, ResultRecord
@@ -45,21 +48,28 @@ class DatabaseResultStore(ResultStore):
         return self._connection.vendor == "postgresql"
 
     def write(self, job_id: str, status: str, frame: bytes) -> None:
-        """One upsert (the status also in its own column, for the admin and for queries)."""
-        self._upsert(job_id, frame, status in FINAL, status)
-
-    def _upsert(self, job_id: str, frame: bytes, final: bool, status: str) -> None:
+        """One upsert (the status also in its own column, for the admin and for queries); on
+        PostgreSQL a final one NOTIFYs in the same statement. SQLite lock errors are retried."""
         sql = (
             f"INSERT INTO {self._table} (job_id, status, frame, expires_at) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
             f"expires_at = excluded.expires_at"
         )
         params: list = [job_id, status, bytes(frame), self.expires_at()]
-        if final and self._notifies:
+        if status in FINAL and self._notifies:
             sql = f"WITH saved AS ({sql} RETURNING job_id) SELECT pg_notify(%s, job_id) FROM saved"
             params.append(CHANNEL)
-        with self._connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        delay = 0.01
+        for attempt in range(LOCK_RETRIES):
+            try:
+                with self._connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                return
+            except OperationalError as exc:
+                if not _is_lock_error(exc) or attempt == LOCK_RETRIES - 1:
+                    raise
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(0.5, delay * 2)
 
     def read(self, job_id: str) -> bytes | None:
         with self._connection.cursor() as cursor:

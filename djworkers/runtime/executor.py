@@ -40,11 +40,11 @@ from ..coordination import owner_id
 from ..exceptions import JobNotRegistered, JobTimeout, PoisonJob
 from ..messages import Message, encode
 from ..registry import Registry, registry as default_registry
+from ..results.record import FAILED, RETRYING, SUCCEEDED
 from .connections import close_stale_connections
 from .failures import record_failure
 from .hooks import Hook, call_hooks
 from .retry import RetryPolicy
-from ..results.record import FAILED, RETRYING, SUCCEEDED
 
 logger = logging.getLogger("djworkers.executor")
 
@@ -172,7 +172,7 @@ class Executor:
         call_hooks(self.hooks, "before_job", message)
         try:
             value = job.func(*message.args, **message.kwargs)
-            if inspect.isawaitable(value):
+            if value is not None and inspect.isawaitable(value):  # most jobs return None: no ABC check
                 value = run_coroutine(value, job_timeout(job, self.default_timeout))
         except (Exception, SystemExit) as exc:
             # SystemExit too: a job calling sys.exit() must fail (and be retried or recorded)
