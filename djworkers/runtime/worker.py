@@ -76,7 +76,7 @@ class _Watch:
 
     delivery: Delivery
     message: Any
-    thread: int
+    thread: threading.Thread
     limit: float
     deadline: float
     timed_out: bool = False
@@ -157,8 +157,9 @@ class Worker:
         #: Time-limited jobs running now (by delivery id), each thread's current batch, and
         #: the threads given up on (their job outlived its limit).
         self._watched: dict[int, _Watch] = {}
-        self._batches: dict[int, list[Delivery]] = {}
-        self._abandoned: set[int] = set()
+        # keyed by Thread objects, not idents: an ident is reused once its thread ended
+        self._batches: dict[threading.Thread, list[Delivery]] = {}
+        self._abandoned: set[threading.Thread] = set()
         self._timed_out_exit = False
         self._last_heartbeat = time.monotonic()
         self._last_tick = float("-inf")
@@ -203,7 +204,7 @@ class Worker:
     def _live_threads(self) -> list[threading.Thread]:
         """Job threads still serving (abandoned ones, stuck in a timed-out job, do not count)."""
         return [thread for thread in self._job_threads
-                if thread.is_alive() and thread.ident not in self._abandoned]
+                if thread.is_alive() and thread not in self._abandoned]
 
     def tick(self, now: float | None = None) -> None:
         """The main thread's periodic work: tickers (at most once a second) and the heartbeat.
@@ -225,7 +226,7 @@ class Worker:
     # -- a job thread ---------------------------------------------------------------
     def _job_thread(self) -> None:
         poll = PollBackoff(self.poll.initial, self.poll.backoff, self.poll.maximum)
-        me = threading.get_ident()
+        me = threading.current_thread()
         while not self.shutdown.requested and me not in self._abandoned:
             try:
                 deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
@@ -244,7 +245,7 @@ class Worker:
             self._run_batch(deliveries)
 
     def _run_batch(self, deliveries: list[Delivery]) -> None:
-        me = threading.get_ident()
+        me = threading.current_thread()
         with self._lock:
             for delivery in deliveries:
                 self.held[id(delivery)] = delivery
@@ -324,7 +325,7 @@ class Worker:
         # An async job is cancelled in its loop at the limit (executor); the watch is the
         # backstop for one that blocks its loop, so it fires a little later.
         grace = 1.0 if asyncio.iscoroutinefunction(job.func) else 0.0
-        watch = _Watch(delivery, message, threading.get_ident(), limit, time.monotonic() + limit + grace)
+        watch = _Watch(delivery, message, threading.current_thread(), limit, time.monotonic() + limit + grace)
         with self._lock:
             self._watched[id(delivery)] = watch
         return watch
