@@ -239,6 +239,7 @@ def test_worker_times_out_a_sync_job_and_keeps_serving(memory_queue):
     assert ran == [True]
     failed = FailedJob.objects.get()
     assert failed.reason == "timed-out" and "timed out after 0.3s" in failed.error
+    assert "release.wait(10)" in failed.traceback  # where the job was stuck
     assert worker.counts["timed-out"] == 1
     with pytest.raises(Exception, match="timed out after 0.3s"):
         handle.get(timeout=1)

@@ -28,11 +28,13 @@ with the count in its reason.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
+import inspect
 import logging
 import os
+import sys
+import traceback
 import threading
 import time
 from collections.abc import Callable
@@ -80,6 +82,13 @@ class _Watch:
     limit: float
     deadline: float
     timed_out: bool = False
+
+
+def _stack_of(thread: threading.Thread, exc: BaseException) -> str:
+    """Where the stuck job is now: its thread's stack, for the failed-job store."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (thread already gone)\n"
+    return f"Stack of the job's thread when it timed out:\n{stack}{type(exc).__name__}: {exc}\n"
 
 
 def _result_store_of(source: Source) -> Any:
@@ -324,7 +333,7 @@ class Worker:
             return None
         # An async job is cancelled in its loop at the limit (executor); the watch is the
         # backstop for one that blocks its loop, so it fires a little later.
-        grace = 1.0 if asyncio.iscoroutinefunction(job.func) else 0.0
+        grace = 1.0 if inspect.iscoroutinefunction(job.func) else 0.0
         watch = _Watch(delivery, message, threading.current_thread(), limit, time.monotonic() + limit + grace)
         with self._lock:
             self._watched[id(delivery)] = watch
@@ -361,7 +370,7 @@ class Worker:
             try:
                 exc = JobTimeout(f"{message.describe()} timed out after {watch.limit:g}s")
                 result = self.executor.failed(message, watch.delivery.raw, exc, reason="timed-out",
-                                              traceback=f"JobTimeout: {exc}\n")
+                                              traceback=_stack_of(watch.thread, exc))
                 self._settle(watch.delivery, result)
                 self._count("timed-out")
             except Exception:
@@ -373,6 +382,7 @@ class Worker:
                 self.shutdown.request()
             elif not self.shutdown.requested:
                 self._start_job_thread()
+
     def _count(self, key: str) -> None:
         with self._lock:
             self.counts[key] += 1
