@@ -58,6 +58,8 @@ class Job:
         ):
             raise ValueError(f"Job {name!r}: retries must be an int >= 0, got {retries!r}.")
         # A backoff below 1 would shrink the delays: the same rule as the RETRY_BACKOFF check (E2xx).
+        if options.get("result") not in (None, True, False):
+            raise ValueError(f"Job {name!r}: result must be True or False, got {options['result']!r}.")
         timeout = options.get("timeout")
         if timeout is not None and (
             not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0

@@ -204,10 +204,12 @@ def test_async_job_past_its_timeout_is_cancelled(clean_registry):
     assert "timed out after 0.2s" in str(result.exception) and finished == []
 
 
-def test_timeout_option_is_validated():
-    """Q13: a bad timeout is refused when the job is declared, naming it."""
+def test_timeout_and_result_options_are_validated():
+    """Q12/Q13: a bad timeout or result option is refused when the job is declared, naming it."""
     with pytest.raises(ValueError, match="'t.bad'.*timeout"):
         Job.declare("t.bad", lambda: None, "queue", timeout=0)
+    with pytest.raises(ValueError, match="'t.bad'.*result must be True or False"):
+        Job.declare("t.bad", lambda: None, "queue", result="yes")
 
 
 # -- time limits and poison in the worker (Q13, Q16) ---------------------------------------------
