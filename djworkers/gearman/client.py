@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,10 +159,16 @@ class GearmanClient:
         frame = encode(message)
         task = server_name(message.name).encode("utf-8")  # gearmand function names travel as bytes
         lowlevel = self._lowlevel()
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
         try:
+            # pygearman's own wait_until_complete does not wait at all when poll_timeout is None
+            # (it returns as soon as the job is accepted): wait for completion here instead.
             request = lowlevel.submit_job(task, frame, unique=unique, priority=PRIORITIES[priority],
-                                          background=background, wait_until_complete=wait_until_complete,
+                                          background=background, wait_until_complete=False,
                                           max_retries=max_retries, poll_timeout=poll_timeout)
+            if not background and wait_until_complete and not request.timed_out:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                lowlevel.wait_until_jobs_completed([request], poll_timeout=remaining)
         except Exception as exc:
             self.reset()
             if isinstance(exc, (OSError, library.gearman().errors.GearmanError)):
