@@ -74,3 +74,12 @@ def flaky(path, failures):
     if attempts <= failures:
         raise RuntimeError(f"attempt {attempts} fails")
     return attempts
+
+
+@gearman_job(name="tests.record")
+def record(path, *args, **kwargs):
+    """Appends the JSON of its arguments to ``path`` (background submissions)."""
+    import json
+
+    with open(path, "a") as handle:
+        handle.write(json.dumps([list(args), kwargs]) + "\n")
