@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 from tests.utils import spawn, wait_until
 
 
+JOBS_APP = "tests.gearmanapp"
+
+
+def register_test_jobs():
+    """Register tests/gearmanapp's jobs in this process (the caller restores the registry after)."""
+    from djworkers.registry import registry
+
+    module = importlib.import_module(f"{JOBS_APP}.gearman_jobs")
+    jobs = getattr(module, "_registered", None)
+    if jobs is None:  # first import: the decorators just registered them
+        jobs = module._registered = [job for job in registry if job.func.__module__ == module.__name__]
+    for job in jobs:
+        registry.register(job)
+    return jobs
+
+
 def gearman_settings(server, **gearman) -> dict:
-    """Settings (for a subprocess's JSON file) pointing the Gearman door at ``server``."""
-    return {"DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+    """Settings (for a subprocess's JSON file): tests/gearmanapp installed, the door pointed at ``server``."""
+    from django.conf import settings
+
+    return {"INSTALLED_APPS": [*settings.INSTALLED_APPS, JOBS_APP],
+            "DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
                           "STATS": {"ENABLED": False},
                           "GEARMAN": {"SERVERS": [server.address], **gearman}}}
 

@@ -30,6 +30,14 @@ def worker(gearmand_server, django_db_setup, django_db_blocker, tmp_path_factory
 
 
 @pytest.fixture(autouse=True)
+def gearman_jobs(clean_registry):
+    """tests/gearmanapp's jobs, registered here as in the worker subprocesses."""
+    from tests.gearman_helpers import register_test_jobs
+
+    register_test_jobs()
+
+
+@pytest.fixture(autouse=True)
 def gearman_settings(settings, gearmand_server):
     if gearmand_server.process is None or gearmand_server.process.poll() is not None:
         gearmand_server.start()
@@ -43,8 +51,8 @@ def client(worker):
 
 # -- "Job naming" ---------------------------------------------------------------------------
 def test_bare_decorator_registers_under_the_import_path_without_gearman_jobs(client):
-    """G1, G2: ``@gearman_job`` alone registers; tests/testapp/gearman_jobs.py:reverse -> tests.testapp.reverse."""
-    assert client.submit_job("tests.testapp.reverse", "hello") == "olleh"
+    """G1, G2: ``@gearman_job`` alone registers; tests/gearmanapp/gearman_jobs.py:reverse -> tests.gearmanapp.reverse."""
+    assert client.submit_job("tests.gearmanapp.reverse", "hello") == "olleh"
 
 
 # -- "Task parameters" ----------------------------------------------------------------------
@@ -122,7 +130,7 @@ def test_timeout_raises_and_the_next_call_gets_its_own_answer(client):
     with pytest.raises(TimeoutError) as caught:
         client.submit_job("tests.sleep", 1.0, poll_timeout=0.3)
     assert isinstance(caught.value, GearmanTimeout)
-    assert client.submit_job("tests.testapp.reverse", "next") == "txen"
+    assert client.submit_job("tests.gearmanapp.reverse", "next") == "txen"
     assert client.submit_job("tests.echo", 7) == [[7], {}]
 
 
@@ -134,7 +142,7 @@ def test_one_client_from_eight_threads_gets_each_call_its_own_result(client):
         try:
             for i in range(10):
                 value = f"t{n}-{i}"
-                if client.submit_job("tests.testapp.reverse", value) != value[::-1]:
+                if client.submit_job("tests.gearmanapp.reverse", value) != value[::-1]:
                     failures.append(value)
                 if client.submit_job("tests.echo", n, index=i) != [[n], {"index": i}]:
                     failures.append(f"echo {n} {i}")
@@ -150,7 +158,7 @@ def test_one_client_from_eight_threads_gets_each_call_its_own_result(client):
 
 
 def test_wait_until_complete_false_returns_a_submitted_job(client):
-    pending = client.submit_job("tests.testapp.reverse", "later", wait_until_complete=False)
+    pending = client.submit_job("tests.gearmanapp.reverse", "later", wait_until_complete=False)
     assert pending.handle
     assert pending.result(poll_timeout=20) == "retal"
 
@@ -250,7 +258,7 @@ def test_status_section_from_gearmand_admin_status(client):
     rows = {row["function"]: row for row in section["rows"]}
     assert rows["tests.echo"]["workers"] == 2
     assert rows["tests.echo"]["job"] == "tests.echo"
-    assert rows["tests.testapp.some_job"]["workers"] == 2
+    assert rows["tests.gearmanapp.some_job"]["workers"] == 2
 
 
 def test_status_reports_an_unreachable_gearmand(settings):

@@ -15,6 +15,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
+def gearman_jobs(clean_registry):
+    """tests/gearmanapp's jobs, registered here as in the worker subprocesses."""
+    from tests.gearman_helpers import register_test_jobs
+
+    register_test_jobs()
+
+
+@pytest.fixture(autouse=True)
 def gearman_settings(settings, gearmand_server):
     if gearmand_server.process is None or gearmand_server.process.poll() is not None:
         gearmand_server.start()
@@ -55,9 +63,9 @@ def test_queue_option_restricts_registration(gearmand_server, workers):
     """G7: ``-q my-queue-name`` registers only that queue's jobs on gearmand."""
     process, log = workers(gearmand_server, "-q", "my-queue-name")
     known = functions(gearmand_server)
-    assert known["tests.testapp.some_job"]["workers"] == 1
+    assert known["tests.gearmanapp.some_job"]["workers"] == 1
     assert known.get("tests.echo", {"workers": 0})["workers"] == 0
-    assert GearmanClient().submit_job("tests.testapp.some_job", "x", poll_timeout=20) == "queue job got x"
+    assert GearmanClient().submit_job("tests.gearmanapp.some_job", "x", poll_timeout=20) == "queue job got x"
     assert stop(process) == 0, read(log)
 
 
@@ -74,10 +82,10 @@ def test_worker_reconnects_after_gearmand_restarts(gearmand_server, workers):
     """G7: gearmand restarted under a running worker; the worker reconnects (back-off) and serves."""
     process, log = workers(gearmand_server)
     client = GearmanClient()
-    assert client.submit_job("tests.testapp.reverse", "before", poll_timeout=20) == "erofeb"
+    assert client.submit_job("tests.gearmanapp.reverse", "before", poll_timeout=20) == "erofeb"
     gearmand_server.restart()
     wait_until(lambda: read(log).count("connected to gearmand") >= 2, timeout=30)
-    assert GearmanClient().submit_job("tests.testapp.reverse", "after", poll_timeout=20) == "retfa"
+    assert GearmanClient().submit_job("tests.gearmanapp.reverse", "after", poll_timeout=20) == "retfa"
     assert "gearmand unreachable" in read(log)
     assert process.poll() is None
     assert stop(process) == 0, read(log)
@@ -113,5 +121,5 @@ def test_list_tasks_prints_queues_and_jobs(gearmand_server):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Queue: default" in out and "Queue: my-queue-name" in out
-    assert "tests.testapp.reverse  (on gearmand: prod.tests.testapp.reverse)" in out
-    assert out.index("Queue: my-queue-name") < out.index("tests.testapp.some_job")
+    assert "tests.gearmanapp.reverse  (on gearmand: prod.tests.gearmanapp.reverse)" in out
+    assert out.index("Queue: my-queue-name") < out.index("tests.gearmanapp.some_job")

@@ -23,11 +23,11 @@ def check() -> Iterator[checks.CheckMessage]:
     try:
         hook = name_hook()
         if hook is not None:
-            for job in gearman_jobs()[:1] or []:
-                mapped = hook(job.name)
-                if not isinstance(mapped, str) or not mapped:
-                    raise DjworkersImproperlyConfigured(
-                        f"{JOB_NAME_SETTING} returned {mapped!r} for {job.name!r}; it must return a non-empty str.")
+            sample = next((job.name for job in gearman_jobs()), "myapp.example")
+            mapped = hook(sample)
+            if not isinstance(mapped, str) or not mapped:
+                raise DjworkersImproperlyConfigured(
+                    f"{JOB_NAME_SETTING} returned {mapped!r} for {sample!r}; it must return a non-empty str.")
     except DjworkersImproperlyConfigured as exc:
         yield checks.Error(str(exc), id="djworkers.E502")
     except Exception as exc:

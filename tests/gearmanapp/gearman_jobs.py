@@ -1,4 +1,4 @@
-"""Gearman jobs of the test app (autodiscovered: G1, G2). Used by tests/test_gearman*.py."""
+"""Gearman jobs of the Gearman tests (autodiscovered in their worker subprocesses: G1, G2)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from djworkers.gearman import gearman_job
 
 @gearman_job
 def reverse(text):
-    """Bare decorator: registered as ``tests.testapp.reverse`` (G1, G2)."""
+    """Bare decorator: registered as ``tests.gearmanapp.reverse`` (G1, G2)."""
     return text[::-1]
 
 
