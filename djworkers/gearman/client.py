@@ -1,6 +1,6 @@
 """``GearmanClient``: submit jobs with any arguments, get their values back (G4, G5, G6).
 
-A thin layer over pygearman's client. What it adds:
+What it adds to gearmand's protocol:
 
 * arguments: positional ``data``, ``args=[...]``, ``kwargs={...}`` and plain
   keywords, packed into the core's signed :class:`~djworkers.messages.Message`
@@ -8,21 +8,27 @@ A thin layer over pygearman's client. What it adds:
 * the answer: a foreground call returns the job's value, or raises
   :class:`GearmanJobError` naming what the job raised, :class:`GearmanTimeout`
   after ``poll_timeout``, :class:`GearmanUnavailable` when no server answers;
-* safety: pygearman clients are not thread-safe, so each thread (and each
-  process after a fork) gets its own; after a timeout that thread's client is
-  dropped, because a late answer would otherwise be taken for the next call's.
+* safety: each thread (and each process after a fork) has its own connection,
+  and a connection that timed out is closed, so a late answer is never taken
+  for the next call's.
+
+It speaks the client half of the protocol itself (:mod:`.protocol` says why);
+workers use pygearman.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from .. import conf
 from ..messages import Message, encode
-from . import library, results
+from . import library, protocol, results
 from .errors import GearmanJobError, GearmanTimeout, GearmanUnavailable
 from .naming import server_name
 
@@ -44,6 +50,8 @@ def pack_arguments(name: str, data: Any, args: Sequence[Any] | None, kwargs: dic
     and ``args`` exclude each other. Keywords not reserved become job keyword
     arguments, merged with ``kwargs`` (a name in both is an error).
     """
+    if args is None and kwargs is None:  # the common case, kept cheap
+        return ((data,) if data is not _MISSING else ()), extra
     if data is not _MISSING and args is not None:
         raise TypeError(f"submit_job({name!r}): pass the job's arguments either as data or as args=[...], "
                         "not both.")
@@ -63,23 +71,17 @@ def pack_arguments(name: str, data: Any, args: Sequence[Any] | None, kwargs: dic
 class SubmittedJob:
     """A foreground job submitted with ``wait_until_complete=False``: :meth:`result` waits for it."""
 
-    def __init__(self, client: "GearmanClient", name: str, request: Any):
-        self.client, self.name, self.request = client, name, request
+    def __init__(self, client: "GearmanClient", name: str, handle: bytes, connection: protocol.Connection):
+        self.client, self.name, self._handle, self._connection = client, name, handle, connection
 
     @property
     def handle(self) -> str:
-        handle = self.request.job.handle
-        return handle.decode() if isinstance(handle, bytes) else str(handle)
+        return self._handle.decode("utf-8", "replace")
 
     def result(self, poll_timeout: float | None = None) -> Any:
         """Wait for the job (in the thread that submitted it) and return its value."""
-        lowlevel = self.client._lowlevel()
-        try:
-            lowlevel.wait_until_jobs_completed([self.request], poll_timeout=poll_timeout)
-        except Exception as exc:
-            self.client.reset()
-            raise GearmanUnavailable(f"Lost the gearmand connection waiting for {self.name!r}: {exc}") from exc
-        return self.client._answer(self.name, self.request, poll_timeout)
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        return self.client._wait(self._connection, self.name, self._handle, deadline, poll_timeout)
 
 
 class GearmanClient:
@@ -91,31 +93,48 @@ class GearmanClient:
     def __init__(self, servers: Sequence[Any] | None = None):
         self._servers = library.server_list(list(servers)) if servers is not None else None
         self._local = threading.local()
+        self._parsed: tuple[Any, list[tuple[str, int]]] | None = None
 
     @property
     def servers(self) -> list[tuple[str, int]]:
-        return self._servers if self._servers is not None else library.configured_servers()
+        if self._servers is not None:
+            return self._servers
+        raw = conf.section("GEARMAN")["SERVERS"]
+        parsed = self._parsed
+        if parsed is None or parsed[0] is not raw:  # parse once per settings object, not per call
+            parsed = self._parsed = (raw, library.server_list(raw))
+        return parsed[1]
 
     # -- the connection of this thread ----------------------------------------------
-    def _lowlevel(self) -> Any:
+    def _connection(self, attempts: int, name: str = "") -> tuple[protocol.Connection, bool]:
+        """This thread's connection (opened on first use): ``(connection, fresh)``."""
         local = self._local
-        client = getattr(local, "client", None)
         servers = self.servers
-        # A fork copied the parent's socket (never share it); changed SERVERS need a new client.
-        if client is None or local.pid != os.getpid() or local.servers != servers:
-            client = library.gearman().GearmanClient(list(servers))
-            local.client, local.pid, local.servers = client, os.getpid(), servers
-        return client
+        connection = getattr(local, "connection", None)
+        if connection is not None and local.pid == os.getpid() and local.servers == servers:
+            return connection, False
+        self.reset()
+        order = list(servers)
+        random.shuffle(order)  # spread threads and processes over the servers
+        errors = []
+        for attempt in range(max(1, attempts)):
+            host, port = order[attempt % len(order)]
+            try:
+                connection = protocol.Connection(host, port)
+            except OSError as exc:
+                errors.append(f"{host}:{port}: {exc}")
+                continue
+            local.connection, local.pid, local.servers = connection, os.getpid(), servers
+            return connection, True
+        raise GearmanUnavailable(f"Could not submit job {name!r}: no gearmand of {self._describe_servers()} "
+                                 f"accepts connections ({'; '.join(errors)}).")
 
     def reset(self) -> None:
         """Close and forget this thread's connection (after a timeout or a lost server)."""
-        client = getattr(self._local, "client", None)
-        self._local.client = None
-        if client is not None and self._local.pid == os.getpid():
-            try:
-                client.shutdown()
-            except Exception:
-                pass
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None and self._local.pid == os.getpid():  # never close a parent's socket
+            connection.close()
 
     # -- submitting -----------------------------------------------------------------
     def submit_job(self, name: str, data: Any = _MISSING, /, *more: Any, args: Sequence[Any] | None = None,
@@ -126,8 +145,8 @@ class GearmanClient:
 
         Foreground (default): returns the job's return value. ``background=True``:
         returns the gearmand job handle at once. ``wait_until_complete=False``:
-        returns a :class:`SubmittedJob`. See :data:`RESERVED` for the keywords
-        that configure the submission rather than the job.
+        returns a :class:`SubmittedJob`. ``max_retries``: further connection
+        attempts (to the next server) when one fails. See :data:`RESERVED`.
         """
         if more:
             raise TypeError(f"submit_job({name!r}, ...) takes one positional data argument; pass several as "
@@ -137,8 +156,8 @@ class GearmanClient:
                 raise TypeError(f"submit_job({name!r}): data given twice.")
             data = job_kwargs.pop("data")
         positional, keywords = pack_arguments(name, data, args, kwargs, job_kwargs)
-        options = {} if background else {"foreground": True}
-        message = Message(name=name, args=positional, kwargs=keywords, queue="", options=options)
+        message = Message(name=name, args=positional, kwargs=keywords, queue="",
+                          options={} if background else {"foreground": True})
         return self.submit_message(message, unique=unique, priority=priority, background=background,
                                    wait_until_complete=wait_until_complete, max_retries=max_retries,
                                    poll_timeout=poll_timeout)
@@ -152,51 +171,67 @@ class GearmanClient:
                        background: bool = True, wait_until_complete: bool = True, max_retries: int = 0,
                        poll_timeout: float | None = None) -> Any:
         """Send a built message (the worker's retries and replay use this too)."""
-        if priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of 'low', 'normal', 'high' (or None), got {priority!r}.")
-        if unique is not None and not isinstance(unique, (str, bytes)):
-            unique = str(unique)
-        frame = encode(message)
-        task = server_name(message.name).encode("utf-8")  # gearmand function names travel as bytes
-        lowlevel = self._lowlevel()
-        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
         try:
-            # pygearman's own wait_until_complete does not wait at all when poll_timeout is None
-            # (it returns as soon as the job is accepted): wait for completion here instead.
-            request = lowlevel.submit_job(task, frame, unique=unique, priority=PRIORITIES[priority],
-                                          background=background, wait_until_complete=False,
-                                          max_retries=max_retries, poll_timeout=poll_timeout)
-            if not background and wait_until_complete and not request.timed_out:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                lowlevel.wait_until_jobs_completed([request], poll_timeout=remaining)
-        except Exception as exc:
-            self.reset()
-            if isinstance(exc, (OSError, library.gearman().errors.GearmanError)):
-                raise GearmanUnavailable(f"Could not submit job {message.name!r} to gearmand at "
-                                         f"{self._describe_servers()}: {exc}") from exc
-            raise
-        if request.timed_out:
-            self.reset()
-            raise GearmanTimeout(f"Gearman job {message.name!r} was not "
-                                 f"{'accepted' if request.state != 'CREATED' else 'answered'} within "
-                                 f"{poll_timeout}s (poll_timeout).")
+            level = PRIORITIES[priority]
+        except (KeyError, TypeError):
+            raise ValueError(f"priority must be one of 'low', 'normal', 'high' (or None), got {priority!r}.") \
+                from None
+        if unique is None:
+            unique_bytes = message.id.encode()  # random: no coalescing unless the caller asks
+        else:
+            unique_bytes = unique if isinstance(unique, bytes) else str(unique).encode("utf-8")
+        frame = encode(message)
+        function = server_name(message.name).encode("utf-8")
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        handle, connection = self._submit(message.name, function, unique_bytes, frame, background, level,
+                                          deadline, poll_timeout, max_retries)
         if background:
-            handle = request.job.handle
-            return handle.decode() if isinstance(handle, bytes) else handle
+            return handle.decode("utf-8", "replace")
         if not wait_until_complete:
-            return SubmittedJob(self, message.name, request)
-        return self._answer(message.name, request, poll_timeout)
+            return SubmittedJob(self, message.name, handle, connection)
+        return self._wait(connection, message.name, handle, deadline, poll_timeout)
 
-    def _answer(self, name: str, request: Any, poll_timeout: float | None) -> Any:
-        if request.timed_out:
+    def _submit(self, name: str, function: bytes, unique: bytes, frame: bytes, background: bool,
+                priority: str | None, deadline: float | None, poll_timeout: float | None,
+                max_retries: int) -> tuple[bytes, protocol.Connection]:
+        attempts = max(0, int(max_retries)) + 1
+        while True:
+            connection, fresh = self._connection(attempts, name)
+            try:
+                return connection.submit(function, unique, frame, background=background, priority=priority,
+                                         deadline=deadline), connection
+            except socket.timeout:
+                self.reset()
+                raise GearmanTimeout(f"Gearman job {name!r} was not accepted within {poll_timeout}s "
+                                     "(poll_timeout).") from None
+            except (OSError, protocol.ProtocolError) as exc:
+                self.reset()
+                # A kept connection that the server closed (a gearmand restart) is retried once
+                # on a new one; the job was not accepted, since no JOB_CREATED came back.
+                if not fresh and not isinstance(exc, protocol.ProtocolError):
+                    continue
+                attempts -= 1
+                if attempts > 0:
+                    continue
+                raise GearmanUnavailable(f"Could not submit job {name!r} to gearmand at "
+                                         f"{self._describe_servers()}: {exc}") from exc
+
+    def _wait(self, connection: protocol.Connection, name: str, handle: bytes, deadline: float | None,
+              poll_timeout: float | None) -> Any:
+        try:
+            kind, parts = connection.wait(handle, deadline)
+        except socket.timeout:
+            self.reset()  # the late answer must not reach the next call
+            raise GearmanTimeout(f"Gearman job {name!r} was not answered within {poll_timeout}s "
+                                 "(poll_timeout).") from None
+        except (OSError, protocol.ProtocolError) as exc:
             self.reset()
-            raise GearmanTimeout(f"Gearman job {name!r} was not answered within {poll_timeout}s (poll_timeout).")
-        if request.state == "COMPLETE":
-            return results.read(name, request.result)
-        if request.state == "FAILED":
-            raise GearmanJobError(name, "WorkFail", "the worker reported a failure without details (WORK_FAIL)")
-        self.reset()
-        raise GearmanUnavailable(f"Gearman job {name!r} ended in state {request.state} (connection lost?).")
+            raise GearmanUnavailable(f"Lost gearmand while waiting for job {name!r}: {exc}") from exc
+        if kind == protocol.WORK_COMPLETE:
+            return results.read(name, parts[1])
+        if kind == protocol.WORK_EXCEPTION:
+            raise GearmanJobError(name, "WorkException", parts[1].decode("utf-8", "replace"))
+        raise GearmanJobError(name, "WorkFail", "the worker reported a failure without details (WORK_FAIL)")
 
     def _describe_servers(self) -> str:
         try:
