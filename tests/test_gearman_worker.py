@@ -51,7 +51,7 @@ def test_three_worker_processes_each_take_jobs(gearmand_server, workers, tmp_pat
     path = tmp_path / "pids"
     client = GearmanClient()
     for n in range(30):
-        client.dispatch_background_task("tests.record_pid", args=[str(path), n], kwargs={"pause": 0.05})
+        client.dispatch_background_task("tests.record_pid", args=[str(path), n], kwargs={"pause": 0.1})
     wait_until(lambda: len(read(path).splitlines()) == 30, timeout=60)
     pids = {line.split()[0] for line in read(path).splitlines()}
     assert len(pids) == 3, read(path)
@@ -124,3 +124,31 @@ def test_list_tasks_prints_queues_and_jobs(gearmand_server):
     assert "Queue: default" in out and "Queue: my-queue-name" in out
     assert "tests.gearmanapp.reverse  (on gearmand: prod.tests.gearmanapp.reverse)" in out
     assert out.index("Queue: my-queue-name") < out.index("tests.gearmanapp.some_job")
+
+
+def test_a_held_retry_is_handed_back_on_stop_and_run_by_the_next_worker(gearmand_server, workers, tmp_path):
+    """gearmand has no delayed jobs: the worker holds a retry until due; stopping hands it back."""
+    first, log = workers(gearmand_server)
+    path = tmp_path / "attempts"
+    GearmanClient().dispatch_background_task("tests.flaky_later", kwargs={"path": str(path), "failures": 1})
+    wait_until(lambda: read(path).count("attempt") == 1)
+    assert stop(first) == 0, read(log)
+    assert functions(gearmand_server)["tests.flaky_later"]["queued"] == 1  # back on gearmand, not lost
+    workers(gearmand_server)
+    wait_until(lambda: read(path).count("attempt") == 2, timeout=30)
+
+
+def test_a_held_retry_is_recorded_when_gearmand_is_gone_at_stop(gearmand_server, workers, tmp_path):
+    from djworkers.models import FailedJob
+
+    first, log = workers(gearmand_server)
+    path = tmp_path / "attempts"
+    GearmanClient().dispatch_background_task("tests.flaky_later", kwargs={"path": str(path), "failures": 1})
+    wait_until(lambda: read(path).count("attempt") == 1)
+    gearmand_server.stop()
+    try:
+        assert stop(first) == 0, read(log)
+        row = FailedJob.objects.get(door="gearman", name="tests.flaky_later")
+        assert row.exception == "GearmanUnavailable" and "retry not handed back" in row.error
+    finally:
+        gearmand_server.start()

@@ -83,3 +83,9 @@ def record(path, *args, **kwargs):
 
     with open(path, "a") as handle:
         handle.write(json.dumps([list(args), kwargs]) + "\n")
+
+
+@gearman_job(name="tests.flaky_later", retries=1, retry_delay=2.0, retry_backoff=1.0)
+def flaky_later(path, failures):
+    """Like tests.flaky, with a retry 2 s later (held by the worker meanwhile)."""
+    return flaky(path, failures)
