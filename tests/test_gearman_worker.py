@@ -152,3 +152,20 @@ def test_a_held_retry_is_recorded_when_gearmand_is_gone_at_stop(gearmand_server,
         assert row.exception == "GearmanUnavailable" and "retry not handed back" in row.error
     finally:
         gearmand_server.start()
+
+
+def test_djworkers_run_all_starts_the_gearman_worker(gearmand_server, tmp_path):
+    """``djworkers_run --all`` starts ``gearman_worker`` when Gearman jobs exist and gearmand answers."""
+    from tests.gearman_helpers import gearman_settings as subprocess_settings
+    from tests.utils import spawn
+
+    log = tmp_path / "run.log"
+    process = spawn(["djworkers_run", "--all"], settings=subprocess_settings(gearmand_server), log=log)
+    try:
+        wait_until(lambda: "connected to gearmand" in read(log), timeout=60)
+        assert GearmanClient().submit_job("tests.echo", 0, poll_timeout=20) == [[0], {}]
+        assert stop(process, signal.SIGTERM, timeout=60) == 0, read(log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "gearman | stopped" in read(log), read(log)
