@@ -7,7 +7,6 @@ import os
 import pytest
 
 from djworkers import conf
-from djworkers.exceptions import DjworkersImproperlyConfigured
 from djworkers.gearman import gearman_job
 from djworkers.gearman.client import RESERVED, _MISSING, pack_arguments
 from djworkers.gearman.naming import default_name, server_name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from decimal import Decimal  # noqa: F401  (the README passes Decimal(1.0))
 
 from djworkers.gearman import gearman_job
 
