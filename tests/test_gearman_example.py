@@ -37,6 +37,18 @@ def test_example_worker_and_client(tmp_path, gearmand_server):
         result = manage(["shell", "-c", press], env)
         assert result.stdout.splitlines()[-1].startswith("done neve ro ddo reven"), result.stdout + result.stderr
 
+        page = ("from django.test import RequestFactory; from demo import views; import json; "
+                "request = RequestFactory().get('/'); "
+                "html = views.home(request).content.decode(); "
+                "state = json.loads(views.state(RequestFactory().get('/state.json')).content); "
+                "print('button' if 'enqueue-gearman-counting' in html else 'no button', "
+                "json.dumps(state['gearman']['rows']))")
+        result = manage(["shell", "-c", page], env)
+        last = result.stdout.splitlines()[-1]
+        assert last.startswith("button "), result.stdout + result.stderr  # the card's button...
+        card = {row["function"]: row for row in json.loads(last[len("button "):])}
+        assert card["gearman_example.background_counting"]["workers"] == 2  # ...and the card's rows
+
         status = json.loads(manage(["djworkers_status", "--json"], env).stdout)
         section = next(s for s in status["sections"] if s["door"] == "gearman")
         rows = {row["function"]: row for row in section["rows"]}
