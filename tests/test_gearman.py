@@ -222,17 +222,28 @@ def test_background_failure_ends_in_the_failed_job_store_and_replays(client):
     wait_until(lambda: FailedJob.objects.filter(door="gearman", name="tests.boom").exists())
 
 
-def test_unsigned_or_tampered_frames_are_rejected_and_quarantined(worker, gearmand_server):
-    """Payloads are signed frames: the worker answers an error and records the frame, never unpickles it."""
-    import pickle
+def tampered_frame() -> bytes:
+    from djworkers.messages import Message, encode
 
+    frame = bytearray(encode(Message(name="tests.echo", args=(1,), options={"foreground": True})))
+    frame[-1] ^= 0x01
+    return bytes(frame)
+
+
+@pytest.mark.parametrize("payload", [
+    pytest.param(lambda: __import__("pickle").dumps({"evil": True}), id="unsigned-pickle"),
+    pytest.param(tampered_frame, id="tampered-signed-frame"),
+])
+def test_unsigned_or_tampered_frames_are_rejected_and_quarantined(worker, gearmand_server, payload):
+    """Payloads are signed frames: the worker answers an error and records the frame, never unpickles it."""
     import gearman
 
     from djworkers.models import FailedJob
 
+    data = payload()
     raw = gearman.GearmanClient([gearmand_server.address])
     try:
-        request = raw.submit_job(b"tests.echo", pickle.dumps({"evil": True}), poll_timeout=20)
+        request = raw.submit_job(b"tests.echo", data, poll_timeout=20)
         if request.state != "COMPLETE":
             raw.wait_until_jobs_completed([request], poll_timeout=20)
         with pytest.raises(GearmanJobError) as caught:
@@ -243,7 +254,7 @@ def test_unsigned_or_tampered_frames_are_rejected_and_quarantined(worker, gearma
     finally:
         raw.shutdown()
     row = wait_until(lambda: FailedJob.objects.filter(door="gearman", reason="bad-signature").first())
-    assert row.queue == "tests.echo" and row.raw == pickle.dumps({"evil": True})
+    assert row.queue == "tests.echo" and bytes(row.raw) == data
 
 
 # -- status, checks, djworkers_run ------------------------------------------------------------
