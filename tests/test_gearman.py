@@ -291,3 +291,13 @@ def test_djworkers_run_all_wants_the_worker_when_jobs_exist_and_gearmand_answers
     assert command.wanted()
     settings.DJWORKERS = {**settings.DJWORKERS, "GEARMAN": {"SERVERS": [f"127.0.0.1:{free_port()}"]}}
     assert not command.wanted()
+
+
+def test_a_server_down_in_the_list_is_skipped(client, gearmand_server):
+    """SERVERS with a dead entry: connections go to the one that answers."""
+    from tests.services import free_port
+
+    both = GearmanClient([f"127.0.0.1:{free_port()}", gearmand_server.address])
+    for n in range(5):
+        both.reset()
+        assert both.submit_job("tests.echo", n, poll_timeout=20) == [[n], {}]

@@ -117,7 +117,7 @@ class GearmanClient:
         order = list(servers)
         random.shuffle(order)  # spread threads and processes over the servers
         errors = []
-        for attempt in range(max(1, attempts)):
+        for attempt in range(max(attempts, len(order))):  # every server at least once
             host, port = order[attempt % len(order)]
             try:
                 connection = protocol.Connection(host, port)
