@@ -169,3 +169,19 @@ def test_djworkers_run_all_starts_the_gearman_worker(gearmand_server, tmp_path):
         if process.poll() is None:
             process.kill()
     assert "gearman | stopped" in read(log), read(log)
+
+
+def test_a_worker_killed_mid_job_loses_nothing(gearmand_server, workers, tmp_path):
+    """At-least-once: gearmand gives the job of a worker killed with SIGKILL to the next worker."""
+    import os
+
+    first, log = workers(gearmand_server)
+    path = tmp_path / "slept"
+    GearmanClient().dispatch_background_task("tests.sleep", args=[1.0], path=str(path))
+    wait_until(lambda: functions(gearmand_server).get("tests.sleep", {}).get("running") == 1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    assert read(path) == ""
+    second, _ = workers(gearmand_server)
+    wait_until(lambda: read(path).startswith("slept"), timeout=30)
+    assert read(path).split()[1] == str(second.pid)
