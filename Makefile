@@ -10,11 +10,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv install install-test demo test test-sqlite test-postgres docs clean
+.PHONY: help venv install install-test demo test test-sqlite test-postgres lint docs clean
 
 help:
 	@echo "make demo    run the example project (http://127.0.0.1:8000/)"
 	@echo "make test    run the test suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make lint    ruff (lint, format) and mypy"
 	@echo "make docs    build the Sphinx docs with -W"
 
 $(BIN)/python:
@@ -43,7 +44,16 @@ demo: $(VENV)/.installed
 	@echo "Open http://$(DEMO_ADDR)/  (Ctrl-C stops the web server, queue_consumer and run_dumbwaiter)"
 	cd example_project && exec ../$(BIN)/python manage.py djworkers_run --all --runserver $(DEMO_ADDR)
 
-test: test-sqlite test-postgres
+# Both passes always run (a failed SQLite pass does not hide the PostgreSQL one); the last
+# line reports each, and the exit status is non-zero if either failed.
+test: $(VENV)/.installed-test
+	@sqlite=passed; postgres=passed; \
+	$(MAKE) --no-print-directory test-sqlite || sqlite=FAILED; \
+	$(MAKE) --no-print-directory test-postgres || postgres=FAILED; \
+	if [ $$postgres = passed ] && ! $(BIN)/python tests/postgres_available.py 2>/dev/null; then \
+		postgres="skipped (no server on 127.0.0.1:5432)"; fi; \
+	echo "make test: SQLite pass $$sqlite; PostgreSQL pass $$postgres"; \
+	[ $$sqlite = passed ] && [ "$$postgres" != FAILED ]
 
 test-sqlite: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -58,6 +68,12 @@ test-postgres: $(VENV)/.installed-test
 	else \
 		echo "Skipping the PostgreSQL run: no server on 127.0.0.1:5432"; \
 	fi
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; make test runs it first.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 docs: $(VENV)/.installed-test
 	$(BIN)/python -m sphinx -W -q -b html docs docs/_build

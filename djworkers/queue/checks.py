@@ -5,7 +5,8 @@ not a QueueBackend subclass · E204 CONNECTION unusable by the backend (Redis UR
 or ``host:port:db``; database alias) · E205 LEASE_SECONDS not a positive number
 · E206 RETRIES not an int >= 0 · E207 RETRY_DELAY / RETRY_MAX_DELAY negative or
 RETRY_BACKOFF < 1 · E208 NAME not a non-empty string · E209 ALWAYS_EAGER,
-PERIODIC or NOTIFY not a bool · W201 LEASE_SECONDS shorter than two heartbeats
+PERIODIC or NOTIFY not a bool, ENQUEUE_ON_COMMIT not a bool or None · W201
+LEASE_SECONDS shorter than two heartbeats
 (running jobs could lose their lease and run twice).
 """
 
@@ -21,11 +22,8 @@ from .. import conf
 from ..conf import new_name
 from ..exceptions import DjworkersImproperlyConfigured
 from ..loading import load_object
+from ..validation import is_at_least, is_number, is_positive
 from .backends import BACKENDS, LEGACY_BACKENDS, QueueBackend, resolve_backend_path
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _backend_checks(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
@@ -62,10 +60,12 @@ def _connection_checks(path: Any, connection: Any) -> Iterator[checks.CheckMessa
             yield checks.Error(str(exc), hint='Use a URL ("redis://host:6379/0") or the old '
                                '"host:port:db".', id="djworkers.E204")
     elif path == BACKENDS["database"]:
-        if connection is not None and (not isinstance(connection, str) or connection not in connections):
+        # None and "" both mean 'default': the djutils README's database line is
+        # ``QUEUE_CONNECTION = ''`` ("no connection needed").
+        if connection not in (None, "") and (not isinstance(connection, str) or connection not in connections):
             yield checks.Error(
                 f"{setting} = {connection!r}: the database backend takes a database alias from "
-                f"settings.DATABASES ({', '.join(connections.settings)}) or None for 'default'.",
+                f"settings.DATABASES ({', '.join(connections.settings)}), or None or '' for 'default'.",
                 id="djworkers.E204",
             )
     elif path == BACKENDS["memory"]:
@@ -80,14 +80,14 @@ def check() -> list[checks.CheckMessage]:
     settings = conf.section("QUEUE")
     messages = list(_backend_checks(settings))
     lease = settings["LEASE_SECONDS"]
-    if not _number(lease) or lease <= 0:
+    if not is_positive(lease):
         messages.append(checks.Error(
             f"{new_name('QUEUE', 'LEASE_SECONDS')} must be a positive number of seconds, got {lease!r}.",
             id="djworkers.E205",
         ))
     else:
         heartbeat = conf.section("WORKER")["HEARTBEAT_INTERVAL"]
-        if _number(heartbeat) and lease < 2 * heartbeat:
+        if is_number(heartbeat) and lease < 2 * heartbeat:
             messages.append(checks.Warning(
                 f"{new_name('QUEUE', 'LEASE_SECONDS')} = {lease!r} is shorter than two heartbeats "
                 f"({new_name('WORKER', 'HEARTBEAT_INTERVAL')} = {heartbeat!r}): a running job's lease "
@@ -96,13 +96,13 @@ def check() -> list[checks.CheckMessage]:
                 id="djworkers.W201",
             ))
     retries = settings["RETRIES"]
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+    if not is_at_least(retries, 0, whole=True):
         messages.append(checks.Error(
             f"{new_name('QUEUE', 'RETRIES')} must be an int >= 0, got {retries!r}.", id="djworkers.E206",
         ))
     for key, minimum in (("RETRY_DELAY", 0), ("RETRY_MAX_DELAY", 0), ("RETRY_BACKOFF", 1)):
         value = settings[key]
-        if not _number(value) or value < minimum:
+        if not is_at_least(value, minimum):
             messages.append(checks.Error(
                 f"{new_name('QUEUE', key)} must be a number >= {minimum}, got {value!r}.",
                 id="djworkers.E207",
@@ -118,6 +118,12 @@ def check() -> list[checks.CheckMessage]:
                 f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",
                 id="djworkers.E209",
             ))
+    on_commit = settings["ENQUEUE_ON_COMMIT"]
+    if on_commit is not None and not isinstance(on_commit, bool):
+        messages.append(checks.Error(
+            f"{new_name('QUEUE', 'ENQUEUE_ON_COMMIT')} must be True, False or None (the backend's "
+            f"default), got {on_commit!r}.", id="djworkers.E209",
+        ))
     return messages
 
 

@@ -1,7 +1,7 @@
 """The database queue backend's one table.
 
 A row is a job waiting, scheduled or leased. Its state is in its columns, so
-every state has a way back (STYLE 10): a leased row whose ``lease_expires`` has
+every state has a way back: a leased row whose ``lease_expires`` has
 passed is simply ready again; ``ack`` deletes the row; a retry rewrites the
 frame and ``available_at``. Times are unix seconds (floats) so lease and eta
 arithmetic is the same on every database and independent of ``USE_TZ``.
@@ -25,6 +25,12 @@ class QueueJob(models.Model):
                                       help_text="Unix time when the lease runs out; NULL = not leased.")
     attempts = models.PositiveIntegerField(default=0, help_text="Times the job was handed to a consumer.")
     created = models.DateTimeField(auto_now_add=True)
+    job_id = models.CharField(max_length=100, blank=True, default="", db_index=True,
+                              help_text="The message id, so the job can be cancelled (Q14).")
+    unique_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True,
+        help_text="Set while a unique job is queued (Q14); cleared when a consumer claims it.",
+    )
 
     class Meta:
         verbose_name = "queued job"
