@@ -8,7 +8,6 @@ from pathlib import Path
 
 from tests.utils import spawn, wait_until
 
-
 JOBS_APP = "tests.gearmanapp"
 
 
@@ -29,18 +28,21 @@ def gearman_settings(server, **gearman) -> dict:
     """Settings (for a subprocess's JSON file): tests/gearmanapp installed, the door pointed at ``server``."""
     from django.conf import settings
 
-    return {"INSTALLED_APPS": [*settings.INSTALLED_APPS, JOBS_APP],
-            "DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
-                          "STATS": {"ENABLED": False},
-                          "GEARMAN": {"SERVERS": [server.address], **gearman}}}
+    return {
+        "INSTALLED_APPS": [*settings.INSTALLED_APPS, JOBS_APP],
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+            "STATS": {"ENABLED": False},
+            "GEARMAN": {"SERVERS": [server.address], **gearman},
+        },
+    }
 
 
 def start_worker(server, log: Path, *args: str, **gearman):
     """``manage.py gearman_worker ARGS`` in the background; returns the process once it is connected."""
     process = spawn(["gearman_worker", *args], settings=gearman_settings(server, **gearman), log=log)
     wanted = int(args[args.index("-w") + 1]) if "-w" in args else 1
-    wait_until(lambda: read(log).count("connected to gearmand") >= wanted or process.poll() is not None,
-               timeout=60)
+    wait_until(lambda: read(log).count("connected to gearmand") >= wanted or process.poll() is not None, timeout=60)
     assert process.poll() is None, read(log)
     return process
 

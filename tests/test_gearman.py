@@ -59,7 +59,9 @@ def test_bare_decorator_registers_under_the_import_path_without_gearman_jobs(cli
 def test_readme_task_parameters_dict_and_decimal(client):
     """G4: ``client.submit_job('my-task-name', {'foo': 'becomes', 'this': 'dict'})`` and ``Decimal(1.0)``."""
     assert client.submit_job("readme.my-task-name", {"foo": "becomes", "this": "dict"}) == {
-        "foo": {"foo": "becomes", "this": "dict"}, "type": "dict"}
+        "foo": {"foo": "becomes", "this": "dict"},
+        "type": "dict",
+    }
     assert client.submit_job("readme.my-task-name", Decimal(1.0)) == {"foo": Decimal(1), "type": "Decimal"}
 
 
@@ -81,7 +83,9 @@ def test_readme_several_positional_arguments_are_an_error_naming_args(client):
 def test_readme_reserved_keywords_go_through_kwargs_or_args(client):
     """G4: a job with parameters named ``background`` and ``unique``."""
     assert client.submit_job("readme.reserved", kwargs={"background": True, "unique": False}) == {
-        "background": True, "unique": False}
+        "background": True,
+        "unique": False,
+    }
     assert client.submit_job("readme.reserved", args=[True, False]) == {"background": True, "unique": False}
 
 
@@ -89,8 +93,9 @@ def test_readme_finally_reserved_keywords_for_gearman_and_kwargs_for_the_job(cli
     """G4: ``submit_job(name, background=True, unique=True, kwargs={"background": False, "unique": False})``:
     gearmand gets a background job, the job gets False, False."""
     path = tmp_path / "record.jsonl"
-    handle = client.submit_job("tests.record", background=True, unique=True,
-                               kwargs={"path": str(path), "background": False, "unique": False})
+    handle = client.submit_job(
+        "tests.record", background=True, unique=True, kwargs={"path": str(path), "background": False, "unique": False}
+    )
     assert isinstance(handle, str) and handle
     wait_until(lambda: path.exists())
     assert records(path) == [[[], {"background": False, "unique": False}]]
@@ -230,10 +235,13 @@ def tampered_frame() -> bytes:
     return bytes(frame)
 
 
-@pytest.mark.parametrize("payload", [
-    pytest.param(lambda: __import__("pickle").dumps({"evil": True}), id="unsigned-pickle"),
-    pytest.param(tampered_frame, id="tampered-signed-frame"),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(lambda: __import__("pickle").dumps({"evil": True}), id="unsigned-pickle"),
+        pytest.param(tampered_frame, id="tampered-signed-frame"),
+    ],
+)
 def test_unsigned_or_tampered_frames_are_rejected_and_quarantined(worker, gearmand_server, payload):
     """Payloads are signed frames: the worker answers an error and records the frame, never unpickles it."""
     import gearman

@@ -8,7 +8,7 @@ import pytest
 
 from djworkers import conf
 from djworkers.gearman import gearman_job
-from djworkers.gearman.client import RESERVED, _MISSING, pack_arguments
+from djworkers.gearman.client import _MISSING, RESERVED, pack_arguments
 from djworkers.gearman.naming import default_name, server_name
 
 
@@ -37,12 +37,15 @@ def prefix_namer(name):
     return f"fn.{name}"
 
 
-@pytest.mark.parametrize("hook, expected", [
-    (None, "myapp.reverse"),
-    ("staging.{name}", "staging.myapp.reverse"),
-    (prefix_namer, "fn.myapp.reverse"),
-    ("tests.test_gearman_units.prefix_namer", "fn.myapp.reverse"),
-])
+@pytest.mark.parametrize(
+    "hook, expected",
+    [
+        (None, "myapp.reverse"),
+        ("staging.{name}", "staging.myapp.reverse"),
+        (prefix_namer, "fn.myapp.reverse"),
+        ("tests.test_gearman_units.prefix_namer", "fn.myapp.reverse"),
+    ],
+)
 def test_job_name_setting_maps_public_to_server_names(settings, hook, expected):
     """G3: JOB_NAME as None, a format string, a callable or a dotted path."""
     settings.DJWORKERS = {**settings.DJWORKERS, "GEARMAN": {"JOB_NAME": hook}}
@@ -92,13 +95,22 @@ def test_argument_packing_follows_the_readme():
     assert pack_arguments("n", 0, None, None, {}) == ((0,), {})
     assert pack_arguments("n", None, None, None, {}) == ((None,), {})
     assert pack_arguments("n", _MISSING, [1, 2], {"background": False}, {"x": 1}) == (
-        (1, 2), {"background": False, "x": 1})
+        (1, 2),
+        {"background": False, "x": 1},
+    )
     with pytest.raises(TypeError, match="given both"):
         pack_arguments("n", _MISSING, None, {"x": 1}, {"x": 2})
     with pytest.raises(TypeError, match="args must be a list"):
         pack_arguments("n", _MISSING, "abc", None, {})
-    assert RESERVED == ("data", "unique", "priority", "background", "wait_until_complete", "max_retries",
-                        "poll_timeout")
+    assert RESERVED == (
+        "data",
+        "unique",
+        "priority",
+        "background",
+        "wait_until_complete",
+        "max_retries",
+        "poll_timeout",
+    )
 
 
 def check_ids(settings_value, settings):
@@ -108,15 +120,18 @@ def check_ids(settings_value, settings):
     return [message.id for message in check()]
 
 
-@pytest.mark.parametrize("value, expected", [
-    ({"SERVERS": ["127.0.0.1:4730", "host"]}, []),
-    ({"SERVERS": []}, ["djworkers.E501"]),
-    ({"SERVERS": ["host:port"]}, ["djworkers.E501"]),
-    ({"SERVERS": "host:99999"}, ["djworkers.E501"]),
-    ({"JOB_NAME": 42}, ["djworkers.E502"]),
-    ({"JOB_NAME": "no.such.module.namer"}, ["djworkers.E502"]),
-    ({"JOB_NAME": len}, ["djworkers.E502"]),  # returns an int
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"SERVERS": ["127.0.0.1:4730", "host"]}, []),
+        ({"SERVERS": []}, ["djworkers.E501"]),
+        ({"SERVERS": ["host:port"]}, ["djworkers.E501"]),
+        ({"SERVERS": "host:99999"}, ["djworkers.E501"]),
+        ({"JOB_NAME": 42}, ["djworkers.E502"]),
+        ({"JOB_NAME": "no.such.module.namer"}, ["djworkers.E502"]),
+        ({"JOB_NAME": len}, ["djworkers.E502"]),  # returns an int
+    ],
+)
 def test_checks(settings, value, expected):
     assert check_ids(value, settings) == expected
 

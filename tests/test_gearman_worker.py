@@ -40,7 +40,7 @@ def workers(tmp_path):
         return process, log
 
     yield start
-    for process, log in started:
+    for process, _log in started:
         if process.poll() is None:
             stop(process)
 
@@ -108,8 +108,10 @@ def test_job_name_maps_public_names_to_server_names(gearmand_server, workers, se
     """G3: ``JOB_NAME`` namespaces the functions on gearmand; callers keep the public names."""
     process, log = workers(gearmand_server, JOB_NAME="staging.{name}")
     assert functions(gearmand_server)["staging.tests.echo"]["workers"] == 1
-    settings.DJWORKERS = {**settings.DJWORKERS, "GEARMAN": {"SERVERS": [gearmand_server.address],
-                                                             "JOB_NAME": "staging.{name}"}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "GEARMAN": {"SERVERS": [gearmand_server.address], "JOB_NAME": "staging.{name}"},
+    }
     assert GearmanClient().submit_job("tests.echo", 5, poll_timeout=20) == [[5], {}]
     assert stop(process) == 0, read(log)
 

@@ -33,14 +33,28 @@ def _free_port() -> int:
 
 def _start_gearmand() -> tuple[subprocess.Popen, str, str]:
     binary = shutil.which("gearmand") or next(
-        (p for p in ("/usr/sbin/gearmand", "/usr/local/sbin/gearmand") if os.path.exists(p)), None)
+        (p for p in ("/usr/sbin/gearmand", "/usr/local/sbin/gearmand") if os.path.exists(p)), None
+    )
     if binary is None:
         raise Unavailable("gearmand is not installed (apt-get install gearman-job-server)")
     directory = tempfile.mkdtemp(prefix="bench-gearmand-")
     port = _free_port()
-    process = subprocess.Popen([binary, "--listen", "127.0.0.1", "--port", str(port), "--threads", "1",
-                                "--log-file", os.path.join(directory, "gearmand.log")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--threads",
+            "1",
+            "--log-file",
+            os.path.join(directory, "gearmand.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=directory,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -69,25 +83,43 @@ def _wait_for_worker(address: str, function: str) -> None:
 class Gearman(Scenario):
     name = "gearman"
     title = "Gearman: background submit rate and foreground round trips, djworkers vs raw pygearman"
-    description = ("One private gearmand. Submit: N background jobs to a function no worker serves, one by "
-                   "one from one client (djworkers signs and pickles a message; raw pygearman sends 1 byte). "
-                   "Round trip: N foreground calls, one at a time, to one worker process echoing its "
-                   "argument (`gearman_worker` vs a bare pygearman worker). Issue 13 asks djworkers ≥ 0.9× "
-                   "raw pygearman for both.")
+    description = (
+        "One private gearmand. Submit: N background jobs to a function no worker serves, one by "
+        "one from one client (djworkers signs and pickles a message; raw pygearman sends 1 byte). "
+        "Round trip: N foreground calls, one at a time, to one worker process echoing its "
+        "argument (`gearman_worker` vs a bare pygearman worker). Issue 13 asks djworkers ≥ 0.9× "
+        "raw pygearman for both."
+    )
     metrics = (Metric("per_s", "calls/s"),)
 
     def contenders(self, run):
         submits = run.count(5_000, 300)
         trips = run.count(2_000, 200)
         return [
-            Contender("djworkers submit (background)", "djworkers", "submit",
-                      {"kind": "submit", "via": "djworkers", "count": submits}),
-            Contender("raw pygearman submit (background)", "ceiling", "submit",
-                      {"kind": "submit", "via": "raw", "count": submits}),
-            Contender("djworkers round trip (foreground)", "djworkers", "round trip",
-                      {"kind": "round_trip", "via": "djworkers", "count": trips}),
-            Contender("raw pygearman round trip (foreground)", "ceiling", "round trip",
-                      {"kind": "round_trip", "via": "raw", "count": trips}),
+            Contender(
+                "djworkers submit (background)",
+                "djworkers",
+                "submit",
+                {"kind": "submit", "via": "djworkers", "count": submits},
+            ),
+            Contender(
+                "raw pygearman submit (background)",
+                "ceiling",
+                "submit",
+                {"kind": "submit", "via": "raw", "count": submits},
+            ),
+            Contender(
+                "djworkers round trip (foreground)",
+                "djworkers",
+                "round trip",
+                {"kind": "round_trip", "via": "djworkers", "count": trips},
+            ),
+            Contender(
+                "raw pygearman round trip (foreground)",
+                "ceiling",
+                "round trip",
+                {"kind": "round_trip", "via": "raw", "count": trips},
+            ),
         ]
 
     def measure(self, contender, params, child):
@@ -140,6 +172,7 @@ class Gearman(Scenario):
                     request = raw.submit_job(b"raw.echo", b"1", poll_timeout=30)
                     if request.result != b"1":
                         raise RuntimeError(f"wrong answer {request.result!r}")
+
         for _ in range(min(50, count)):
             call()
         started = time.perf_counter()

@@ -8,7 +8,8 @@ from django.core import checks
 
 from ..exceptions import DjworkersImproperlyConfigured
 from . import library
-from .naming import SETTING as JOB_NAME_SETTING, name_hook
+from .naming import SETTING as JOB_NAME_SETTING
+from .naming import name_hook
 
 
 def check() -> Iterator[checks.CheckMessage]:
@@ -18,8 +19,9 @@ def check() -> Iterator[checks.CheckMessage]:
     try:
         library.configured_servers()
     except DjworkersImproperlyConfigured as exc:
-        yield checks.Error(str(exc), hint='e.g. DJWORKERS = {"GEARMAN": {"SERVERS": ["127.0.0.1:4730"]}}',
-                           id="djworkers.E501")
+        yield checks.Error(
+            str(exc), hint='e.g. DJWORKERS = {"GEARMAN": {"SERVERS": ["127.0.0.1:4730"]}}', id="djworkers.E501"
+        )
     try:
         hook = name_hook()
         if hook is not None:
@@ -27,7 +29,8 @@ def check() -> Iterator[checks.CheckMessage]:
             mapped = hook(sample)
             if not isinstance(mapped, str) or not mapped:
                 raise DjworkersImproperlyConfigured(
-                    f"{JOB_NAME_SETTING} returned {mapped!r} for {sample!r}; it must return a non-empty str.")
+                    f"{JOB_NAME_SETTING} returned {mapped!r} for {sample!r}; it must return a non-empty str."
+                )
     except DjworkersImproperlyConfigured as exc:
         yield checks.Error(str(exc), id="djworkers.E502")
     except Exception as exc:
@@ -36,12 +39,16 @@ def check() -> Iterator[checks.CheckMessage]:
         return
     installed = library.installed_distributions()
     if library.DISTRIBUTION not in installed:
-        yield checks.Error("Gearman jobs are registered but pygearman is not installed.",
-                           hint="pip install 'djworkers[gearman]'", id="djworkers.E503")
+        yield checks.Error(
+            "Gearman jobs are registered but pygearman is not installed.",
+            hint="pip install 'djworkers[gearman]'",
+            id="djworkers.E503",
+        )
     conflicting = [name for name in installed if name in library.CONFLICTING]
     if conflicting:
         yield checks.Error(
             f"{', '.join(conflicting)} is installed beside pygearman; they ship the same 'gearman' package "
             "and overwrite each other.",
             hint=f"pip uninstall {' '.join(conflicting)} && pip install --force-reinstall pygearman",
-            id="djworkers.E503")
+            id="djworkers.E503",
+        )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -36,14 +35,14 @@ from .naming import server_name
 #: argument with one of these names through ``kwargs={...}``.
 RESERVED = ("data", "unique", "priority", "background", "wait_until_complete", "max_retries", "poll_timeout")
 
-PRIORITIES = {None: None, "normal": None, "low": "LOW", "high": "HIGH", "LOW": "LOW", "HIGH": "HIGH",
-              "NORMAL": None}
+PRIORITIES = {None: None, "normal": None, "low": "LOW", "high": "HIGH", "LOW": "LOW", "HIGH": "HIGH", "NORMAL": None}
 
 _MISSING: Any = object()
 
 
-def pack_arguments(name: str, data: Any, args: Sequence[Any] | None, kwargs: dict[str, Any] | None,
-                   extra: dict[str, Any]) -> tuple[tuple, dict]:
+def pack_arguments(
+    name: str, data: Any, args: Sequence[Any] | None, kwargs: dict[str, Any] | None, extra: dict[str, Any]
+) -> tuple[tuple, dict]:
     """The job's positional and keyword arguments, by the rules of django-gearman's README.
 
     ``data`` (given, even falsy or None) is the single positional argument; it
@@ -53,8 +52,7 @@ def pack_arguments(name: str, data: Any, args: Sequence[Any] | None, kwargs: dic
     if args is None and kwargs is None:  # the common case, kept cheap
         return ((data,) if data is not _MISSING else ()), extra
     if data is not _MISSING and args is not None:
-        raise TypeError(f"submit_job({name!r}): pass the job's arguments either as data or as args=[...], "
-                        "not both.")
+        raise TypeError(f"submit_job({name!r}): pass the job's arguments either as data or as args=[...], not both.")
     if args is not None and (isinstance(args, (str, bytes, dict)) or not isinstance(args, Sequence)):
         raise TypeError(f"submit_job({name!r}): args must be a list or tuple, got {type(args).__name__}.")
     if kwargs is not None and not isinstance(kwargs, dict):
@@ -71,7 +69,7 @@ def pack_arguments(name: str, data: Any, args: Sequence[Any] | None, kwargs: dic
 class SubmittedJob:
     """A foreground job submitted with ``wait_until_complete=False``: :meth:`result` waits for it."""
 
-    def __init__(self, client: "GearmanClient", name: str, handle: bytes, connection: protocol.Connection):
+    def __init__(self, client: GearmanClient, name: str, handle: bytes, connection: protocol.Connection):
         self.client, self.name, self._handle, self._connection = client, name, handle, connection
 
     @property
@@ -126,8 +124,10 @@ class GearmanClient:
                 continue
             local.connection, local.pid, local.servers = connection, os.getpid(), servers
             return connection, True
-        raise GearmanUnavailable(f"Could not submit job {name!r}: no gearmand of {self._describe_servers()} "
-                                 f"accepts connections ({'; '.join(errors)}).")
+        raise GearmanUnavailable(
+            f"Could not submit job {name!r}: no gearmand of {self._describe_servers()} "
+            f"accepts connections ({'; '.join(errors)})."
+        )
 
     def reset(self) -> None:
         """Close and forget this thread's connection (after a timeout or a lost server)."""
@@ -137,10 +137,22 @@ class GearmanClient:
             connection.close()
 
     # -- submitting -----------------------------------------------------------------
-    def submit_job(self, name: str, data: Any = _MISSING, /, *more: Any, args: Sequence[Any] | None = None,
-                   kwargs: dict[str, Any] | None = None, unique: Any = None, priority: Any = None,
-                   background: bool = False, wait_until_complete: bool = True, max_retries: int = 0,
-                   poll_timeout: float | None = None, **job_kwargs: Any) -> Any:
+    def submit_job(
+        self,
+        name: str,
+        data: Any = _MISSING,
+        /,
+        *more: Any,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        unique: Any = None,
+        priority: Any = None,
+        background: bool = False,
+        wait_until_complete: bool = True,
+        max_retries: int = 0,
+        poll_timeout: float | None = None,
+        **job_kwargs: Any,
+    ) -> Any:
         """Run the job ``name`` on a worker.
 
         Foreground (default): returns the job's return value. ``background=True``:
@@ -149,33 +161,50 @@ class GearmanClient:
         attempts (to the next server) when one fails. See :data:`RESERVED`.
         """
         if more:
-            raise TypeError(f"submit_job({name!r}, ...) takes one positional data argument; pass several as "
-                            f"args=[...] (e.g. args={[data, *more]!r}).")
+            raise TypeError(
+                f"submit_job({name!r}, ...) takes one positional data argument; pass several as "
+                f"args=[...] (e.g. args={[data, *more]!r})."
+            )
         if "data" in job_kwargs:
             if data is not _MISSING:
                 raise TypeError(f"submit_job({name!r}): data given twice.")
             data = job_kwargs.pop("data")
         positional, keywords = pack_arguments(name, data, args, kwargs, job_kwargs)
-        message = Message(name=name, args=positional, kwargs=keywords, queue="",
-                          options={} if background else {"foreground": True})
-        return self.submit_message(message, unique=unique, priority=priority, background=background,
-                                   wait_until_complete=wait_until_complete, max_retries=max_retries,
-                                   poll_timeout=poll_timeout)
+        message = Message(
+            name=name, args=positional, kwargs=keywords, queue="", options={} if background else {"foreground": True}
+        )
+        return self.submit_message(
+            message,
+            unique=unique,
+            priority=priority,
+            background=background,
+            wait_until_complete=wait_until_complete,
+            max_retries=max_retries,
+            poll_timeout=poll_timeout,
+        )
 
-    def dispatch_background_task(self, name: str, data: Any = _MISSING, /, *, unique: Any = None,
-                                 priority: Any = None, **submit_options: Any) -> str:
+    def dispatch_background_task(
+        self, name: str, data: Any = _MISSING, /, *, unique: Any = None, priority: Any = None, **submit_options: Any
+    ) -> str:
         """Submit ``name`` as a real background job (G6) and return its gearmand handle."""
         return self.submit_job(name, data, unique=unique, priority=priority, background=True, **submit_options)
 
-    def submit_message(self, message: Message, *, unique: Any = None, priority: Any = None,
-                       background: bool = True, wait_until_complete: bool = True, max_retries: int = 0,
-                       poll_timeout: float | None = None) -> Any:
+    def submit_message(
+        self,
+        message: Message,
+        *,
+        unique: Any = None,
+        priority: Any = None,
+        background: bool = True,
+        wait_until_complete: bool = True,
+        max_retries: int = 0,
+        poll_timeout: float | None = None,
+    ) -> Any:
         """Send a built message (the worker's retries and replay use this too)."""
         try:
             level = PRIORITIES[priority]
         except (KeyError, TypeError):
-            raise ValueError(f"priority must be one of 'low', 'normal', 'high' (or None), got {priority!r}.") \
-                from None
+            raise ValueError(f"priority must be one of 'low', 'normal', 'high' (or None), got {priority!r}.") from None
         if unique is None:
             unique_bytes = message.id.encode()  # random: no coalescing unless the caller asks
         else:
@@ -183,27 +212,39 @@ class GearmanClient:
         frame = encode(message)
         function = server_name(message.name).encode("utf-8")
         deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
-        handle, connection = self._submit(message.name, function, unique_bytes, frame, background, level,
-                                          deadline, poll_timeout, max_retries)
+        handle, connection = self._submit(
+            message.name, function, unique_bytes, frame, background, level, deadline, poll_timeout, max_retries
+        )
         if background:
             return handle.decode("utf-8", "replace")
         if not wait_until_complete:
             return SubmittedJob(self, message.name, handle, connection)
         return self._wait(connection, message.name, handle, deadline, poll_timeout)
 
-    def _submit(self, name: str, function: bytes, unique: bytes, frame: bytes, background: bool,
-                priority: str | None, deadline: float | None, poll_timeout: float | None,
-                max_retries: int) -> tuple[bytes, protocol.Connection]:
+    def _submit(
+        self,
+        name: str,
+        function: bytes,
+        unique: bytes,
+        frame: bytes,
+        background: bool,
+        priority: str | None,
+        deadline: float | None,
+        poll_timeout: float | None,
+        max_retries: int,
+    ) -> tuple[bytes, protocol.Connection]:
         attempts = max(0, int(max_retries)) + 1
         while True:
             connection, fresh = self._connection(attempts, name)
             try:
-                return connection.submit(function, unique, frame, background=background, priority=priority,
-                                         deadline=deadline), connection
-            except socket.timeout:
+                return connection.submit(
+                    function, unique, frame, background=background, priority=priority, deadline=deadline
+                ), connection
+            except TimeoutError:
                 self.reset()
-                raise GearmanTimeout(f"Gearman job {name!r} was not accepted within {poll_timeout}s "
-                                     "(poll_timeout).") from None
+                raise GearmanTimeout(
+                    f"Gearman job {name!r} was not accepted within {poll_timeout}s (poll_timeout)."
+                ) from None
             except (OSError, protocol.ProtocolError) as exc:
                 self.reset()
                 # A kept connection that the server closed (a gearmand restart) is retried once
@@ -213,17 +254,25 @@ class GearmanClient:
                 attempts -= 1
                 if attempts > 0:
                     continue
-                raise GearmanUnavailable(f"Could not submit job {name!r} to gearmand at "
-                                         f"{self._describe_servers()}: {exc}") from exc
+                raise GearmanUnavailable(
+                    f"Could not submit job {name!r} to gearmand at {self._describe_servers()}: {exc}"
+                ) from exc
 
-    def _wait(self, connection: protocol.Connection, name: str, handle: bytes, deadline: float | None,
-              poll_timeout: float | None) -> Any:
+    def _wait(
+        self,
+        connection: protocol.Connection,
+        name: str,
+        handle: bytes,
+        deadline: float | None,
+        poll_timeout: float | None,
+    ) -> Any:
         try:
             kind, parts = connection.wait(handle, deadline)
-        except socket.timeout:
+        except TimeoutError:
             self.reset()  # the late answer must not reach the next call
-            raise GearmanTimeout(f"Gearman job {name!r} was not answered within {poll_timeout}s "
-                                 "(poll_timeout).") from None
+            raise GearmanTimeout(
+                f"Gearman job {name!r} was not answered within {poll_timeout}s (poll_timeout)."
+            ) from None
         except (OSError, protocol.ProtocolError) as exc:
             self.reset()
             raise GearmanUnavailable(f"Lost gearmand while waiting for job {name!r}: {exc}") from exc

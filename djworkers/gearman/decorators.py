@@ -31,13 +31,19 @@ def gearman_job(func: F, /) -> F: ...
 
 
 @overload
-def gearman_job(*, name: str | None = None, queue: str | None = None,
-                retries: int | None = None, retry_delay: float | None = None,
-                retry_backoff: float | None = None) -> Callable[[F], F]: ...
+def gearman_job(
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    retry_backoff: float | None = None,
+) -> Callable[[F], F]: ...
 
 
-def gearman_job(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
-                queue: str | None = None, **options: Any) -> Any:
+def gearman_job(
+    func: Callable[..., Any] | None = None, /, *, name: str | None = None, queue: str | None = None, **options: Any
+) -> Any:
     """Register ``func`` as a Gearman job; usable bare or with options.
 
     ``queue`` groups jobs for ``manage.py gearman_worker -q QUEUE`` (default

@@ -68,9 +68,14 @@ class GearmanDoor(Door):
         return gearman_section(options)
 
     def workers(self):
-        return (WorkerCommand("gearman", ("gearman_worker",),
-                              "when @gearman_job jobs are registered and a gearmand of "
-                              'DJWORKERS["GEARMAN"]["SERVERS"] answers', _worker_wanted),)
+        return (
+            WorkerCommand(
+                "gearman",
+                ("gearman_worker",),
+                'when @gearman_job jobs are registered and a gearmand of DJWORKERS["GEARMAN"]["SERVERS"] answers',
+                _worker_wanted,
+            ),
+        )
 
 
 door = GearmanDoor()

@@ -45,8 +45,9 @@ def server_list(value: object, setting: str = 'DJWORKERS["GEARMAN"]["SERVERS"]')
     if isinstance(value, (str, tuple)):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise DjworkersImproperlyConfigured(f"{setting} must be a non-empty list of 'host[:port]' strings, "
-                                            f"got {value!r}.")
+        raise DjworkersImproperlyConfigured(
+            f"{setting} must be a non-empty list of 'host[:port]' strings, got {value!r}."
+        )
     servers = []
     for item in value:
         if isinstance(item, tuple) and len(item) == 2:
@@ -56,8 +57,7 @@ def server_list(value: object, setting: str = 'DJWORKERS["GEARMAN"]["SERVERS"]')
             try:
                 port = int(port_text)
             except ValueError:
-                raise DjworkersImproperlyConfigured(f"{setting}: {item!r} has a port that is not a number.") \
-                    from None
+                raise DjworkersImproperlyConfigured(f"{setting}: {item!r} has a port that is not a number.") from None
         else:
             raise DjworkersImproperlyConfigured(f"{setting}: {item!r} is not a 'host[:port]' string.")
         if not isinstance(port, int) or not 0 < port < 65536 or not host:

@@ -30,13 +30,24 @@ WORK_WARNING = 29
 
 #: (background, priority) -> SUBMIT_JOB* packet type.
 SUBMIT = {
-    (False, None): 7, (True, None): 18,
-    (False, "HIGH"): 21, (True, "HIGH"): 32,
-    (False, "LOW"): 33, (True, "LOW"): 34,
+    (False, None): 7,
+    (True, None): 18,
+    (False, "HIGH"): 21,
+    (True, "HIGH"): 32,
+    (False, "LOW"): 33,
+    (True, "LOW"): 34,
 }
 #: How many NUL-separated arguments each response type has (the last may hold NULs).
-ARGUMENTS = {JOB_CREATED: 1, WORK_STATUS: 3, WORK_COMPLETE: 2, WORK_FAIL: 1, ERROR: 2, WORK_EXCEPTION: 2,
-             WORK_DATA: 2, WORK_WARNING: 2}
+ARGUMENTS = {
+    JOB_CREATED: 1,
+    WORK_STATUS: 3,
+    WORK_COMPLETE: 2,
+    WORK_FAIL: 1,
+    ERROR: 2,
+    WORK_EXCEPTION: 2,
+    WORK_DATA: 2,
+    WORK_WARNING: 2,
+}
 FINAL = (WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION)
 
 
@@ -77,27 +88,36 @@ class Connection:
                 if magic != RES:
                     raise ProtocolError(f"gearmand at {self.address} sent a bad packet header {magic!r}")
                 if len(self.buffer) >= 12 + size:
-                    body = self.buffer[12:12 + size]
-                    self.buffer = self.buffer[12 + size:]
+                    body = self.buffer[12 : 12 + size]
+                    self.buffer = self.buffer[12 + size :]
                     parts = body.split(b"\0", ARGUMENTS.get(kind, 1) - 1)
                     if kind == ERROR:
-                        raise ProtocolError(f"gearmand at {self.address} answered ERROR: "
-                                            f"{b' '.join(parts).decode('utf-8', 'replace')}")
+                        raise ProtocolError(
+                            f"gearmand at {self.address} answered ERROR: {b' '.join(parts).decode('utf-8', 'replace')}"
+                        )
                     return kind, parts
             if deadline is None:
                 self.sock.settimeout(None)
             else:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise socket.timeout("timed out")
+                    raise TimeoutError("timed out")
                 self.sock.settimeout(remaining)
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError(f"gearmand at {self.address} closed the connection")
             self.buffer += chunk
 
-    def submit(self, function: bytes, unique: bytes, data: bytes, *, background: bool, priority: str | None,
-               deadline: float | None) -> bytes:
+    def submit(
+        self,
+        function: bytes,
+        unique: bytes,
+        data: bytes,
+        *,
+        background: bool,
+        priority: str | None,
+        deadline: float | None,
+    ) -> bytes:
         """Send a SUBMIT_JOB* packet and return the handle from JOB_CREATED."""
         self.send(packet(SUBMIT[(background, priority)], function, unique, data))
         while True:

@@ -26,14 +26,21 @@ def success(value: Any) -> bytes:
     try:
         return _dump({"ok": True, "value": value})
     except Exception as exc:
-        return failure(TypeError(f"the job's return value of type {type(value).__qualname__} cannot be "
-                                 f"serialized ({exc})"), "")
+        return failure(
+            TypeError(f"the job's return value of type {type(value).__qualname__} cannot be serialized ({exc})"), ""
+        )
 
 
 def failure(exc: BaseException, text: str | None = None) -> bytes:
     """The frame for a job that raised ``exc``."""
-    return _dump({"ok": False, "type": type(exc).__qualname__, "message": str(exc),
-                  "traceback": traceback.format_exc() if text is None else text})
+    return _dump(
+        {
+            "ok": False,
+            "type": type(exc).__qualname__,
+            "message": str(exc),
+            "traceback": traceback.format_exc() if text is None else text,
+        }
+    )
 
 
 def read(name: str, raw: bytes) -> Any:
@@ -47,8 +54,9 @@ def read(name: str, raw: bytes) -> Any:
         serializer = BUILTIN[serializer_key]() if serializer_key in BUILTIN else get_serializer()
         data = serializer.loads(payload)
     except InvalidMessage as exc:
-        raise GearmanJobError(name, type(exc).__name__, f"the worker's answer is not a valid signed "
-                                                          f"frame: {exc}") from exc
+        raise GearmanJobError(
+            name, type(exc).__name__, f"the worker's answer is not a valid signed frame: {exc}"
+        ) from exc
     if not isinstance(data, dict) or "ok" not in data:
         raise GearmanJobError(name, "MalformedMessage", "the worker's answer is not a result frame")
     if data["ok"]:

@@ -38,8 +38,7 @@ def function_status(server: tuple[str, int], timeout: float = 2.0) -> list[dict[
             total, running, workers = int(parts[1]), int(parts[2]), int(parts[3])
         except ValueError:
             continue
-        rows.append({"function": parts[0], "queued": max(0, total - running), "running": running,
-                     "workers": workers})
+        rows.append({"function": parts[0], "queued": max(0, total - running), "running": running, "workers": workers})
     return rows
 
 

@@ -36,16 +36,32 @@ def gearman_section(options: StatusOptions) -> dict[str, Any]:
             known = {row["function"]: row for row in server_admin.function_status((host, port))}
         except OSError as exc:
             problems.append(f"gearman: gearmand at {address} unreachable: {type(exc).__name__}: {exc}")
-            rows += [{"server": address, "function": function, "job": name, "queued": None, "running": None,
-                      "workers": None} for function, name in sorted(ours.items())]
+            rows += [
+                {"server": address, "function": function, "job": name, "queued": None, "running": None, "workers": None}
+                for function, name in sorted(ours.items())
+            ]
             continue
         for function in sorted(set(known) | set(ours)):
             row = known.get(function, {"queued": 0, "running": 0, "workers": 0})
-            rows.append({"server": address, "function": function, "job": ours.get(function, ""),
-                         "queued": row["queued"], "running": row["running"], "workers": row["workers"]})
+            rows.append(
+                {
+                    "server": address,
+                    "function": function,
+                    "job": ours.get(function, ""),
+                    "queued": row["queued"],
+                    "running": row["running"],
+                    "workers": row["workers"],
+                }
+            )
     notes = []
     if failed:
         notes.append(f"failed jobs in the store: {sum(failed.values())} (djworkers_failed lists them)")
-    columns = [column("server", "Server"), column("function", "Function"), column("job", "Job"),
-               column("queued", "Queued"), column("running", "Running"), column("workers", "Workers")]
+    columns = [
+        column("server", "Server"),
+        column("function", "Function"),
+        column("job", "Job"),
+        column("queued", "Queued"),
+        column("running", "Running"),
+        column("workers", "Workers"),
+    ]
     return section("gearman", "Gearman", columns, rows, problems, notes)

@@ -50,8 +50,8 @@ def _lowlevel_worker_class() -> type:
     """pygearman's worker with our hooks: stop between jobs, reconnect back-off, no pygearman job calls."""
     gearman = library.gearman()
 
-    class LowLevelWorker(gearman.GearmanWorker):  # type: ignore[misc,name-defined]
-        owner: "GearmanWorkerProcess"
+    class LowLevelWorker(gearman.GearmanWorker):  # type: ignore[name-defined]
+        owner: GearmanWorkerProcess
 
         def after_poll(self, any_activity: bool) -> bool:
             self.owner.submit_due_retries()
@@ -74,9 +74,15 @@ class GearmanWorkerProcess:
     reconnection attempts while gearmand is unreachable.
     """
 
-    def __init__(self, queue: str | None = None, *, servers: list[Any] | None = None,
-                 shutdown: Shutdown | None = None, poll_interval: float = 1.0,
-                 backoff: PollBackoff | None = None):
+    def __init__(
+        self,
+        queue: str | None = None,
+        *,
+        servers: list[Any] | None = None,
+        shutdown: Shutdown | None = None,
+        poll_interval: float = 1.0,
+        backoff: PollBackoff | None = None,
+    ):
         self.queue = queue
         self.jobs = gearman_jobs(queue)
         self.client = GearmanClient(servers)
@@ -109,9 +115,13 @@ class GearmanWorkerProcess:
         lowlevel.set_client_id(f"djworkers-{socket.gethostname()}-{os.getpid()}")
         for function in self.functions():
             lowlevel.register_task(function, self.handle)
-        logger.info("Gearman worker %d serving %d job(s)%s on %s", os.getpid(), len(self.jobs),
-                    f" of queue {self.queue!r}" if self.queue else "",
-                    ", ".join(f"{h}:{p}" for h, p in self.servers))
+        logger.info(
+            "Gearman worker %d serving %d job(s)%s on %s",
+            os.getpid(),
+            len(self.jobs),
+            f" of queue {self.queue!r}" if self.queue else "",
+            ", ".join(f"{h}:{p}" for h, p in self.servers),
+        )
         try:
             while not self.shutdown.requested:
                 try:
@@ -122,8 +132,9 @@ class GearmanWorkerProcess:
                     lowlevel.shutdown()
                     delay = self.backoff.next()
                     level = logging.WARNING if self._was_connected else logging.INFO
-                    logger.log(level, "gearmand unreachable (%s: %s); reconnecting in %.1fs",
-                               type(exc).__name__, exc, delay)
+                    logger.log(
+                        level, "gearmand unreachable (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc, delay
+                    )
                     self._was_connected = False
                     self.shutdown.wait(delay)
             return 0
@@ -167,8 +178,9 @@ class GearmanWorkerProcess:
         if queue and message.queue != queue:
             message = message.replace(queue=queue)
         if message.options.get("foreground"):
-            result = self.foreground_executor.run(message.replace(options={**message.options, "no_retry": True}),
-                                                  raw=raw)
+            result = self.foreground_executor.run(
+                message.replace(options={**message.options, "no_retry": True}), raw=raw
+            )
             self._count(result.outcome.value)
             if result.outcome is Outcome.SUCCEEDED:
                 return results.success(result.value)
@@ -214,11 +226,20 @@ class GearmanWorkerProcess:
             try:
                 self.client.submit_message(message, background=True, poll_timeout=5.0)
             except Exception as exc:
-                logger.error("gearmand did not take back the retry of %s (%s); recorded as a failed job "
-                             "to replay", message.describe(), exc)
+                logger.error(
+                    "gearmand did not take back the retry of %s (%s); recorded as a failed job to replay",
+                    message.describe(),
+                    exc,
+                )
                 try:
-                    record_failure(message, encode(message), door=DOOR, backend=BACKEND,
-                                   exception=GearmanUnavailable(f"retry not handed back to gearmand: {exc}"))
+                    record_failure(
+                        message,
+                        encode(message),
+                        door=DOOR,
+                        backend=BACKEND,
+                        exception=GearmanUnavailable(f"retry not handed back to gearmand: {exc}"),
+                    )
                 except Exception:
-                    logger.exception("Lost the retry of %s: neither gearmand nor the failed-job store took it",
-                                     message.describe())
+                    logger.exception(
+                        "Lost the retry of %s: neither gearmand nor the failed-job store took it", message.describe()
+                    )

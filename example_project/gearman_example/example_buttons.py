@@ -10,8 +10,9 @@ from djworkers.gearman import GearmanClient, GearmanError
 @button("gearman-reverse", "Reverse a sentence (foreground, waits)", door="Gearman")
 def reverse(run):
     try:
-        value = GearmanClient().submit_job("gearman_example.reverse", f"Run {run.pk}: never odd or even",
-                                           poll_timeout=10)
+        value = GearmanClient().submit_job(
+            "gearman_example.reverse", f"Run {run.pk}: never odd or even", poll_timeout=10
+        )
     except GearmanError as exc:
         JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.FAILED, error=str(exc))
         return None

@@ -8,8 +8,10 @@ from djworkers.exceptions import DjworkersImproperlyConfigured
 
 
 class Command(BaseCommand):
-    help = ("List the jobs registered with @gearman_job, grouped by queue, with the function name each "
-            "has on gearmand (DJWORKERS['GEARMAN']['JOB_NAME']) when it differs.")
+    help = (
+        "List the jobs registered with @gearman_job, grouped by queue, with the function name each "
+        "has on gearmand (DJWORKERS['GEARMAN']['JOB_NAME']) when it differs."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("-q", "--queue", default=None, help="Only this queue.")
@@ -20,8 +22,11 @@ class Command(BaseCommand):
 
         jobs = gearman_jobs(options["queue"])
         if not jobs:
-            self.stdout.write("No Gearman jobs registered." if not options["queue"]
-                              else f"No Gearman jobs in queue {options['queue']!r}.")
+            self.stdout.write(
+                "No Gearman jobs registered."
+                if not options["queue"]
+                else f"No Gearman jobs in queue {options['queue']!r}."
+            )
             return
         by_queue: dict[str, list] = {}
         for job in jobs:

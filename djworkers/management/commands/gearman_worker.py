@@ -10,6 +10,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
+from djworkers import conf
 from djworkers.exceptions import DjworkersImproperlyConfigured
 from djworkers.runtime.cli import positive_int, seconds
 from djworkers.runtime.logs import add_logging_arguments, configure_logging
@@ -25,14 +26,26 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("-w", "--workers", type=positive_int, default=1,
-                            help="Worker processes to start (each runs one job at a time). Default: 1.")
-        parser.add_argument("-q", "--queue", default=None,
-                            help="Serve only the jobs declared with @gearman_job(queue=QUEUE). "
-                                 "Default: every registered job.")
-        parser.add_argument("--poll-interval", type=seconds, default=1.0,
-                            help="Seconds one poll of gearmand lasts: how late a stop request or a due "
-                                 "retry may be noticed. Default: 1.")
+        parser.add_argument(
+            "-w",
+            "--workers",
+            type=positive_int,
+            default=1,
+            help="Worker processes to start (each runs one job at a time). Default: 1.",
+        )
+        parser.add_argument(
+            "-q",
+            "--queue",
+            default=None,
+            help="Serve only the jobs declared with @gearman_job(queue=QUEUE). Default: every registered job.",
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=seconds,
+            default=1.0,
+            help="Seconds one poll of gearmand lasts: how late a stop request or a due "
+            "retry may be noticed. Default: 1.",
+        )
         add_logging_arguments(parser, logfile_flags=("-l", "--logfile"))
 
     def handle(self, *args, **options) -> None:
@@ -54,14 +67,24 @@ class Command(BaseCommand):
         if not jobs:
             known = sorted({job.queue or "default" for job in gearman_jobs()})
             if queue:
-                raise CommandError(f"No Gearman job is declared with queue={queue!r}. "
-                                   f"Queues: {', '.join(known) or 'none'} (see manage.py gearman_list_tasks).")
-            raise CommandError("No Gearman jobs are registered: decorate functions with @gearman_job in a "
-                               "gearman_jobs.py module of an installed app.")
+                raise CommandError(
+                    f"No Gearman job is declared with queue={queue!r}. "
+                    f"Queues: {', '.join(known) or 'none'} (see manage.py gearman_list_tasks)."
+                )
+            raise CommandError(
+                "No Gearman jobs are registered: decorate functions with @gearman_job in a "
+                "gearman_jobs.py module of an installed app."
+            )
 
         def target() -> int:
             return GearmanWorkerProcess(queue, poll_interval=options["poll_interval"]).run()
 
-        code = Supervisor(target, options["workers"]).run() if options["workers"] > 1 else target()
+        if options["workers"] > 1:
+            # A job runs to its end on SIGTERM; SIGKILL only a process that hangs past SHUTDOWN_TIMEOUT
+            # (gearmand then gives its job to another worker).
+            stop_timeout = float(conf.section("WORKER")["SHUTDOWN_TIMEOUT"]) + 10
+            code = Supervisor.forking(target, options["workers"], stop_timeout=stop_timeout).run()
+        else:
+            code = target()
         if code:
             raise CommandError(f"gearman_worker stopped with exit code {code}.", returncode=code)
