@@ -41,6 +41,7 @@ def state(request: HttpRequest) -> JsonResponse:
         "cached": cached_values(),
         "runs": [run.as_dict() for run in JobRun.objects.all()[:15]],
         "queues": next((s for s in status["sections"] if s["door"] == "queue"), None),
+        "gearman": next((s for s in status["sections"] if s["door"] == "gearman"), None),
         "failed_total": sum(r["count"] for s in status["sections"] if s["door"] == "failed" for r in s["rows"]),
         "healthy": status["healthy"],
         "problems": status["problems"],

@@ -36,6 +36,12 @@ INSTALLED_APPS = [
     "demo",  # one app per front door; later doors add theirs next to it
 ]
 
+# The Gearman door's example (django-gearman's gearman_example app) needs a gearmand:
+# DJWORKERS_EXAMPLE_GEARMAN=127.0.0.1:4730 installs it (unset, the demo needs no gearmand).
+EXAMPLE_GEARMAN = os.environ.get("DJWORKERS_EXAMPLE_GEARMAN", "")
+if EXAMPLE_GEARMAN:
+    INSTALLED_APPS.append("gearman_example")
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +125,8 @@ DJWORKERS = {
     },
     "STATS": {"FLUSH_INTERVAL": 2},
 }
+if EXAMPLE_GEARMAN:
+    DJWORKERS["GEARMAN"] = {"SERVERS": [EXAMPLE_GEARMAN]}
 
 LOGGING = {
     "version": 1,
