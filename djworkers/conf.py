@@ -50,13 +50,6 @@ CORE_LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
 UNBUILT_DOOR_SETTINGS: dict[str, str] = {
     "GEARMAN_SERVERS": "gearman",
     "GEARMAN_JOB_NAME": "gearman",
-    "ZTASKD_URL": "ztask",
-    "ZTASKD_ALWAYS_EAGER": "ztask",
-    "ZTASKD_DISABLED": "ztask",
-    "ZTASKD_RETRY_COUNT": "ztask",
-    "ZTASKD_RETRY_AFTER": "ztask",
-    "ZTASKD_ON_LOAD": "ztask",
-    "ZTASKD_WORKER_URLS": "ztask",
     "SLACKER_SERVER": "slacker",
 }
 
