@@ -56,3 +56,29 @@ def ztask_settings(url: str, **ztask) -> dict:
         "STATS": {"ENABLED": False},
         "ZTASK": {"URL": url, "RETRY_AFTER": 0.2, **ztask},
     }}
+
+
+COUNTER = """
+import sys, zmq
+socket = zmq.Context().socket(zmq.PULL)
+socket.bind(sys.argv[1])
+print("ready", flush=True)
+count = 0
+while True:
+    frame = socket.recv()
+    if frame == b"END":
+        break
+    count += 1
+print(count, flush=True)
+"""
+
+
+def counting_pull(url: str):
+    """A PULL socket in another process (so it drains at full speed), counting frames until
+    a bare ``END`` frame; its stdout's last line is the count."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", COUNTER, url], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    return process
