@@ -98,6 +98,11 @@ class TaskJobs(Registry):
     def names(self) -> list[str]:
         return self.base.names()
 
+    def __len__(self) -> int:
+        # Not 0: the executor takes ``registry or default_registry``, and an empty-looking
+        # view would be replaced by the plain registry (no ztask retry settings).
+        return len(self.base)
+
 
 class NodeExecutor(Executor):
     """The core executor, recording this node's queue on failed jobs and carrying the last

@@ -5,8 +5,10 @@ verify them (a frame that is not a correctly signed envelope is quarantined,
 never deserialized), and insert them into the node's rows of the queue table,
 due at once or at their ``.after`` time. Nothing runs in the receive loop: the
 core :class:`~djworkers.runtime.worker.Worker` claims the rows in its job
-threads (or, with ``--multiprocess``, in child processes under the core
-:class:`~djworkers.runtime.supervisor.Supervisor`), runs them through the core
+threads (with ``--multiprocess``, the core
+:class:`~djworkers.runtime.supervisor.Supervisor` runs ``--worker-pool-size``
+worker processes plus one receiver process, and the parent only supervises: no
+thread or database connection crosses a fork), runs them through the core
 executor, deletes a row when its task succeeded or failed for good (into the
 failed-job store), and rewrites it with its next due time for a retry. A
 ztaskd killed mid-task leaves the row leased; the next start on the same URL
@@ -86,8 +88,29 @@ class Receiver:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.socket.close()
-        self.context.term()
+        self.close()
+
+    def close(self) -> None:
+        if not self.socket.closed:
+            self.socket.close()
+            self.context.term()
+
+    def serve_forever(self) -> int:
+        """Receive until SIGTERM/SIGINT (a ``--multiprocess`` child that bound the URL)."""
+        from ..runtime.shutdown import Shutdown
+
+        shutdown = Shutdown()
+        shutdown.install()
+        self.start()
+        logger.info("Receiving at %s in process %d", self.url, os.getpid())
+        try:
+            while not shutdown.requested and self._thread is not None and self._thread.is_alive():
+                shutdown.wait(0.5)
+            stopped = shutdown.requested
+        finally:
+            self.stop()
+            shutdown.uninstall()
+        return 0 if stopped else 1  # a receiver that died is restarted by the Supervisor
 
     def _loop(self) -> None:
         import zmq
@@ -231,16 +254,27 @@ def serve(url: str, *, pool_size: int, multiprocess: bool, replay: bool,
         if replay:
             replay_failed(source)
         run_on_load()
-        receiver.start()
         logger.info("ztaskd listening at %s (node %s), %d %s", url, queue, pool_size,
                     "process(es)" if multiprocess else "thread(s)")
         if multiprocess:
+            # No thread and no open connection may cross a fork (SQLite's per-process lock
+            # state would be shared with the children): the parent only supervises. Of its
+            # pool_size + 1 children, the one that binds the URL receives, the others run
+            # tasks; a restarted child takes whichever role is free.
+            receiver.close()
+            source.close()
             close_all_connections()
 
             def child() -> int:
-                return make_worker(NodeSource(queue), 1).run()
+                node_source = NodeSource(queue)
+                try:
+                    own = Receiver(url, node_source)
+                except OSError:
+                    return make_worker(node_source, 1).run()
+                return own.serve_forever()
 
-            return supervisor(child, pool_size).run()
+            return supervisor(child, pool_size + 1).run()
+        receiver.start()
         return make_worker(source, pool_size).run()
     finally:
         receiver.stop()
