@@ -242,3 +242,63 @@ def test_defaults_are_valid():
 
     with ztask():
         assert list(check()) == []
+
+
+# -- the door on the seam -----------------------------------------------------------------------------
+def test_djworkers_run_all_starts_ztaskd_when_tasks_are_registered(clean_registry):
+    """Z2: the door's worker command is ztaskd, wanted by --all when @task functions exist."""
+    from djworkers.management.commands.djworkers_run import worker_commands
+
+    ztaskd = next(w for w in worker_commands() if w.name == "ztaskd")
+    assert ztaskd.argv == ("ztaskd", "--noreload")
+    assert ztaskd.wanted()  # tests/testapp/tasks.py was autodiscovered
+    for job in registry.by_door("ztask"):
+        registry.unregister(job.name)
+    assert not ztaskd.wanted()
+
+
+def test_replay_of_a_failed_task_sends_it_to_a_ztaskd(pull, db):
+    """Z4: the admin's / djworkers_failed's replay hands a failed ztask task to ztaskd again."""
+    from djworkers.messages import Message, encode
+    from djworkers.models import FailedJob
+    from djworkers.runtime.replay import replay
+
+    message = Message("tests.testapp.tasks.record", args=("replayed",), attempt=5, queue="ztask:h:u")
+    failed = FailedJob.objects.create(door="ztask", backend="database", reason="exception", raw=encode(message),
+                                      name=message.name)
+    assert "re-enqueued" in replay(failed)
+    sent = frames_of(pull, 1)[0]
+    assert sent.id == message.id and sent.attempt == 0 and sent.args == ("replayed",)
+    assert not FailedJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_status_section_per_node_and_admin_pages(admin_client):
+    """Z2: the status section has one row per node (received, pending, scheduled, running, failed);
+    the admin lists the nodes and the tasks they hold."""
+    from django.utils import timezone
+
+    from djworkers.messages import Message, encode
+    from djworkers.models import FailedJob
+    from djworkers.monitoring.status import collect
+    from djworkers.queue.models import QueueJob
+    from djworkers.ztask.models import ZtaskNode
+
+    queue = "ztask:host:tcp://127.0.0.1:5555"
+    ZtaskNode.objects.create(queue=queue, url="tcp://127.0.0.1:5555", host="host", received=7,
+                             last_seen=timezone.now())
+    frame = encode(Message("tests.testapp.tasks.record", args=("x",), attempt=2,
+                           options={"last_error": "Traceback ... RuntimeError: boom"}))
+    QueueJob.objects.create(queue=queue, frame=frame, available_at=time.time() - 1)
+    QueueJob.objects.create(queue=queue, frame=frame, available_at=time.time() + 60)
+    QueueJob.objects.create(queue="default", frame=frame, available_at=time.time())  # a queue job: not ztask's
+    FailedJob.objects.create(door="ztask", queue=queue, reason="exception", raw=frame)
+    section = next(s for s in collect()["sections"] if s["door"] == "ztask")
+    assert section["rows"] == [{"node": "tcp://127.0.0.1:5555 (host)", "state": "up", "received": 7, "pending": 1,
+                                "scheduled": 1, "running": 0, "failed": 1, "last_seen": section["rows"][0]["last_seen"]}]
+    page = admin_client.get("/admin/djworkers/ztasktask/").content.decode()
+    assert page.count("tests.testapp.tasks.record") == 2 and "scheduled" in page and "pending" in page
+    task_id = QueueJob.objects.filter(queue=queue).first().pk
+    detail = admin_client.get(f"/admin/djworkers/ztasktask/{task_id}/change/").content.decode()
+    assert "RuntimeError: boom" in detail
+    assert "tcp://127.0.0.1:5555" in admin_client.get("/admin/djworkers/ztasknode/").content.decode()
