@@ -38,6 +38,10 @@ class Command(BaseCommand):
                             dest="pool_size",
                             help=f"Tasks run at once: threads, or processes with --multiprocess. "
                                  f"Default: {DEFAULT_POOL_SIZE}.")
+        parser.add_argument("--prefetch", type=positive_int, default=None,
+                            help="Tasks a worker process claims at most (in batches of PREFETCH/threads per "
+                                 "thread). Default: one per thread, so no task waits behind a long one; "
+                                 "raise it for many short tasks (fewer database round trips).")
         parser.add_argument("--url", default=None,
                             help="Listen here instead of DJWORKERS['ZTASK']['URL'] (one node of WORKER_URLS).")
         add_logging_arguments(parser, logfile_flags=("-f", "--logfile"), loglevel_flags=("-l", "--loglevel"))
@@ -66,7 +70,8 @@ class Command(BaseCommand):
                            "tasks here, this ztaskd will only run what others send.")
 
         def make_worker(source, threads: int) -> Worker:
-            return Worker(source, NodeExecutor(source.queues[0]), threads=threads, prefetch=threads)
+            return Worker(source, NodeExecutor(source.queues[0]), threads=threads,
+                          prefetch=options["prefetch"] or threads)
 
         try:
             code = serve(url, pool_size=options["pool_size"], multiprocess=options["multiprocess"],
