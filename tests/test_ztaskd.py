@@ -21,7 +21,7 @@ from djworkers.ztask import client as ztask_client
 from djworkers.ztask.models import ZtaskNode, ZtaskTask
 from tests.testapp import tasks
 from tests.testapp.models import JobEvent, JobRun
-from tests.utils import spawn, stop, wait_until
+from tests.utils import run, spawn, stop, wait_until
 from tests.ztask_utils import free_url, ztask_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -221,7 +221,7 @@ def test_a_badly_signed_frame_is_quarantined_never_unpickled(ztaskd, tmp_path):
     """Z2 (security): bare pickle pushed to the port is refused before deserialization and
     recorded as a quarantined frame; ztaskd keeps serving."""
     url = free_url()
-    ztaskd(url)
+    ztaskd(url, "-f", str(tmp_path / "ztaskd-file.log"))
     evidence = tmp_path / "pickle-ran"
     bomb = pickle.dumps({"name": "tests.testapp.tasks.record", "args": [DirectoryBomb(evidence)]})
     context = zmq.Context()
@@ -241,3 +241,17 @@ def test_a_badly_signed_frame_is_quarantined_never_unpickled(ztaskd, tmp_path):
     with sending_to(url):
         tasks.record.delay("still-serving")
     wait_until(lambda: JobRun.objects.filter(key="still-serving").exists(), timeout=20)
+    assert "Quarantined a frame from the ztask door" in (tmp_path / "ztaskd-file.log").read_text()  # -f
+
+
+def test_bad_options_and_a_taken_url_are_clear_errors(ztaskd):
+    """Z2: --worker-pool-size 0 and an unknown log level are refused; a second ztaskd on a URL in
+    use exits with an error naming the URL."""
+    url = free_url()
+    for args, expected in ((["--worker-pool-size", "0"], "must be at least 1"),
+                           (["-l", "LOUD"], "choose one of DEBUG")):
+        result = run(["ztaskd", "--noreload", *args], settings=ztask_settings(url))
+        assert result.returncode != 0 and expected in result.stderr, result.stderr
+    ztaskd(url)
+    result = run(["ztaskd", "--noreload"], settings=ztask_settings(url), timeout=60)
+    assert result.returncode != 0 and f"ztaskd cannot listen at '{url}'" in result.stderr, result.stderr
