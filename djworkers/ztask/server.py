@@ -198,21 +198,28 @@ class Receiver:
 
         count, self._unreported = self._unreported, 0
         try:
-            ZtaskNode.objects.filter(queue=self.queue).update(
-                received=F("received") + count, last_seen=timezone.now(), stopped=stopped)
+            self.source._retrying(lambda: ZtaskNode.objects.filter(queue=self.queue).update(
+                received=F("received") + count, last_seen=timezone.now(), stopped=stopped))
         except Exception:
             self._unreported += count
             logger.debug("could not update the ztask node row", exc_info=True)
 
 
 def register_node(queue: str, url: str) -> None:
+    """Create or refresh the node's status row: single statements (an UPDATE, else an INSERT),
+    never SQLite's read-then-write transaction that fails at once when another process writes."""
+    from django.db import IntegrityError
+
     from .models import ZtaskNode
 
-    ZtaskNode.objects.update_or_create(
-        queue=queue,
-        defaults={"url": url[:255], "host": socket.gethostname()[:255], "pid": os.getpid(),
-                  "started": timezone.now(), "last_seen": timezone.now(), "stopped": False},
-    )
+    values = {"url": url[:255], "host": socket.gethostname()[:255], "pid": os.getpid(),
+              "started": timezone.now(), "last_seen": timezone.now(), "stopped": False}
+    if ZtaskNode.objects.filter(queue=queue).update(**values):
+        return
+    try:
+        ZtaskNode.objects.create(queue=queue, **values)
+    except IntegrityError:  # another start of this node won the race: refresh its row
+        ZtaskNode.objects.filter(queue=queue).update(**values)
 
 
 def replay_failed(source: NodeSource) -> int:
@@ -247,7 +254,7 @@ def serve(url: str, *, pool_size: int, multiprocess: bool, replay: bool,
     source = NodeSource(queue)
     receiver = Receiver(url, source)  # binding first: no other live node serves this queue
     try:
-        register_node(queue, url)
+        source._retrying(lambda: register_node(queue, url))  # SQLite "database is locked": retried
         released = source.release_all()
         if released:
             logger.warning("Resuming %d task(s) that were running when this node last stopped", released)
