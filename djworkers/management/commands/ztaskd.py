@@ -52,6 +52,11 @@ class Command(BaseCommand):
             import zmq  # noqa: F401
         except ImportError as exc:
             raise CommandError("ztaskd needs pyzmq: pip install 'djworkers[zmq]'.") from exc
+        if options["use_reloader"] and options["multiprocess"]:
+            # The reloader runs the command in a thread and exits the process on a change:
+            # forked worker processes would outlive it (and keep the port).
+            logger.warning("--multiprocess runs without the autoreloader; pass --noreload to silence this")
+            options["use_reloader"] = False
         if options["use_reloader"]:
             autoreload.run_with_reloader(self.inner_run, **options)
         else:
