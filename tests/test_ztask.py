@@ -20,7 +20,7 @@ from djworkers.registry import registry
 from djworkers.ztask import ZtaskUnavailable, task
 from djworkers.ztask import client as ztask_client
 from tests.testapp import tasks
-from tests.testapp.models import JobEvent, JobRun
+from tests.testapp.models import JobRun
 from tests.ztask_utils import Pull, counting_pull, free_url
 
 

@@ -13,7 +13,7 @@ import logging
 import numbers
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .. import conf, signals
 from ..messages import Message, decode, encode
@@ -23,6 +23,9 @@ from .client import ZtaskUnavailable, client
 from .door import DOOR
 
 logger = logging.getLogger("djworkers.ztask")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The queue name written on ztask messages (ztaskd records its node on the rows it keeps).
 QUEUE = "ztask"
@@ -76,8 +79,12 @@ def submit(job: Job, args: tuple, kwargs: dict, *, eta: float | None = None) -> 
     return message.id
 
 
-class TaskFunction:
-    """A function decorated with ``@task``: calling it runs it here and now, as before."""
+class TaskFunction(Generic[P, R]):
+    """A function decorated with ``@task``: calling it runs it here and now, as before.
+
+    Generic in the function's parameters and return type, so type checkers see the
+    decorated function's signature on the call and on ``.delay``/``.after``.
+    """
 
     def __init__(self, job: Job):
         self.job = job
@@ -87,17 +94,17 @@ class TaskFunction:
     def name(self) -> str:
         return self.job.name
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.job.func(*args, **kwargs)
 
-    def delay(self, *args: Any, **kwargs: Any) -> str:
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Run in a ztaskd as soon as possible. Returns the message id."""
         return submit(self.job, args, kwargs)
 
     #: The old spelling: ``f.async(...)`` is a syntax error since Python 3.7 (``async`` is a keyword).
     async_ = delay
 
-    def after(self, seconds: float, *args: Any, **kwargs: Any) -> str:
+    def after(self, seconds: float, *args: P.args, **kwargs: P.kwargs) -> str:
         """Run in a ztaskd ``seconds`` from now (kept in ztaskd's database meanwhile, so a restart
         does not lose it). Returns the message id."""
         if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or seconds != seconds:
@@ -114,6 +121,10 @@ class TaskFunction:
 setattr(TaskFunction, "async", TaskFunction.delay)
 
 
+@overload
+def task(func: Callable[P, R], *, name: str | None = None) -> TaskFunction[P, R]: ...
+@overload
+def task(func: None = None, *, name: str | None = None) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 def task(func: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Make ``func`` a ztask task: ``@task()`` (the old spelling) or bare ``@task``.
 
@@ -123,7 +134,7 @@ def task(func: Callable[..., Any] | None = None, *, name: str | None = None) -> 
     ``RETRY_AFTER``.
     """
 
-    def decorate(function: Callable[..., Any]) -> TaskFunction:
+    def decorate(function: Callable[..., Any]) -> TaskFunction[..., Any]:
         if not callable(function):
             raise TypeError(f"@task decorates a function, got {function!r}.")
         job_name = name or f"{function.__module__}.{function.__qualname__}"
