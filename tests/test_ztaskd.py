@@ -166,6 +166,35 @@ def test_sigkill_while_a_task_runs_runs_it_again_after_restart(ztaskd):
     assert events("killed", "started") == 2 and not FailedJob.objects.exists()
 
 
+# -- concurrency, resuming in order ---------------------------------------------------------------------
+def test_tasks_run_concurrently_and_pending_rows_resume_in_order(ztaskd):
+    """Z2/Z4: the default pool runs tasks at the same time (not one by one in the receive loop);
+    tasks still pending when ztaskd stops run after the next start, in the order they were sent."""
+    url = free_url()
+    process = ztaskd(url)
+    with sending_to(url):
+        for n in range(4):
+            tasks.slow.delay(f"together-{n}", 1.0)
+    wait_until(lambda: JobRun.objects.filter(key__startswith="together-").count() == 4, timeout=30)
+    starts = sorted(JobEvent.objects.filter(key__startswith="together-").values_list("at", flat=True))
+    assert starts[-1] - starts[0] < 0.9  # all four started before the first finished
+    assert stop(process) == 0
+
+    process = ztaskd(url, "--worker-pool-size", "1", name="one-thread")
+    with sending_to(url):
+        tasks.slow.delay("blocker", 1.5)
+        wait_until(lambda: events("blocker", "started"), timeout=20)
+        for n in range(5):
+            tasks.record.delay(f"order-{n}")
+        wait_until(lambda: ZtaskTask.objects.count() == 6, timeout=10)
+    assert stop(process) == 0  # the running task finishes; the five wait in the database
+    assert JobRun.objects.filter(key="blocker").exists() and ZtaskTask.objects.count() == 5
+    ztaskd(url, "--worker-pool-size", "1", name="resumed")
+    wait_until(lambda: JobRun.objects.filter(key__startswith="order-").count() == 5, timeout=30)
+    ran = list(JobRun.objects.filter(key__startswith="order-").order_by("id").values_list("key", flat=True))
+    assert ran == [f"order-{n}" for n in range(5)]
+
+
 # -- fan-out -----------------------------------------------------------------------------------------
 def test_fan_out_to_two_nodes_runs_every_job_once_and_spares_a_node_that_is_down(ztaskd):
     """Z6: WORKER_URLS of two nodes: both get work, each job runs once (unique keys); when one
