@@ -45,21 +45,28 @@ def database_alias() -> str:
 
 
 class NodeSource(DatabaseBackend):
-    """The database backend under the ztask door's name, woken by the receiver."""
+    """The database backend under the ztask door's name, woken by the receiver.
+
+    ``local``: the receiver runs in this process and sets :attr:`wakeup`, which wakes
+    every idle job thread at once (a PostgreSQL notification wakes only one of the
+    threads sharing the backend's listener). A ``--multiprocess`` worker process
+    is not local: it waits on LISTEN (PostgreSQL) or polls every ``IDLE_POLL`` s.
+    """
 
     door = DOOR
     backend = "database"
 
-    def __init__(self, queue: str, *, alias: str | None = None):
+    def __init__(self, queue: str, *, alias: str | None = None, local: bool = True):
         settings = conf.section("QUEUE")
         super().__init__([queue], alias or database_alias(), lease_seconds=settings["LEASE_SECONDS"],
                          notify=bool(settings["NOTIFY"]))
         self.blocking = True
+        self.local = local
         self.wakeup = threading.Event()
 
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
         """Claim due rows; when there are none, wait for the receiver (or LISTEN) up to ``timeout``."""
-        if self.notify:
+        if self.notify and not self.local:
             return super().fetch(limit, timeout)
         deadline = time.monotonic() + max(0.0, timeout)
         while True:

@@ -273,11 +273,10 @@ def serve(url: str, *, pool_size: int, multiprocess: bool, replay: bool,
             close_all_connections()
 
             def child() -> int:
-                node_source = NodeSource(queue)
                 try:
-                    own = Receiver(url, node_source)
+                    own = Receiver(url, NodeSource(queue))
                 except OSError:
-                    return make_worker(node_source, 1).run()
+                    return make_worker(NodeSource(queue, local=False), 1).run()
                 return own.serve_forever()
 
             return supervisor(child, pool_size + 1).run()
