@@ -48,13 +48,6 @@ CORE_LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
 #: yet: nothing reads them, and a system check (W004) says so. A door that lands
 #: declares its names in its descriptor and they leave this table.
 UNBUILT_DOOR_SETTINGS: dict[str, str] = {
-    "ZTASKD_URL": "ztask",
-    "ZTASKD_ALWAYS_EAGER": "ztask",
-    "ZTASKD_DISABLED": "ztask",
-    "ZTASKD_RETRY_COUNT": "ztask",
-    "ZTASKD_RETRY_AFTER": "ztask",
-    "ZTASKD_ON_LOAD": "ztask",
-    "ZTASKD_WORKER_URLS": "ztask",
     "SLACKER_SERVER": "slacker",
 }
 

@@ -35,6 +35,7 @@ BUILTIN_DOORS: tuple[str, ...] = (
     "djworkers.dumbwaiter.door.door",
     "djworkers.queue.door.door",
     "djworkers.gearman.door.door",
+    "djworkers.ztask.door.door",
 )
 
 

@@ -6,6 +6,8 @@ variables switch to the servers a production site would use:
 ``DJWORKERS_EXAMPLE_QUEUE=redis``
     Queue jobs through Redis (``DJWORKERS_EXAMPLE_REDIS_URL``, default
     ``redis://127.0.0.1:6379/0``); the cache moves to the same Redis.
+``DJWORKERS_EXAMPLE_ZTASK_URL``
+    Where ``ztaskd`` listens (default ``tcp://127.0.0.1:5555``).
 ``DATABASE_URL=postgres://user@host:port/name`` (or ``sqlite:///path``)
     The database for the models, the failed-job store and the database queue.
 """
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "djworkers",
     "demo",  # one app per front door; later doors add theirs next to it
+    "ztask_demo",
 ]
 
 # The Gearman door's example (django-gearman's gearman_example app) needs a gearmand:
@@ -122,6 +125,11 @@ DJWORKERS = {
     "QUEUE": {
         "BACKEND": EXAMPLE_QUEUE,
         "CONNECTION": EXAMPLE_REDIS_URL if EXAMPLE_QUEUE == "redis" else None,
+    },
+    "ZTASK": {
+        "URL": os.environ.get("DJWORKERS_EXAMPLE_ZTASK_URL", "tcp://127.0.0.1:5555"),
+        "RETRY_COUNT": 3,
+        "RETRY_AFTER": 1,
     },
     "STATS": {"FLUSH_INTERVAL": 2},
 }
