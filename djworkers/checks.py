@@ -62,7 +62,7 @@ def core_checks() -> Iterator[checks.CheckMessage]:
         )
     yield from serializer_checks()
     worker = conf.section("WORKER")
-    for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL"):
+    for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL", "OUTAGE_MAX_DELAY", "BURST_OUTAGE_TIMEOUT"):
         value = worker.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             yield checks.Error(

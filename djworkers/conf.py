@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "WORKER": {
         "SHUTDOWN_TIMEOUT": 30.0,
         "HEARTBEAT_INTERVAL": 10.0,
+        "OUTAGE_MAX_DELAY": 30.0,
+        "BURST_OUTAGE_TIMEOUT": 30.0,
     },
     "DUMBWAITER": {
         "FUNCTIONS": [],

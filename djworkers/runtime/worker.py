@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 
 from .. import conf
-from ..exceptions import InvalidMessage
+from ..exceptions import BackendUnavailable, InvalidMessage
 from ..messages import decode, encode
 from .connections import close_stale_connections
 from .executor import Executor, Outcome
 from .failures import quarantine
+from .outage import Outage
 from .shutdown import Shutdown
 from .source import Delivery, Source
 
@@ -80,6 +81,8 @@ class Worker:
         shutdown_timeout: float | None = None,
         heartbeat_interval: float | None = None,
         exit_on_force: bool = True,
+        outage_max_delay: float | None = None,
+        burst_outage_timeout: float | None = None,
     ):
         if threads < 1:
             raise ValueError("threads must be >= 1")
@@ -101,6 +104,14 @@ class Worker:
             worker_settings["HEARTBEAT_INTERVAL"] if heartbeat_interval is None else heartbeat_interval
         )
         self.exit_on_force = exit_on_force
+        #: Fetch failures (a server down): shared back-off and logging for every job thread.
+        self.outage = Outage(source.name, logger, maximum=(
+            worker_settings["OUTAGE_MAX_DELAY"] if outage_max_delay is None else outage_max_delay))
+        #: ``burst``: how long the source may stay unreachable before the worker gives up (exit 1).
+        self.burst_outage_timeout = (
+            worker_settings["BURST_OUTAGE_TIMEOUT"] if burst_outage_timeout is None else burst_outage_timeout
+        )
+        self._gave_up = False
         #: Deliveries fetched and not settled yet (leases to renew), and those running now.
         self.held: dict[int, Delivery] = {}
         self.running: dict[int, Delivery] = {}
@@ -116,6 +127,8 @@ class Worker:
         self.shutdown.install()
         logger.info("Worker started: %s, %d thread(s)", self.source.name, self.threads)
         try:
+            # job threads, the heartbeat (this thread) and a source's own helper (Redis ack flusher)
+            self.source.reserve_connections(self.threads + 2)
             self._job_threads = [
                 threading.Thread(target=self._job_thread, name=f"djworkers-job-{n}", daemon=True)
                 for n in range(self.threads)
@@ -136,7 +149,8 @@ class Worker:
                 self._hand_back(held)
                 self._stop()
                 return 1
-            return self._stop()
+            code = self._stop()
+            return 1 if self._gave_up else code
         finally:
             self.shutdown.uninstall()
 
@@ -161,11 +175,17 @@ class Worker:
         while not self.shutdown.requested:
             try:
                 deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
-            except Exception:
-                delay = poll.next()
-                logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.name, delay)
+            except Exception as exc:
+                delay = self.outage.failed(exc)
+                if self.burst:
+                    left = self.burst_outage_timeout - self.outage.elapsed()
+                    if left <= 0:
+                        self._give_up()
+                        return
+                    delay = min(delay, left)
                 self.shutdown.wait(delay)
                 continue
+            self.outage.recovered()
             if not deliveries:
                 if self.burst:
                     return
@@ -174,6 +194,17 @@ class Worker:
                 continue
             poll.reset()
             self._run_batch(deliveries)
+
+    def _give_up(self) -> None:
+        """``--burst`` and the source stayed unreachable: stop with exit code 1 (logged once)."""
+        with self._lock:
+            first, self._gave_up = not self._gave_up, True
+        if first:
+            logger.error(
+                "Giving up: %s has been unreachable for %.0fs (--burst waits at most "
+                "DJWORKERS[\"WORKER\"][\"BURST_OUTAGE_TIMEOUT\"] = %s s)",
+                self.source.name, self.outage.elapsed(), self.burst_outage_timeout,
+            )
 
     def _run_batch(self, deliveries: list[Delivery]) -> None:
         with self._lock:
@@ -231,6 +262,12 @@ class Worker:
             if held and self.source.supports_lease:
                 self.source.extend(held)
             self.source.heartbeat()
+        except BackendUnavailable as exc:
+            if self.outage.since is not None:  # the fetch threads are logging this outage already
+                logger.debug("Heartbeat of %s failed: %s", self.source.name, exc, exc_info=True)
+            else:
+                logger.warning("Heartbeat of %s failed: %s", self.source.name, exc,
+                               exc_info=logger.isEnabledFor(logging.DEBUG))
         except Exception:
             logger.exception("Heartbeat of %s failed", self.source.name)
 
