@@ -202,3 +202,20 @@ def test_non_numeric_priority_level_is_skipped_and_reported_once(redis_server, r
     finally:
         backend.flush()
         backend.close()
+
+
+@pytest.mark.parametrize("setting, shown", [
+    ("redis://:pw@example.com:6380/2", "redis://:***@example.com:6380/2"),
+    ("redis://user:pw@example.com/0?socket_timeout=2", "redis://user:***@example.com/0?socket_timeout=2"),
+    ("rediss://example.com:6390/1", "rediss://example.com:6390/1"),
+    ("unix:///run/redis.sock?password=pw", "unix:///run/redis.sock?password=***"),
+    ("example.com:6381:3", "redis://example.com:6381/3"),
+    ({"host": "example.com", "password": "pw"}, "redis://example.com:6379/0"),
+    ({"unix_socket_path": "/run/redis.sock", "password": "pw"}, "unix:///run/redis.sock"),
+    (None, "redis://127.0.0.1:6379/0"),
+])
+def test_connection_is_described_without_its_password(setting, shown):
+    """Q6: what outage messages show of DJWORKERS["QUEUE"]["CONNECTION"]: never a password."""
+    from djworkers.queue.backends.redis_connection import describe
+
+    assert describe(setting) == shown

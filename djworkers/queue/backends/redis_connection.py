@@ -137,8 +137,8 @@ def describe(value: Any) -> str:
         if parts.scheme == "unix":  # urlunsplit would drop the "//" of an empty host
             return f"unix://{parts.path}" + (f"?{parts.query}" if parts.query else "")
         return urlunsplit(parts)
-    if parsed.get("path"):
-        return f"unix://{parsed['path']}"
+    if parsed.get("unix_socket_path"):
+        return f"unix://{parsed['unix_socket_path']}"
     return f"redis://{parsed.get('host', '127.0.0.1')}:{parsed.get('port', 6379)}/{parsed.get('db', 0)}"
 
 
