@@ -163,6 +163,7 @@ def test_quickstart_followed_literally_gives_working_views(tmp_path, redis_serve
     """Issue 10: a venv, the install, startproject, each file and command of the page as written;
     the form posts with its CSRF token, a consumer confirms the order, the views answer as shown;
     then the Redis variant does the same through the private redis-server."""
+    redis.config_resetstat()  # so the command counts below are this test's
     (tmp_path / "djworkers").symlink_to(ROOT)
     home = tmp_path / "mysite"
     home.mkdir()
