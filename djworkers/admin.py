@@ -48,6 +48,7 @@ class FailedJobAdmin(admin.ModelAdmin):
         failed = self.get_object(request, unquote(object_id))
         extra_context = {
             **(extra_context or {}),
+            "title": "Failed job",  # not "Change failed job": nothing on the page can be changed
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,

@@ -200,6 +200,9 @@ def test_failed_job_admin_at_1280px(example, browser, tmp_path):
     replay = browser.find_element(By.CSS_SELECTOR, "button[name=replay]")
     assert replay.is_displayed()
     browser.save_screenshot(str(tmp_path / "admin-failedjob-change.png"))
+    browser.execute_script("arguments[0].scrollIntoView()", pre)
+    browser.save_screenshot(str(tmp_path / "admin-failedjob-traceback.png"))
+    browser.execute_script("window.scrollTo(0, 0)")
 
     # Replay: the row is handed back to its queue and leaves the store.
     pk = change_url.rstrip("/").split("/")[-2]
