@@ -128,3 +128,16 @@ def test_claim_order_across_queues_is_priority_then_due_time_then_id(deep_queue)
         assert [d.raw for d in backend.fetch(4, 0)] == [b"other-p0"]
     finally:
         backend.close()
+
+
+def test_postgresql_vacuums_the_queue_table_often():
+    """Q5: on PostgreSQL the queue table is vacuumed every 1,000 deleted rows, so the dead index
+    entries acknowledged jobs leave at the head of the claim index do not pile up."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (autovacuum); run with DJWORKERS_TEST_DB=postgres")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'djworkers_queuejob'")
+        options = set(cursor.fetchone()[0] or [])
+    assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=1000"} <= options
