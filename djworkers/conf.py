@@ -31,6 +31,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "WORKER": {
         "SHUTDOWN_TIMEOUT": 30.0,
         "HEARTBEAT_INTERVAL": 10.0,
+        "OUTAGE_MAX_DELAY": 30.0,
+        "BURST_OUTAGE_TIMEOUT": 30.0,
     },
     "STATS": {
         "ENABLED": True,

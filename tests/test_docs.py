@@ -1,10 +1,9 @@
 """The docs: they build with ``sphinx -W``; every code block of the quickstart runs;
 the settings reference and the migration table match ``djworkers.conf``.
 
-The quickstart is executed, not just parsed: a temp directory becomes the
-project it describes (console blocks are run line by line, ``$`` lines are
-commands and the lines after one are output it must print; Python blocks are
-written to the file their ``:caption:`` names). ``make demo`` is started for real
+The quickstart is executed, not just parsed: tests/test_quickstart.py follows
+its project steps literally in a temp directory (with this module's block
+parser). ``make demo`` is started for real
 on a free port and stopped with Ctrl-C; ``make test`` runs with a small
 PYTEST_ARGS so the suite does not recurse into itself.
 """
@@ -14,7 +13,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -182,43 +180,8 @@ def test_quickstart_opens_with_the_two_commands():
     assert readme.index("make demo") < 600, "README.rst must open with the two commands"
 
 
-def run_console(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    argv = shlex.split(command)
-    if argv[0] == "python":
-        argv[0] = sys.executable
-    elif argv[0] == "django-admin":
-        argv[:1] = [sys.executable, "-m", "django"]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
-
-
-@pytest.mark.slow
-def test_quickstart_project_blocks_run(tmp_path):
-    """Every block after the two make commands, in order, in a fresh project."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_"))}
-    env["PYTHONPATH"] = str(tmp_path)
-    ran = 0
-    for block in quickstart_blocks()[2:]:
-        if block["language"] == "console":
-            for command, expected in console_steps(block["code"]):
-                result = run_console(command, tmp_path, env)
-                assert result.returncode == 0, f"$ {command}\n{result.stdout}\n{result.stderr}"
-                for line in expected:
-                    assert line in result.stdout.splitlines() or line in result.stdout, (
-                        f"$ {command}: expected {line!r} in\n{result.stdout}")
-                ran += 1
-        elif block["language"] == "python":
-            assert block["caption"], "a Python block of the quickstart needs a :caption: naming its file"
-            name, _, mode = block["caption"].partition(" ")
-            target = tmp_path / name
-            compile(block["code"], name, "exec")
-            if mode == "(append)":
-                target.write_text(target.read_text() + "\n\n" + block["code"])
-            else:
-                target.write_text(block["code"])
-            ran += 1
-        else:
-            pytest.fail(f"quickstart block in {block['language']!r} is not executed by this test")
-    assert ran >= 12
+# The project steps of the quickstart (everything after the two make commands) run in
+# tests/test_quickstart.py.
 
 
 @pytest.mark.slow

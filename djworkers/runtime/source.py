@@ -68,6 +68,14 @@ class Source(abc.ABC):
         the job may run again, but must not be lost.
         """
 
+    def reserve_connections(self, count: int) -> None:
+        """The worker is about to use this source from ``count`` threads at once.
+
+        A source with a bounded connection pool (Redis) makes room for them, or
+        raises :class:`~djworkers.exceptions.DjworkersImproperlyConfigured` when
+        a limit the user set is too small. Called before the worker's threads start.
+        """
+
     def extend(self, deliveries: list[Delivery]) -> None:
         """Renew the leases of running deliveries (called every heartbeat)."""
 

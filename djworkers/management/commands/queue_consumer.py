@@ -90,7 +90,12 @@ class Command(BaseCommand):
         periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
         max_delay = options["max_delay"]
         try:
-            build_backend(queues).close()  # fail here, with a clear message, on a bad setting
+            # Fail here, with a clear message, on a bad setting (a Redis pool too small for --threads too).
+            checked = build_backend(queues)
+            try:
+                checked.reserve_connections(options["threads"] + 2)
+            finally:
+                checked.close()
         except DjworkersImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
 

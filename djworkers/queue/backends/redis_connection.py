@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ...conf import new_name
 from ...exceptions import DjworkersImproperlyConfigured
@@ -114,6 +114,49 @@ def parse_connection(value: Any, setting: str = SETTING) -> dict[str, Any] | str
     raise _invalid(value, setting, f"a {type(value).__name__} is not accepted")
 
 
+def describe(value: Any) -> str:
+    """Where the connection setting ``value`` points, for messages: a password is never shown.
+
+    ``redis://user:secret@host:6379/0`` becomes ``redis://user:***@host:6379/0``;
+    a dict or the old ``host:port:db`` form becomes ``redis://host:port/db``.
+    """
+    if hasattr(value, "connection_pool"):
+        value = value.connection_pool.connection_kwargs
+    try:
+        parsed = parse_connection(value)
+    except DjworkersImproperlyConfigured:
+        return "<invalid connection setting>"
+    if isinstance(parsed, str):
+        parts = urlsplit(parsed)
+        if parts.password is not None:
+            user = parts.username or ""
+            host = parts.netloc.rsplit("@", 1)[1]
+            parts = parts._replace(netloc=f"{user}:***@{host}")
+        if "password" in parse_qs(parts.query):
+            parts = parts._replace(query="password=***")
+        if parts.scheme == "unix":  # urlunsplit would drop the "//" of an empty host
+            return f"unix://{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return urlunsplit(parts)
+    if parsed.get("unix_socket_path"):
+        return f"unix://{parsed['unix_socket_path']}"
+    return f"redis://{parsed.get('host', '127.0.0.1')}:{parsed.get('port', 6379)}/{parsed.get('db', 0)}"
+
+
+def explicit_max_connections(value: Any) -> int | None:
+    """``max_connections`` as the user set it (URL query or dict), or None when left to redis-py."""
+    if hasattr(value, "connection_pool"):
+        return value.connection_pool.max_connections
+    try:
+        parsed = parse_connection(value)
+    except DjworkersImproperlyConfigured:
+        return None
+    if isinstance(parsed, str):
+        found = parse_qs(urlsplit(parsed).query).get("max_connections")
+        return int(found[0]) if found and found[0].isdigit() else None
+    found = parsed.get("max_connections")
+    return int(found) if found is not None else None
+
+
 # -- clients ------------------------------------------------------------------
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -167,4 +210,4 @@ def get_client(value: Any, setting: str = SETTING) -> Any:
         return client
 
 
-__all__ = ["DEFAULT_URL", "get_client", "parse_connection"]
+__all__ = ["DEFAULT_URL", "describe", "explicit_max_connections", "get_client", "parse_connection"]

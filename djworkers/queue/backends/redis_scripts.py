@@ -165,12 +165,19 @@ local function started(k, items)
   in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
   return frames
 end
-local function levels_desc(k)
-  -- non-zero priorities from the levels set, with '0' merged in its place
+local function levels_desc(k, bad, q)
+  -- non-zero priorities from the levels set, with '0' merged in its place. A member
+  -- that is not an integer (written by something else) is skipped, never compared:
+  -- one bad member must not stop the queue. With a table ``bad``, (q, member) pairs
+  -- of the skipped members are appended to it for the caller to report.
   local order, zero = {}, false
   for _, level in ipairs(redis.call('ZREVRANGEBYSCORE', k.levels, '+inf', '-inf')) do
-    if not zero and tonumber(level) < 0 then order[#order + 1] = '0'; zero = true end
-    order[#order + 1] = level
+    if string.match(level, '^%-?%d+$') == nil then
+      if bad then bad[#bad + 1] = q; bad[#bad + 1] = level end
+    else
+      if not zero and tonumber(level) < 0 then order[#order + 1] = '0'; zero = true end
+      order[#order + 1] = level
+    end
   end
   if not zero then order[#order + 1] = '0' end
   return order
@@ -234,6 +241,7 @@ end
 #: good), receipt prefix, first receipt number, queue count, ack group count,
 #: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
 #: none; only computed when nothing was delivered), leases recovered,
+#: {(queue index, member) of each non-integer member of a levels set, skipped},
 #: then (queue index, receipt, frame) per delivery}.
 FETCH = LuaScript("fetch", r"""
 local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -241,13 +249,14 @@ local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
 ack_groups(nq * STRIDE, 9, ng)
 local now = clock()
-local out = {-1, 0}
+local bad = {}
+local out = {-1, 0, bad}
 local remaining = limit
 for q = 1, nq do
   local k = queue_keys(q)
   out[2] = out[2] + recover(k, now, batch)
   if remaining > 0 then
-    for _, level in ipairs(levels_desc(k)) do
+    for _, level in ipairs(levels_desc(k, bad, q)) do
       if remaining <= 0 then break end
       local items = redis.call('RPOP', list_for(k.ready, level), remaining)
       local popped = items and #items or 0
@@ -281,7 +290,7 @@ for q = 1, nq do
     if remaining > 0 then redis.call('DEL', k.wake) end
   end
 end
-if #out == 2 then
+if #out == 3 then
   local soonest = nil
   for q = 1, nq do
     local k = queue_keys(q)
