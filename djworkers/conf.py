@@ -57,7 +57,6 @@ UNBUILT_DOOR_SETTINGS: dict[str, str] = {
     "ZTASKD_RETRY_AFTER": "ztask",
     "ZTASKD_ON_LOAD": "ztask",
     "ZTASKD_WORKER_URLS": "ztask",
-    "SLACKER_SERVER": "slacker",
 }
 
 

@@ -141,11 +141,17 @@ def test_w001_legacy_name_names_the_new_key():
     }
 
 
-@override_settings(DJWORKERS=CLEAN, SLACKER_SERVER="http://127.0.0.1:9000")
-def test_w004_old_name_of_a_door_not_built_says_nothing_reads_it():
+def test_w004_old_name_of_a_door_not_built_says_nothing_reads_it(settings):
     """No promise for a door that is not there: the old name is reported as unread, not "moved"."""
+    from djworkers import conf
+
+    if not conf.UNBUILT_DOOR_SETTINGS:
+        pytest.skip("every door is built")
+    old, door = next(iter(conf.UNBUILT_DOOR_SETTINGS.items()))
+    settings.DJWORKERS = CLEAN
+    setattr(settings, old, "127.0.0.1:9000")
     (message,) = messages_with("djworkers.W004")
-    assert "settings.SLACKER_SERVER belongs to the slacker door" in message.msg
+    assert f"settings.{old} belongs to the {door} door" in message.msg
     assert "nothing reads it" in message.msg
     assert not messages_with("djworkers.W001")
 

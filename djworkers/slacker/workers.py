@@ -1,0 +1,208 @@
+"""Where a postponed chain runs (S3): ``local``, ``thread``, ``http`` and ``queue``.
+
+A worker is an object with a ``name`` and one coroutine, :meth:`Worker.run`,
+which returns the chain's value or raises its exception (or a
+:class:`~djworkers.slacker.exceptions.SlackerError` when the worker itself
+failed). Workers are named by ``DJWORKERS["SLACKER"]["WORKER"]`` or per call
+(``postpone(obj, worker="http")``); :func:`get_worker` turns a name into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import conf
+from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
+from .chain import Chain
+from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTimeout
+from .wire import decode_result, encode_chain, evaluate
+
+
+class Worker:
+    """Runs a chain somewhere and hands back its value. Subclass and set ``name``."""
+
+    name: str = ""
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        """The chain's value; its own exception if it raised; SlackerTimeout after ``timeout`` s."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class LocalWorker(Worker):
+    """Runs the chain right here, in the event loop's thread, blocking it (tests, trivial chains).
+
+    Django refuses ORM queries in a thread running an event loop
+    (``SynchronousOnlyOperation``) unless ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set:
+    that refusal is the reason the other workers exist.
+    """
+
+    name = "local"
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        return evaluate(chain.execute())
+
+
+def run_in_thread(chain: Chain) -> Any:
+    """Run ``chain`` in a pool thread, then let Django close its connections as after a request.
+
+    With the default ``CONN_MAX_AGE = 0`` the thread's database connections are
+    closed after every chain, so an idle pool holds none; a persistent
+    ``CONN_MAX_AGE`` is honoured like Django's request handling honours it.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        return evaluate(chain.execute())
+    finally:
+        close_old_connections()
+
+
+class ThreadWorker(Worker):
+    """A bounded pool of ``DJWORKERS["SLACKER"]["THREADS"]`` threads in this process.
+
+    Chains beyond the pool size wait for a free thread; one that times out
+    while still waiting never runs.
+    """
+
+    name = "thread"
+    _lock = threading.Lock()
+    _pool: ThreadPoolExecutor | None = None
+    _size = 0
+
+    @classmethod
+    def pool(cls) -> ThreadPoolExecutor:
+        size = int(conf.section("SLACKER")["THREADS"])
+        with cls._lock:
+            if cls._pool is None or cls._size != size:
+                if cls._pool is not None:
+                    cls._pool.shutdown(wait=False)
+                cls._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
+                cls._size = size
+            return cls._pool
+
+    @classmethod
+    def shutdown(cls, wait: bool = True) -> None:
+        with cls._lock:
+            if cls._pool is not None:
+                cls._pool.shutdown(wait=wait, cancel_futures=True)
+            cls._pool = None
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        future = asyncio.wrap_future(self.pool().submit(run_in_thread, chain))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread "
+                                 "worker") from None
+
+
+def endpoint_url(server: str | None = None) -> str:
+    """``DJWORKERS["SLACKER"]["SERVER"]``, completed with ``slacker/`` when it names only a host.
+
+    The old ``SLACKER_SERVER`` held ``http://host:port``; the endpoint is where
+    ``include("djworkers.slacker.urls")`` is mounted, ``/slacker/`` as documented.
+    """
+    server = server or conf.section("SLACKER")["SERVER"]
+    if not server or not isinstance(server, str):
+        raise DjworkersImproperlyConfigured(
+            'The http worker needs DJWORKERS["SLACKER"]["SERVER"], the URL of the slacker endpoint '
+            '(e.g. "http://127.0.0.1:8000/slacker/").')
+    if "://" not in server:
+        server = "http://" + server
+    if urlsplit(server).path in ("", "/"):
+        server = server.rstrip("/") + "/slacker/"
+    return server
+
+
+class HttpWorker(Worker):
+    """POSTs the signed chain to the Django endpoint with Tornado's ``AsyncHTTPClient``.
+
+    Each event loop gets its own client, limited to
+    ``DJWORKERS["SLACKER"]["HTTP_MAX_CLIENTS"]`` simultaneous requests; the
+    others queue inside the client, within the same timeout.
+    """
+
+    name = "http"
+
+    def __init__(self, server: str | None = None):
+        self.server = server
+        self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _client(self) -> Any:
+        from tornado.httpclient import AsyncHTTPClient
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = AsyncHTTPClient(force_instance=True,
+                                     max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
+            self._clients[loop] = client
+        return client
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        from tornado.httpclient import HTTPClientError, HTTPRequest
+
+        url = endpoint_url(self.server)
+        request = HTTPRequest(url, method="POST", body=encode_chain(chain),
+                              headers={"Content-Type": "application/octet-stream"},
+                              connect_timeout=timeout, request_timeout=timeout, follow_redirects=False)
+        try:
+            # The client's own timeouts end every request; the outer one is a backstop.
+            response = await asyncio.wait_for(self._client().fetch(request), timeout + 1.0)
+        except TimeoutError:
+            raise SlackerTimeout(f"{url} did not answer {chain.describe()} within {timeout}s") from None
+        except HTTPClientError as exc:
+            if exc.code == 599:
+                message = f"{url} did not answer {chain.describe()} within {timeout}s ({exc})"
+                raise SlackerTimeout(message) from None
+            detail = (exc.response.body[:300].decode("utf-8", "replace") if exc.response is not None
+                      and exc.response.body else exc.message or "")
+            if exc.code == 403:
+                raise ChainRefused(f"{url} refused the chain (403: {detail}). Does the server sign with "
+                                   "the same SIGNING_KEY/SECRET_KEY, and do the clocks agree within "
+                                   'DJWORKERS["SLACKER"]["MAX_AGE"]?', 403) from None
+            raise SlackerHTTPError(f"{url} answered HTTP {exc.code} to {chain.describe()}: {detail}",
+                                   exc.code) from None
+        except OSError as exc:
+            raise SlackerHTTPError(f"cannot reach the slacker endpoint {url}: {exc}") from None
+        try:
+            status, value = decode_result(response.body)
+        except InvalidMessage as exc:
+            raise SlackerError(f"{url} answered with a frame that is not a signed slacker result ({exc}); "
+                               "is the endpoint mounted at that URL?") from None
+        if status == "error":
+            raise value
+        return value
+
+
+WORKERS: dict[str, type[Worker]] = {
+    "local": LocalWorker,
+    "thread": ThreadWorker,
+    "http": HttpWorker,
+}
+
+_instances: dict[str, Worker] = {}
+
+
+def get_worker(spec: Worker | str | None = None) -> Worker:
+    """A worker object from a name, an object, or ``None`` (``DJWORKERS["SLACKER"]["WORKER"]``)."""
+    if isinstance(spec, Worker):
+        return spec
+    name = spec if spec is not None else conf.section("SLACKER")["WORKER"]
+    where = "postpone(..., worker=...)" if spec is not None else 'DJWORKERS["SLACKER"]["WORKER"]'
+    if not isinstance(name, str) or name not in WORKERS:
+        raise DjworkersImproperlyConfigured(
+            f"{where} is {name!r}; the slacker workers are {', '.join(sorted(WORKERS))}.")
+    worker = _instances.get(name)
+    if worker is None:
+        worker = _instances[name] = WORKERS[name]()
+    return worker
