@@ -23,6 +23,30 @@ from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTim
 from .wire import decode_result, encode_chain, evaluate
 
 
+class LoopSlots:
+    """A semaphore per event loop, ``size()`` wide: how many chains a worker starts at once.
+
+    Chains beyond it wait here, in the loop, costing nothing. Starting a hundred
+    chains in one loop iteration would cost the loop a burst of work (a
+    hundred requests set up, or a hundred executor submissions fighting the
+    freshly woken pool threads for the GIL on every queue lock): tens of
+    milliseconds of lag on a busy machine. This way each finished chain lets
+    one more in.
+    """
+
+    def __init__(self, setting: str):
+        self.setting = setting
+        self._slots: weakref.WeakKeyDictionary[Any, tuple[int, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+
+    def __call__(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        size = int(conf.section("SLACKER")[self.setting])
+        entry = self._slots.get(loop)
+        if entry is None or entry[0] != size:
+            entry = self._slots[loop] = (size, asyncio.Semaphore(size))
+        return entry[1]
+
+
 class Worker:
     """Runs a chain somewhere and hands back its value. Subclass and set ``name``."""
 
@@ -66,11 +90,38 @@ def run_in_thread(chain: Chain) -> Any:
         close_old_connections()
 
 
+def _prestart(pool: ThreadPoolExecutor, size: int) -> None:
+    """Start all of the pool's threads now, from this helper thread.
+
+    The executor starts a thread on a ``submit`` that finds none idle, and
+    ``Thread.start`` waits for the new thread to run: on a busy machine, a few
+    milliseconds each, in the event loop's thread. Tasks that wait for each
+    other make the executor start ``size`` threads here instead.
+    """
+    barrier = threading.Barrier(size)
+
+    def meet() -> None:
+        from django.db import close_old_connections
+
+        close_old_connections()  # first use sets up this thread's connection handler
+        try:
+            barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+
+    try:
+        for _ in range(size):
+            pool.submit(meet)
+    except RuntimeError:  # shut down meanwhile (settings changed)
+        barrier.abort()
+
+
 class ThreadWorker(Worker):
     """A bounded pool of ``DJWORKERS["SLACKER"]["THREADS"]`` threads in this process.
 
-    Chains beyond the pool size wait for a free thread; one that times out
-    while still waiting never runs.
+    At most that many chains are handed to the pool at once, the others wait
+    their turn in the loop (see :class:`LoopSlots`); one that times out while
+    waiting never runs.
     """
 
     name = "thread"
@@ -87,6 +138,8 @@ class ThreadWorker(Worker):
                     cls._pool.shutdown(wait=False)
                 cls._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
                 cls._size = size
+                threading.Thread(target=_prestart, args=(cls._pool, size), daemon=True,
+                                 name="djworkers-slacker-prestart").start()
             return cls._pool
 
     @classmethod
@@ -96,13 +149,22 @@ class ThreadWorker(Worker):
                 cls._pool.shutdown(wait=wait, cancel_futures=True)
             cls._pool = None
 
+    def __init__(self) -> None:
+        self._slot = LoopSlots("THREADS")
+
     async def run(self, chain: Chain, timeout: float) -> Any:
-        future = asyncio.wrap_future(self.pool().submit(run_in_thread, chain))
+        pool = self.pool()
         try:
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                async with self._slot():
+                    return await asyncio.wrap_future(pool.submit(run_in_thread, chain))
         except TimeoutError:
             raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread "
                                  "worker") from None
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def endpoint_url(server: str | None = None) -> str:
@@ -126,15 +188,16 @@ def endpoint_url(server: str | None = None) -> str:
 class HttpWorker(Worker):
     """POSTs the signed chain to the Django endpoint with Tornado's ``AsyncHTTPClient``.
 
-    Each event loop gets its own client, limited to
-    ``DJWORKERS["SLACKER"]["HTTP_MAX_CLIENTS"]`` simultaneous requests; the
-    others queue inside the client, within the same timeout.
+    Each event loop gets its own client; at most
+    ``DJWORKERS["SLACKER"]["HTTP_MAX_CLIENTS"]`` requests are open at once, the
+    other chains wait their turn (see :class:`LoopSlots`) within their timeout.
     """
 
     name = "http"
 
     def __init__(self, server: str | None = None):
         self.server = server
+        self._slot = LoopSlots("HTTP_MAX_CLIENTS")
         self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def _client(self) -> Any:
@@ -152,12 +215,15 @@ class HttpWorker(Worker):
         from tornado.httpclient import HTTPClientError, HTTPRequest
 
         url = endpoint_url(self.server)
-        request = HTTPRequest(url, method="POST", body=encode_chain(chain),
-                              headers={"Content-Type": "application/octet-stream"},
-                              connect_timeout=timeout, request_timeout=timeout, follow_redirects=False)
+        started = loop_time()
         try:
-            # The client's own timeouts end every request; the outer one is a backstop.
-            response = await asyncio.wait_for(self._client().fetch(request), timeout + 1.0)
+            async with asyncio.timeout(timeout):
+                async with self._slot():
+                    left = max(0.001, timeout - (loop_time() - started))
+                    request = HTTPRequest(url, method="POST", body=encode_chain(chain),
+                                          headers={"Content-Type": "application/octet-stream"},
+                                          connect_timeout=left, request_timeout=left, follow_redirects=False)
+                    response = await self._client().fetch(request)
         except TimeoutError:
             raise SlackerTimeout(f"{url} did not answer {chain.describe()} within {timeout}s") from None
         except HTTPClientError as exc:
