@@ -10,11 +10,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv install install-test demo test test-sqlite test-postgres docs clean
+.PHONY: help venv install install-test demo test test-sqlite test-postgres lint docs clean
 
 help:
 	@echo "make demo    run the example project (http://127.0.0.1:8000/)"
 	@echo "make test    run the test suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make lint    ruff (lint, format) and mypy"
 	@echo "make docs    build the Sphinx docs with -W"
 
 $(BIN)/python:
@@ -58,6 +59,12 @@ test-postgres: $(VENV)/.installed-test
 	else \
 		echo "Skipping the PostgreSQL run: no server on 127.0.0.1:5432"; \
 	fi
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; make test runs it first.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 docs: $(VENV)/.installed-test
 	$(BIN)/python -m sphinx -W -q -b html docs docs/_build

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, doors
 from .loading import load_object
+from .validation import is_positive, is_whole
 
 
 def core_checks() -> Iterator[checks.CheckMessage]:
@@ -70,7 +71,7 @@ def core_checks() -> Iterator[checks.CheckMessage]:
     worker = conf.section("WORKER")
     for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL"):
         value = worker.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        if not is_positive(value):
             yield checks.Error(
                 f'DJWORKERS["WORKER"]["{key}"] must be a positive number of seconds, got {value!r}.',
                 id="djworkers.E006",
@@ -86,9 +87,7 @@ def serializer_checks() -> Iterator[checks.CheckMessage]:
         yield checks.Error(str(exc), id="djworkers.E002")
         return
     protocol = conf.get("PICKLE_PROTOCOL")
-    if not isinstance(protocol, int) or isinstance(protocol, bool) or not (
-        0 <= protocol <= pickle.HIGHEST_PROTOCOL
-    ):
+    if not (is_whole(protocol) and 0 <= protocol <= pickle.HIGHEST_PROTOCOL):
         yield checks.Error(
             f'DJWORKERS["PICKLE_PROTOCOL"] must be an int from 0 to {pickle.HIGHEST_PROTOCOL}, '
             f"got {protocol!r}.",

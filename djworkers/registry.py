@@ -19,6 +19,7 @@ from django.utils.module_loading import module_has_submodule
 
 from .exceptions import DuplicateJob, JobNotRegistered
 from .loading import dotted_name
+from .validation import is_at_least
 
 
 def autodiscover_modules() -> tuple[str, ...]:
@@ -56,16 +57,12 @@ class Job:
                 f"expected some of {', '.join(cls.OPTION_NAMES)}."
             )
         retries = options.get("retries")
-        if retries is not None and (
-            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
-        ):
+        if retries is not None and not is_at_least(retries, 0, whole=True):
             raise ValueError(f"Job {name!r}: retries must be an int >= 0, got {retries!r}.")
         # A backoff below 1 would shrink the delays: the same rule as the RETRY_BACKOFF check (E2xx).
         for key, minimum in (("retry_delay", 0), ("retry_backoff", 1)):
             value = options.get(key)
-            if value is not None and (
-                not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum
-            ):
+            if value is not None and not is_at_least(value, minimum):
                 raise ValueError(f"Job {name!r}: {key} must be a number >= {minimum}, got {value!r}.")
         return cls(name=name, func=func, door=door, **options)
 

@@ -1,6 +1,6 @@
 """The queue backend contract (Q4), as one test class every backend subclasses.
 
-Backends move opaque bytes (STYLE 4), so these tests write and read raw bytes
+Backends move opaque bytes, so these tests write and read raw bytes
 and never decode anything. A backend's test module subclasses
 :class:`BackendContract` and provides one fixture, ``backend_factory``: a
 callable ``(queues=("default",), lease_seconds=LEASE) -> QueueBackend`` that

@@ -1,7 +1,7 @@
 """The benchmark harness works end to end (``python -m benchmarks --quick``).
 
 It asserts nothing about speed (performance is measured, never asserted in a
-timed test: DESIGN.md); it fails when a scenario crashes, when the harness
+timed test: see docs/performance.rst); it fails when a scenario crashes, when the harness
 cannot build the peers' venv, or when the results files are not written.
 """
 

@@ -77,7 +77,7 @@ def console_steps(code: str) -> list[tuple[str, list[str]]]:
 # -- the Sphinx build ----------------------------------------------------------------------
 @pytest.mark.slow
 def test_sphinx_build_with_warnings_as_errors(tmp_path):
-    """Issue 2 item 10 / issue 6: the docs build with -W (every toctree page exists, no broken refs)."""
+    """The docs build with -W (every toctree page exists, no broken refs)."""
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path / "html")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -267,3 +267,38 @@ def test_quickstart_make_test_target_runs(tmp_path):
     result = subprocess.run(["make", "test"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
+
+
+# -- the features page: every cited id resolves inside the repository -------------------------
+FEATURE_ID = re.compile(r"(?<![\w.-])([DQGZSTX](?:1[0-9]|[1-9]))(?![\w-])")
+
+
+def feature_page() -> tuple[set[str], list[str]]:
+    """The ids listed on docs/features.rst and the tests it names."""
+    text = (DOCS / "features.rst").read_text()
+    ids = set(re.findall(r"^\.\. _feature-(\w+):$", text, re.M))
+    tests = re.findall(r"``(tests/test_\w+\.py)::(\w+)``", text)
+    return ids, tests
+
+
+def test_every_cited_feature_id_is_on_the_features_page():
+    """Code, tests and docs cite ids like Q8 or X2: each one must be explained in docs/features.rst."""
+    listed, _ = feature_page()
+    sources = [*ROOT.glob("djworkers/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py"),
+               *(p for p in DOCS.glob("*.rst") if p.name != "features.rst")]
+    cited: dict[str, str] = {}
+    for path in sources:
+        for match in FEATURE_ID.finditer(path.read_text()):
+            cited.setdefault(match.group(1), str(path.relative_to(ROOT)))
+    missing = {i: where for i, where in cited.items() if i not in listed}
+    assert not missing, f"ids cited but not on docs/features.rst: {missing}"
+
+
+def test_features_page_names_tests_that_exist():
+    _, tests = feature_page()
+    assert tests, "docs/features.rst names no tests"
+    for path, name in tests:
+        source = (ROOT / path).read_text()
+        names = {node.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        assert name in names, f"docs/features.rst cites {path}::{name}, which does not exist"

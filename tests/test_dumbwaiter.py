@@ -267,7 +267,7 @@ def test_cache_server_down_falls_back_to_database(settings, redis_server):
 
 
 def test_aget_value_for_async_views(settings):
-    """D5/STYLE 13: the async twin reads the same value, with the same errors."""
+    """D5: the async twin reads the same value, with the same errors."""
     import asyncio
 
     configure(settings, [{"function": f"{F}.echo", "name": "a", "args": [[1, 2]]},

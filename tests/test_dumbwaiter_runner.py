@@ -88,7 +88,7 @@ def test_first_run_at_start_then_on_period_boundaries(coordinators):
 
 
 def test_stall_skips_missed_periods(coordinators):
-    """D2 / STYLE 7: after a stall only the current period runs, not every missed one."""
+    """D2: after a stall only the current period runs, not every missed one."""
     r = runner(coordinators)
     r.loop(1000.0)
     r.finish("ten")

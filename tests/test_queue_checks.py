@@ -1,4 +1,4 @@
-"""Queue system checks: every id is triggered by a setting a user could write (STYLE 3)."""
+"""Queue system checks: every id is triggered by a setting a user could write."""
 
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ def test_tick_enqueues_due_jobs_once_per_minute(hourly):
 
 
 def test_tick_skips_missed_windows_after_a_stall(hourly):
-    """STYLE 7: after a stall the scheduler acts on the current minute only, no catch-up burst."""
+    """Q8: after a stall the scheduler acts on the current minute only, no catch-up burst."""
     enqueued = Recorder()
     claim = memory_claim()
     scheduler = Scheduler(hourly, enqueue=enqueued, claim=claim, release=claim.release)

@@ -21,7 +21,7 @@ from django.dispatch import receiver
 
 from .. import conf
 from . import storage
-from .config import Config, current
+from .config import Config, FunctionSpec, current
 from .exceptions import NotComputedYet
 
 logger = logging.getLogger("djworkers.dumbwaiter")
@@ -61,6 +61,32 @@ def _forget_cache(setting: str, **kwargs: Any) -> None:
         _local = threading.local()
 
 
+def _cache_down(config: Config, name: str) -> None:
+    logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
+                   exc_info=True)
+
+
+def _newest(config: Config, backend: Any, spec: FunctionSpec) -> tuple[Any, float] | None:
+    """``(value, computed_at)`` from the cache, else from the database (then put back into the
+    cache), else None. A cache server that is down is logged and read around, never raised:
+    the database still knows."""
+    try:
+        entry = backend.get(spec.cache_key)
+    except Exception:
+        _cache_down(config, spec.name)
+        entry = None
+    if entry is not None:
+        return entry
+    return _newest_from_db(config, spec)
+
+
+def _newest_from_db(config: Config, spec: FunctionSpec) -> tuple[Any, float] | None:
+    found = storage.newest_from_db(config, spec)
+    if found is not None:
+        storage.prime_cache(config, spec, *found)
+    return found
+
+
 def get_value(name: str, default: Any = _MISSING) -> Any:
     """The newest value computed for ``name``.
 
@@ -75,25 +101,15 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
     held = getattr(_local, "held", None)
     if held is None or held[0] is not merged:
         held = _hold(merged)
-    config, backend = held[1], held[2]
+    config = held[1]
     spec = config.functions.get(name)
     if spec is None:
         config.get(name)  # raises UnknownFunction naming the configured functions
-    try:
-        entry = backend.get(spec.cache_key)
-    except Exception:
-        # Cache server down: serve from the database rather than failing the request.
-        logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
-                       exc_info=True)
-        entry = None
-    if entry is not None:
-        return entry[0]
-    found = storage.newest_from_db(config, spec)
+    found = _newest(config, held[2], spec)
     if found is None:
         if default is _MISSING:
             raise NotComputedYet(name)
         return default
-    storage.prime_cache(config, spec, *found)
     return found[0]
 
 
@@ -106,31 +122,22 @@ async def aget_value(name: str, default: Any = _MISSING) -> Any:
     try:
         entry = await backend.aget(spec.cache_key)
     except Exception:
-        logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
-                       exc_info=True)
+        _cache_down(config, name)
         entry = None
-    if entry is not None:
-        return entry[0]
-    return await sync_to_async(get_value)(name, default)
+    if entry is None:
+        entry = await sync_to_async(_newest_from_db)(config, spec)
+    if entry is None:
+        if default is _MISSING:
+            raise NotComputedYet(name)
+        return default
+    return entry[0]
 
 
 def get_age(name: str) -> float | None:
     """Seconds since the newest stored value was computed, or None if there is none."""
     config, backend = _reader()
-    spec = config.get(name)
-    try:
-        entry = backend.get(spec.cache_key)
-    except Exception:  # cache server down: the database still knows (as in get_value)
-        logger.warning("Cache %r unavailable; reading the age of %r from the database",
-                       config.cache_alias, name, exc_info=True)
-        entry = None
-    if entry is not None:
-        return max(0.0, time.time() - entry[1])
-    found = storage.newest_from_db(config, spec)
-    if found is None:
-        return None
-    storage.prime_cache(config, spec, *found)
-    return max(0.0, time.time() - found[1])
+    found = _newest(config, backend, config.get(name))
+    return None if found is None else max(0.0, time.time() - found[1])
 
 
 def get_history(name: str) -> list[storage.HistoryEntry]:

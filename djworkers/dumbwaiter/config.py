@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured
 from ..loading import dotted_name, load_object
+from ..validation import is_at_least, is_positive
 
 if TYPE_CHECKING:
     from ..serializers import Serializer
@@ -118,10 +119,6 @@ def get_value_serializer(name: Any) -> "Serializer":
     return get_serializer(name, setting=f'{SETTING}["SERIALIZER"]')
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _describe(index: int, entry: Any) -> str:
     name = entry.get("name") if isinstance(entry, dict) else None
     return f"{FUNCTIONS_SETTING}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
@@ -135,13 +132,13 @@ def problems(import_functions: bool = True) -> list[Problem]:
     if not isinstance(threaded, bool):
         found.append(Problem("djworkers.E110", f'{SETTING}["THREADED"] must be True or False, got {threaded!r}.'))
     default_frequency = section.get("DEFAULT_FREQUENCY")
-    if not _is_number(default_frequency) or default_frequency <= 0:
+    if not is_positive(default_frequency):
         found.append(Problem(
             "djworkers.E110",
             f'{SETTING}["DEFAULT_FREQUENCY"] must be a positive number of seconds, got {default_frequency!r}.',
         ))
     default_saved = section.get("DEFAULT_SAVED")
-    if not isinstance(default_saved, int) or isinstance(default_saved, bool) or default_saved < 1:
+    if not is_at_least(default_saved, 1, whole=True):
         found.append(Problem(
             "djworkers.E110", f'{SETTING}["DEFAULT_SAVED"] must be an int >= 1, got {default_saved!r}.'
         ))
@@ -189,7 +186,7 @@ def _function_problems(functions: Any, import_functions: bool) -> list[Problem]:
                         function = None
             if function is not None and not isinstance(function, str) and not callable(function):
                 found.append(Problem("djworkers.E107", f"{where}: 'function' {entry['function']!r} is not callable."))
-        if "frequency" in entry and (not _is_number(entry["frequency"]) or entry["frequency"] <= 0):
+        if "frequency" in entry and not is_positive(entry["frequency"]):
             found.append(Problem(
                 "djworkers.E108", f"{where}: 'frequency' must be a positive number of seconds, got {entry['frequency']!r}."
             ))
@@ -200,7 +197,7 @@ def _function_problems(functions: Any, import_functions: bool) -> list[Problem]:
         ):
             found.append(Problem("djworkers.E109", f"{where}: 'kwargs' must be a dict with string keys, got {entry['kwargs']!r}."))
         max_saved = entry.get("max_saved", 1)
-        if not isinstance(max_saved, int) or isinstance(max_saved, bool) or max_saved < 1:
+        if not is_at_least(max_saved, 1, whole=True):
             found.append(Problem("djworkers.E111", f"{where}: 'max_saved' must be an int >= 1, got {max_saved!r}."))
     return found
 

@@ -28,6 +28,7 @@ from typing import Any
 from django.core import checks
 
 from .. import conf, signals
+from ..validation import is_positive
 
 logger = logging.getLogger("djworkers.stats")
 
@@ -287,7 +288,7 @@ def check() -> Iterator[checks.CheckMessage]:
         )
     for key in ("FLUSH_INTERVAL", "RETENTION_HOURS"):
         value = section.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        if not is_positive(value):
             yield checks.Error(
                 f'DJWORKERS["STATS"]["{key}"] must be a positive number, got {value!r}.',
                 id="djworkers.E302",

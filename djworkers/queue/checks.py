@@ -21,11 +21,8 @@ from .. import conf
 from ..conf import new_name
 from ..exceptions import DjworkersImproperlyConfigured
 from ..loading import load_object
+from ..validation import is_at_least, is_number, is_positive
 from .backends import BACKENDS, LEGACY_BACKENDS, QueueBackend, resolve_backend_path
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _backend_checks(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
@@ -80,14 +77,14 @@ def check() -> list[checks.CheckMessage]:
     settings = conf.section("QUEUE")
     messages = list(_backend_checks(settings))
     lease = settings["LEASE_SECONDS"]
-    if not _number(lease) or lease <= 0:
+    if not is_positive(lease):
         messages.append(checks.Error(
             f"{new_name('QUEUE', 'LEASE_SECONDS')} must be a positive number of seconds, got {lease!r}.",
             id="djworkers.E205",
         ))
     else:
         heartbeat = conf.section("WORKER")["HEARTBEAT_INTERVAL"]
-        if _number(heartbeat) and lease < 2 * heartbeat:
+        if is_number(heartbeat) and lease < 2 * heartbeat:
             messages.append(checks.Warning(
                 f"{new_name('QUEUE', 'LEASE_SECONDS')} = {lease!r} is shorter than two heartbeats "
                 f"({new_name('WORKER', 'HEARTBEAT_INTERVAL')} = {heartbeat!r}): a running job's lease "
@@ -96,13 +93,13 @@ def check() -> list[checks.CheckMessage]:
                 id="djworkers.W201",
             ))
     retries = settings["RETRIES"]
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+    if not is_at_least(retries, 0, whole=True):
         messages.append(checks.Error(
             f"{new_name('QUEUE', 'RETRIES')} must be an int >= 0, got {retries!r}.", id="djworkers.E206",
         ))
     for key, minimum in (("RETRY_DELAY", 0), ("RETRY_MAX_DELAY", 0), ("RETRY_BACKOFF", 1)):
         value = settings[key]
-        if not _number(value) or value < minimum:
+        if not is_at_least(value, minimum):
             messages.append(checks.Error(
                 f"{new_name('QUEUE', key)} must be a number >= {minimum}, got {value!r}.",
                 id="djworkers.E207",

@@ -1,7 +1,7 @@
 """The database queue backend's one table.
 
 A row is a job waiting, scheduled or leased. Its state is in its columns, so
-every state has a way back (STYLE 10): a leased row whose ``lease_expires`` has
+every state has a way back: a leased row whose ``lease_expires`` has
 passed is simply ready again; ``ack`` deletes the row; a retry rewrites the
 frame and ``available_at``. Times are unix seconds (floats) so lease and eta
 arithmetic is the same on every database and independent of ``USE_TZ``.
