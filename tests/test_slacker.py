@@ -113,6 +113,7 @@ class TestOriginalTests:
 
     def test_proxy_never_shadows_attribute_names(self):
         """Names a proxy might own (run, chain, worker, proceed, _obj) are recorded like any other."""
+
         class Target:
             run = "run attr"
             chain = "chain attr"
@@ -132,8 +133,7 @@ class TestOriginalTests:
 
     def test_gather_runs_several(self):
         async def main():
-            return await asyncio.gather(postpone(len)("ab", ), postpone(str.upper)("x"),
-                                        postpone(Foo)("g").get_name())
+            return await asyncio.gather(postpone(len)("ab"), postpone(str.upper)("x"), postpone(Foo)("g").get_name())
 
         from django.test import override_settings
 

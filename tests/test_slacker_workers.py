@@ -4,6 +4,7 @@ thread pool and by a Django server (``runserver`` in a subprocess, sharing the t
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import pickle
 import socket
@@ -63,8 +64,9 @@ def users(db):
 
 
 def post(url: str, body: bytes) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
@@ -75,6 +77,7 @@ def post(url: str, body: bytes) -> tuple[int, bytes]:
 @pytest.mark.parametrize("worker", WORKERS)
 def test_get_and_filter_slice_through_each_worker(slacker, users, worker):
     """S3: ``postpone(User).objects.get(pk=...)`` and ``.filter(...)[:5]`` through every worker."""
+
     async def main():
         users_ = postpone(User, worker=worker).objects
         one = await users_.get(pk=users[2].pk)
@@ -104,6 +107,7 @@ def test_unpicklable_remote_exception_arrives_as_remote_error(slacker):
 
 def test_thread_worker_closes_database_connections(slacker, users):
     """S3: a pool thread holds no connection after its chain (CONN_MAX_AGE = 0)."""
+
     def connection_of_this_thread():
         return connections["default"].connection
 
@@ -224,6 +228,7 @@ def test_ioloop_keeps_serving_while_100_chains_are_in_flight(slacker, worker):
     time, the bound is max(20 ms, idle worst + 20 ms), and one attempt in three must meet it: a
     loop that the chains block (see the next test) fails every attempt.
     """
+
     async def hundred():
         chains = [postpone(slacker_targets.sleep_then, worker=worker)(0.05, n) for n in range(100)]
         return await asyncio.gather(*chains)
@@ -240,19 +245,19 @@ def test_ioloop_keeps_serving_while_100_chains_are_in_flight(slacker, worker):
             assert results == list(range(100))
             duration = time.monotonic() - started
 
-            async def idle():
-                await asyncio.sleep(duration)
-
-            idle_lag, _ = max_lag_while(idle)
+            idle_lag, _ = max_lag_while(functools.partial(asyncio.sleep, duration))
             attempts.append((lag, idle_lag))
             if lag <= max(LAG_BOUND, idle_lag + LAG_BOUND):
                 return
-    pytest.fail("the loop lagged beyond the bound in every attempt: " + ", ".join(
-        f"{lag * 1000:.1f} ms (idle {idle * 1000:.1f} ms)" for lag, idle in attempts))
+    pytest.fail(
+        "the loop lagged beyond the bound in every attempt: "
+        + ", ".join(f"{lag * 1000:.1f} ms (idle {idle * 1000:.1f} ms)" for lag, idle in attempts)
+    )
 
 
 def test_lag_check_catches_a_blocked_loop(slacker):
     """The same measure fails for the local worker, which sleeps in the loop's own thread."""
+
     async def five():
         for n in range(5):
             await postpone(slacker_targets.sleep_then, worker="local")(0.05, n)

@@ -88,7 +88,7 @@ class Chain:
     root: Any
     steps: tuple[Step, ...] = ()
 
-    def then(self, step: Step) -> "Chain":
+    def then(self, step: Step) -> Chain:
         return Chain(self.root, (*self.steps, step))
 
     def execute(self) -> Any:
@@ -135,10 +135,10 @@ class Postponed:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("a postponed chain is immutable")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "Postponed":
+    def __call__(self, *args: Any, **kwargs: Any) -> Postponed:
         return _extend(self, Call(tuple(args), tuple(kwargs.items())))
 
-    def __getitem__(self, key: Any) -> "Postponed":
+    def __getitem__(self, key: Any) -> Postponed:
         return _extend(self, Item(key))
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -21,31 +21,46 @@ def check() -> Iterator[checks.CheckMessage]:
     options = conf.section("SLACKER")
     worker = options["WORKER"]
     if worker not in WORKERS:
-        yield checks.Error(f'DJWORKERS["SLACKER"]["WORKER"] is {worker!r}; the slacker workers are '
-                           f"{', '.join(sorted(WORKERS))}.", id="djworkers.E601")
+        yield checks.Error(
+            f'DJWORKERS["SLACKER"]["WORKER"] is {worker!r}; the slacker workers are {", ".join(sorted(WORKERS))}.',
+            id="djworkers.E601",
+        )
     server = options["SERVER"]
     if server is not None:
         parts = urlsplit(server if isinstance(server, str) and "://" in server else f"http://{server}")
         if not isinstance(server, str) or parts.scheme not in ("http", "https") or not parts.hostname:
-            yield checks.Error(f'DJWORKERS["SLACKER"]["SERVER"] must be the http(s) URL of the slacker '
-                               f"endpoint, got {server!r}.", id="djworkers.E602")
+            yield checks.Error(
+                f'DJWORKERS["SLACKER"]["SERVER"] must be the http(s) URL of the slacker endpoint, got {server!r}.',
+                id="djworkers.E602",
+            )
     elif worker == "http":
-        yield checks.Error('DJWORKERS["SLACKER"]["WORKER"] is "http" but DJWORKERS["SLACKER"]["SERVER"] '
-                           "is not set.", id="djworkers.E602")
+        yield checks.Error(
+            'DJWORKERS["SLACKER"]["WORKER"] is "http" but DJWORKERS["SLACKER"]["SERVER"] is not set.',
+            id="djworkers.E602",
+        )
     for key in ("MAX_AGE", "TIMEOUT"):
         if not _positive(options[key]):
-            yield checks.Error(f'DJWORKERS["SLACKER"]["{key}"] must be a positive number of seconds, '
-                               f"got {options[key]!r}.", id="djworkers.E603")
+            yield checks.Error(
+                f'DJWORKERS["SLACKER"]["{key}"] must be a positive number of seconds, got {options[key]!r}.',
+                id="djworkers.E603",
+            )
     for key in ("THREADS", "HTTP_MAX_CLIENTS"):
         value = options[key]
         if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            yield checks.Error(f'DJWORKERS["SLACKER"]["{key}"] must be a positive integer, got {value!r}.',
-                               id="djworkers.E604")
+            yield checks.Error(
+                f'DJWORKERS["SLACKER"]["{key}"] must be a positive integer, got {value!r}.', id="djworkers.E604"
+            )
     if worker == "http" and importlib.util.find_spec("tornado") is None:
-        yield checks.Error('DJWORKERS["SLACKER"]["WORKER"] is "http", which needs Tornado: '
-                           'pip install "djworkers[tornado]".', id="djworkers.E605")
+        yield checks.Error(
+            'DJWORKERS["SLACKER"]["WORKER"] is "http", which needs Tornado: pip install "djworkers[tornado]".',
+            id="djworkers.E605",
+        )
     command = options["TORNADO_COMMAND"]
     if command is not None and not (
-            isinstance(command, (list, tuple)) and command and all(isinstance(a, str) for a in command)):
-        yield checks.Error('DJWORKERS["SLACKER"]["TORNADO_COMMAND"] must be a list of strings (a management '
-                           f"command and its arguments) or None, got {command!r}.", id="djworkers.E606")
+        isinstance(command, (list, tuple)) and command and all(isinstance(a, str) for a in command)
+    ):
+        yield checks.Error(
+            'DJWORKERS["SLACKER"]["TORNADO_COMMAND"] must be a list of strings (a management '
+            f"command and its arguments) or None, got {command!r}.",
+            id="djworkers.E606",
+        )

@@ -31,8 +31,9 @@ class Tracker:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def _row(self, worker: str) -> dict[str, Any]:
-        return self.rows.setdefault(worker, {"in_flight": 0, "done": 0, "errors": 0,
-                                             "last_error": "", "last_error_at": None})
+        return self.rows.setdefault(
+            worker, {"in_flight": 0, "done": 0, "errors": 0, "last_error": "", "last_error_at": None}
+        )
 
     def started(self, worker: str) -> None:
         with self._lock:

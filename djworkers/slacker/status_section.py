@@ -22,8 +22,11 @@ def _last_hour() -> dict[str, tuple[int, int]]:
     from ..monitoring.stats import minute_datetime
 
     first = minute_datetime(int(time.time() // 60) - 59)
-    rows = (JobStat.objects.filter(door="slacker", minute__gte=first).values("queue")
-            .annotate(p=Sum("processed"), f=Sum("failed")))
+    rows = (
+        JobStat.objects.filter(door="slacker", minute__gte=first)
+        .values("queue")
+        .annotate(p=Sum("processed"), f=Sum("failed"))
+    )
     return {row["queue"]: (int(row["p"] or 0), int(row["f"] or 0)) for row in rows}
 
 
@@ -32,8 +35,10 @@ def slacker_section(options: StatusOptions) -> dict[str, Any]:
     from .runner import tracker
 
     problems: list[str] = []
-    notes = ["In flight, done and errors count the chains of the process showing this page; "
-             "the last-hour columns add up every process (job statistics)."]
+    notes = [
+        "In flight, done and errors count the chains of the process showing this page; "
+        "the last-hour columns add up every process (job statistics)."
+    ]
     local = tracker.snapshot()
     try:
         hourly = _last_hour()
@@ -45,20 +50,28 @@ def slacker_section(options: StatusOptions) -> dict[str, Any]:
         mine = local.get(worker, {})
         done_hour, failed_hour = hourly.get(worker, (None, None))
         stamp = mine.get("last_error_at")
-        rows.append({
-            "worker": worker,
-            "in_flight": mine.get("in_flight", 0),
-            "done": mine.get("done", 0),
-            "errors": mine.get("errors", 0),
-            "done_last_hour": done_hour,
-            "errors_last_hour": failed_hour,
-            "last_error": mine.get("last_error", ""),
-            "last_error_at": iso_time(dt.datetime.fromtimestamp(stamp, tz=dt.UTC)) if stamp else None,
-        })
+        rows.append(
+            {
+                "worker": worker,
+                "in_flight": mine.get("in_flight", 0),
+                "done": mine.get("done", 0),
+                "errors": mine.get("errors", 0),
+                "done_last_hour": done_hour,
+                "errors_last_hour": failed_hour,
+                "last_error": mine.get("last_error", ""),
+                "last_error_at": iso_time(dt.datetime.fromtimestamp(stamp, tz=dt.UTC)) if stamp else None,
+            }
+        )
     if not rows:
-        notes.append(f'No chains run yet; the default worker is {conf.section("SLACKER")["WORKER"]!r}.')
-    columns = [column("worker", "Worker"), column("in_flight", "In flight"), column("done", "Done"),
-               column("errors", "Errors"), column("done_last_hour", "Done (last hour)"),
-               column("errors_last_hour", "Errors (last hour)"), column("last_error", "Last error"),
-               column("last_error_at", "Last error at")]
+        notes.append(f"No chains run yet; the default worker is {conf.section('SLACKER')['WORKER']!r}.")
+    columns = [
+        column("worker", "Worker"),
+        column("in_flight", "In flight"),
+        column("done", "Done"),
+        column("errors", "Errors"),
+        column("done_last_hour", "Done (last hour)"),
+        column("errors_last_hour", "Errors (last hour)"),
+        column("last_error", "Last error"),
+        column("last_error_at", "Last error at"),
+    ]
     return section("slacker", TITLE, columns, rows, problems, notes)

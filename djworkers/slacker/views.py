@@ -31,12 +31,13 @@ def execute(request: HttpRequest) -> HttpResponse:
     try:
         chain = decode_chain(request.body, float(conf.section("SLACKER")["MAX_AGE"]))
     except BadSignature:
-        logger.warning("slacker endpoint: refused a chain whose signature does not verify (from %s)",
-                       request.META.get("REMOTE_ADDR"))
+        logger.warning(
+            "slacker endpoint: refused a chain whose signature does not verify (from %s)",
+            request.META.get("REMOTE_ADDR"),
+        )
         return HttpResponseForbidden("signature does not verify", content_type="text/plain")
     except ChainExpired as exc:
-        logger.warning("slacker endpoint: refused an expired chain (from %s): %s",
-                       request.META.get("REMOTE_ADDR"), exc)
+        logger.warning("slacker endpoint: refused an expired chain (from %s): %s", request.META.get("REMOTE_ADDR"), exc)
         return HttpResponseForbidden(str(exc), content_type="text/plain")
     except InvalidMessage as exc:
         # Signed by the project key but not a chain (another kind of frame): still refused.
@@ -49,4 +50,3 @@ def execute(request: HttpRequest) -> HttpResponse:
     if error is not None:
         logger.info("slacker endpoint: %s raised %s: %s", chain.describe(), type(error).__name__, error)
     return HttpResponse(encode_result(outcome), content_type="application/octet-stream")
-

@@ -18,10 +18,9 @@ import time
 import traceback
 from typing import Any
 
-from ..exceptions import BadSignature, MalformedMessage
+from ..exceptions import BadSignature, MalformedMessage, SerializationError
 from ..serializers.signing import sign, unsign
 from .chain import Chain
-from ..exceptions import SerializationError
 from .exceptions import ChainExpired, RemoteError
 
 CHAIN_KIND = b"slacker-chain"
@@ -55,12 +54,10 @@ def decode_chain(frame: bytes, max_age: float, now: float | None = None) -> Chai
         raise MalformedMessage("chain frame has no timestamp", raw=bytes(frame)) from exc
     age = (time.time() if now is None else now) - sent
     if not -max_age <= age <= max_age:
-        raise ChainExpired(f"the chain was signed {age:.1f}s ago; "
-                           f'DJWORKERS["SLACKER"]["MAX_AGE"] allows {max_age}s')
+        raise ChainExpired(f'the chain was signed {age:.1f}s ago; DJWORKERS["SLACKER"]["MAX_AGE"] allows {max_age}s')
     chain = pickle.loads(payload)  # signed by the project key and fresh
     if not isinstance(chain, Chain):
-        raise MalformedMessage(f"the frame holds a {type(chain).__qualname__}, not a chain",
-                               raw=bytes(frame))
+        raise MalformedMessage(f"the frame holds a {type(chain).__qualname__}, not a chain", raw=bytes(frame))
     return chain
 
 
@@ -90,22 +87,25 @@ def _dumps(value: Any, what: str) -> bytes:
         return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         described = value.describe() if isinstance(value, Chain) else type(value).__qualname__
-        raise SerializationError(f"Cannot send the postponed {what} {described}: it does not pickle "
-                                 f"({type(exc).__name__}: {exc}). The http and queue workers need "
-                                 "picklable roots and arguments; the thread worker does not.") from exc
+        raise SerializationError(
+            f"Cannot send the postponed {what} {described}: it does not pickle "
+            f"({type(exc).__name__}: {exc}). The http and queue workers need "
+            "picklable roots and arguments; the thread worker does not."
+        ) from exc
 
 
 def encode_result(outcome: Outcome) -> bytes:
     """Sign an outcome. A value or exception that does not pickle becomes a :class:`RemoteError`."""
     status, value = outcome
     if status == "error":
-        return sign(RESULT_KIND + b"\n" + pickle.dumps(("error", portable_exception(value)),
-                                                       pickle.HIGHEST_PROTOCOL))
+        return sign(RESULT_KIND + b"\n" + pickle.dumps(("error", portable_exception(value)), pickle.HIGHEST_PROTOCOL))
     try:
         payload = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        error = RemoteError("djworkers.slacker.UnpicklableResult",
-                            f"the chain returned a {type(value).__qualname__}, which cannot be pickled: {exc}")
+        error = RemoteError(
+            "djworkers.slacker.UnpicklableResult",
+            f"the chain returned a {type(value).__qualname__}, which cannot be pickled: {exc}",
+        )
         payload = pickle.dumps(("error", error), pickle.HIGHEST_PROTOCOL)
     return sign(RESULT_KIND + b"\n" + payload)
 

@@ -138,8 +138,9 @@ class ThreadWorker(Worker):
                     cls._pool.shutdown(wait=False)
                 cls._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
                 cls._size = size
-                threading.Thread(target=_prestart, args=(cls._pool, size), daemon=True,
-                                 name="djworkers-slacker-prestart").start()
+                threading.Thread(
+                    target=_prestart, args=(cls._pool, size), daemon=True, name="djworkers-slacker-prestart"
+                ).start()
             return cls._pool
 
     @classmethod
@@ -159,8 +160,7 @@ class ThreadWorker(Worker):
                 async with self._slot():
                     return await asyncio.wrap_future(pool.submit(run_in_thread, chain))
         except TimeoutError:
-            raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread "
-                                 "worker") from None
+            raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread worker") from None
 
 
 def loop_time() -> float:
@@ -177,7 +177,8 @@ def endpoint_url(server: str | None = None) -> str:
     if not server or not isinstance(server, str):
         raise DjworkersImproperlyConfigured(
             'The http worker needs DJWORKERS["SLACKER"]["SERVER"], the URL of the slacker endpoint '
-            '(e.g. "http://127.0.0.1:8000/slacker/").')
+            '(e.g. "http://127.0.0.1:8000/slacker/").'
+        )
     if "://" not in server:
         server = "http://" + server
     if urlsplit(server).path in ("", "/"):
@@ -206,8 +207,7 @@ class HttpWorker(Worker):
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = AsyncHTTPClient(force_instance=True,
-                                     max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
+            client = AsyncHTTPClient(force_instance=True, max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
             self._clients[loop] = client
         return client
 
@@ -220,9 +220,15 @@ class HttpWorker(Worker):
             async with asyncio.timeout(timeout):
                 async with self._slot():
                     left = max(0.001, timeout - (loop_time() - started))
-                    request = HTTPRequest(url, method="POST", body=encode_chain(chain),
-                                          headers={"Content-Type": "application/octet-stream"},
-                                          connect_timeout=left, request_timeout=left, follow_redirects=False)
+                    request = HTTPRequest(
+                        url,
+                        method="POST",
+                        body=encode_chain(chain),
+                        headers={"Content-Type": "application/octet-stream"},
+                        connect_timeout=left,
+                        request_timeout=left,
+                        follow_redirects=False,
+                    )
                     response = await self._client().fetch(request)
         except TimeoutError:
             raise SlackerTimeout(f"{url} did not answer {chain.describe()} within {timeout}s") from None
@@ -230,21 +236,30 @@ class HttpWorker(Worker):
             if exc.code == 599:
                 message = f"{url} did not answer {chain.describe()} within {timeout}s ({exc})"
                 raise SlackerTimeout(message) from None
-            detail = (exc.response.body[:300].decode("utf-8", "replace") if exc.response is not None
-                      and exc.response.body else exc.message or "")
+            detail = (
+                exc.response.body[:300].decode("utf-8", "replace")
+                if exc.response is not None and exc.response.body
+                else exc.message or ""
+            )
             if exc.code == 403:
-                raise ChainRefused(f"{url} refused the chain (403: {detail}). Does the server sign with "
-                                   "the same SIGNING_KEY/SECRET_KEY, and do the clocks agree within "
-                                   'DJWORKERS["SLACKER"]["MAX_AGE"]?', 403) from None
-            raise SlackerHTTPError(f"{url} answered HTTP {exc.code} to {chain.describe()}: {detail}",
-                                   exc.code) from None
+                raise ChainRefused(
+                    f"{url} refused the chain (403: {detail}). Does the server sign with "
+                    "the same SIGNING_KEY/SECRET_KEY, and do the clocks agree within "
+                    'DJWORKERS["SLACKER"]["MAX_AGE"]?',
+                    403,
+                ) from None
+            raise SlackerHTTPError(
+                f"{url} answered HTTP {exc.code} to {chain.describe()}: {detail}", exc.code
+            ) from None
         except OSError as exc:
             raise SlackerHTTPError(f"cannot reach the slacker endpoint {url}: {exc}") from None
         try:
             status, value = decode_result(response.body)
         except InvalidMessage as exc:
-            raise SlackerError(f"{url} answered with a frame that is not a signed slacker result ({exc}); "
-                               "is the endpoint mounted at that URL?") from None
+            raise SlackerError(
+                f"{url} answered with a frame that is not a signed slacker result ({exc}); "
+                "is the endpoint mounted at that URL?"
+            ) from None
         if status == "error":
             raise value
         return value
@@ -267,7 +282,8 @@ def get_worker(spec: Worker | str | None = None) -> Worker:
     where = "postpone(..., worker=...)" if spec is not None else 'DJWORKERS["SLACKER"]["WORKER"]'
     if not isinstance(name, str) or name not in WORKERS:
         raise DjworkersImproperlyConfigured(
-            f"{where} is {name!r}; the slacker workers are {', '.join(sorted(WORKERS))}.")
+            f"{where} is {name!r}; the slacker workers are {', '.join(sorted(WORKERS))}."
+        )
     worker = _instances.get(name)
     if worker is None:
         worker = _instances[name] = WORKERS[name]()

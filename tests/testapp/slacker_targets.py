@@ -12,7 +12,7 @@ class Foo:
         self._name = name
         self.name_accessed = False
 
-    def create_bar(self) -> "Foo":
+    def create_bar(self) -> Foo:
         self.bar = Foo(self._name + " bar")
         return self
 
