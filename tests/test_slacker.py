@@ -232,3 +232,83 @@ class TestWireRefusals:
         settings.SECRET_KEY = "another-key"
         with pytest.raises(BadSignature):
             decode_chain(frame, max_age=60)
+
+
+class TestSettingsChecksStatus:
+    """X1 for the slacker: its settings section, old name, system checks and status section."""
+
+    def ids(self):
+        from djworkers.slacker.checks import check
+
+        return [m.id for m in check()]
+
+    def test_defaults_are_clean(self, settings):
+        settings.DJWORKERS = {}
+        assert self.ids() == []
+
+    @pytest.mark.parametrize(
+        ("options", "expected"),
+        [
+            ({"WORKER": "celery"}, "djworkers.E601"),
+            ({"SERVER": "ftp://x/"}, "djworkers.E602"),
+            ({"WORKER": "http", "SERVER": None}, "djworkers.E602"),
+            ({"MAX_AGE": 0}, "djworkers.E603"),
+            ({"TIMEOUT": "30"}, "djworkers.E603"),
+            ({"THREADS": 0}, "djworkers.E604"),
+            ({"HTTP_MAX_CLIENTS": 2.5}, "djworkers.E604"),
+            ({"TORNADO_COMMAND": "run_tornado_example"}, "djworkers.E606"),
+        ],
+        ids=repr,
+    )
+    def test_each_bad_value_has_its_id(self, settings, options, expected):
+        settings.DJWORKERS = {"SLACKER": options}
+        assert self.ids() == [expected]
+
+    def test_an_unknown_worker_is_refused_when_run(self, settings):
+        from djworkers.exceptions import DjworkersImproperlyConfigured
+
+        with pytest.raises(DjworkersImproperlyConfigured, match="worker=...\\) is 'celery'"):
+            asyncio.run(run(postpone(len)("x"), worker="celery"))
+        settings.DJWORKERS = {"SLACKER": {"WORKER": "celery"}}
+        with pytest.raises(DjworkersImproperlyConfigured, match='DJWORKERS\\["SLACKER"\\]\\["WORKER"\\]'):
+            asyncio.run(run(postpone(len)("x")))
+
+    def test_old_slacker_server_is_read_and_completed_with_the_endpoint_path(self, settings):
+        from djworkers import conf
+        from djworkers.slacker.workers import endpoint_url
+
+        settings.DJWORKERS = {}
+        settings.SLACKER_SERVER = "http://10.0.0.5:8000"
+        assert conf.section("SLACKER")["SERVER"] == "http://10.0.0.5:8000"
+        assert endpoint_url() == "http://10.0.0.5:8000/slacker/"
+        assert endpoint_url("10.0.0.5:8000/api/slacker/") == "http://10.0.0.5:8000/api/slacker/"
+        assert ("SLACKER_SERVER", 'DJWORKERS["SLACKER"]["SERVER"]', False) in conf.legacy_settings_in_use()
+
+    def test_tornado_command_is_a_worker_of_djworkers_run(self, settings):
+        from djworkers.slacker.door import door
+
+        settings.DJWORKERS = {}
+        assert tuple(door.workers()) == ()
+        settings.DJWORKERS = {"SLACKER": {"TORNADO_COMMAND": ["run_tornado_example", "--port", "8001"]}}
+        (command,) = door.workers()
+        assert command.name == "tornado" and command.argv == ("run_tornado_example", "--port", "8001")
+
+    @pytest.mark.django_db
+    def test_status_section_counts_chains_and_errors(self, settings):
+        from djworkers.monitoring.stats import counter
+        from djworkers.monitoring.status import collect
+        from djworkers.slacker.runner import tracker
+
+        settings.DJWORKERS = {"STATS": {"ENABLED": True}}
+        tracker.reset()
+        awaited(postpone(len)("abc"))
+        with pytest.raises(ValueError):
+            awaited(postpone(slacker_targets.raise_value_error)("bad"))
+        counter.flush()
+        (section,) = [s for s in collect()["sections"] if s["door"] == "slacker"]
+        (row,) = section["rows"]
+        assert row["worker"] == "local" and row["in_flight"] == 0
+        assert (row["done"], row["errors"]) == (1, 1)
+        assert (row["done_last_hour"], row["errors_last_hour"]) == (1, 1)
+        assert row["last_error"] == "ValueError: bad" and row["last_error_at"]
+        assert section["healthy"]
