@@ -55,3 +55,18 @@ def record(value: str) -> str:
     """Remembers being called (in the process that ran it), to prove nothing ran early."""
     calls.append(value)
     return value
+
+
+def query_and_return_connection():
+    """Runs a query, then hands back this thread's connection wrapper (thread worker only: no pickling)."""
+    from django.contrib.auth.models import User
+    from django.db import connections
+
+    User.objects.count()
+    return connections["default"]
+
+
+def close_connection():
+    from django.db import connections
+
+    connections["default"].close()
