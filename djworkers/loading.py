@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -10,7 +11,13 @@ from .exceptions import DjworkersImproperlyConfigured
 
 
 def load_object(path: Any, setting: str) -> Any:
-    """Import ``path`` (``"package.module.attr"``); objects are returned as they are.
+    """Import ``path``; objects are returned as they are.
+
+    ``path`` names an attribute (``"package.module.attr"``) or a module
+    (``"my_app.myser"``: the django-dumbwaiter serializer contract names a
+    module exposing ``serializer``). Django's ``import_string`` only finds a
+    submodule that something else already imported, so a module path is
+    imported explicitly when the attribute lookup fails.
 
     ``setting`` names where the path came from, so the error tells the user
     which line of their settings to fix.
@@ -21,9 +28,19 @@ def load_object(path: Any, setting: str) -> Any:
         return import_string(path)
     except ImportError as exc:
         # import_string raises ImportError for a missing attribute as well.
-        raise DjworkersImproperlyConfigured(
-            f"{setting} = {path!r} cannot be imported: {exc}"
-        ) from exc
+        first = exc
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        # ``path`` itself (or a parent) is not a module: the attribute error is
+        # the one to report. A module *inside* it failing to import is the real cause.
+        missing = exc.name or ""
+        cause = first if missing and (path == missing or path.startswith(missing + ".")) else exc
+    except ImportError as exc:
+        cause = exc
+    except ValueError as exc:  # "" or a relative path such as ".x"
+        cause = exc
+    raise DjworkersImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {cause}") from cause
 
 
 def dotted_name(obj: Any) -> str:

@@ -264,3 +264,53 @@ class BackendContract:
         big = os.urandom(256 * 1024)
         backend.write(big)
         assert backend.read() == big
+
+    # -- jobs by id: cancel, unique keys (Q14) ----------------------------------------
+    @pytest.fixture
+    def tracking(self, backend):
+        if not backend.supports_cancel:
+            pytest.skip(f"{type(backend).__name__} does not track job ids")
+        return backend
+
+    def test_write_jobs_delivers_the_frames_unchanged(self, tracking):
+        """Q14: frames written with their ids reach consumers byte for byte, in order,
+        at their priority, and delayed ones wait."""
+        from djworkers.queue.backends.base import TrackedFrame
+
+        ids = tracking.write_jobs([TrackedFrame(_frame(n), f"id-{n}") for n in range(3)])
+        assert ids == ["id-0", "id-1", "id-2"]
+        tracking.write_jobs([TrackedFrame(_frame("urgent"), "id-u")], priority=5)
+        tracking.write_jobs([TrackedFrame(_frame("later"), "id-l")], eta=time.time() + 60)
+        got = tracking.fetch(10, 0.5)
+        assert [d.raw for d in got] == [_frame("urgent"), _frame(0), _frame(1), _frame(2)]
+        assert tracking.stats()["scheduled"] == 1
+
+    def test_cancel_ready_and_delayed_but_not_started(self, tracking, peer):
+        """Q14: cancel() removes a ready or delayed job (True, once); a fetched job is not
+        cancelled (False) and stays leased; stats no longer count cancelled jobs."""
+        from djworkers.queue.backends.base import TrackedFrame
+
+        tracking.write_jobs([TrackedFrame(_frame(n), f"c-{n}") for n in range(3)])
+        tracking.write_jobs([TrackedFrame(_frame("d"), "c-d")], queue="other", eta=time.time() + 60)
+        (first,) = peer.fetch(1, 0.5)
+        assert first.raw == _frame(0)
+        assert tracking.cancel("c-0") is False  # started
+        assert tracking.cancel("c-1") is True and tracking.cancel("c-1") is False
+        assert tracking.cancel("c-d") is True  # found on "other" without being told
+        assert tracking.stats() == {"ready": 1, "scheduled": 0, "in_flight": 1}
+        assert [d.raw for d in peer.fetch(10, 0.5)] == [_frame(2)]
+        assert tracking.cancel("unknown") is False
+
+    def test_unique_key_returns_the_queued_twin(self, tracking):
+        """Q14: a unique key already queued (in this batch or before) writes nothing and
+        returns the twin's id; once the twin is fetched the key is free again."""
+        from djworkers.queue.backends.base import TrackedFrame
+
+        ids = tracking.write_jobs([TrackedFrame(_frame(1), "u-1", "key"),
+                                   TrackedFrame(_frame(2), "u-2", "key"),
+                                   TrackedFrame(_frame(3), "u-3", "other-key")])
+        assert ids == ["u-1", "u-1", "u-3"]
+        assert tracking.write_jobs([TrackedFrame(_frame(4), "u-4", "key")]) == ["u-1"]
+        assert len(tracking) == 2
+        tracking.fetch(10, 0.5)
+        assert tracking.write_jobs([TrackedFrame(_frame(5), "u-5", "key")]) == ["u-5"]

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from djworkers import dumbwaiter
 from djworkers.dumbwaiter.models import CachedError, CachedFunction, CachedValue
+from tests.utils import wait_until
 
 F = "tests.testapp.dumbwaiter_functions"
 
@@ -37,22 +38,38 @@ def test_changelist_lists_every_configured_function(admin_client):
     assert set(CachedFunction.objects.values_list("name", flat=True)) == {"total", "broken"}
 
 
-def test_refresh_now_action_runs_through_the_runner(admin_client):
-    """D8: the action computes the value (stored in DB and cache) and records failures with their traceback."""
+@pytest.mark.django_db(transaction=True)
+def test_refresh_now_action_requests_and_the_runner_computes(admin_client):
+    """D8: the action only records the request (the web request computes nothing); the
+    runner's next tick computes it under the run lease, stores the value and the failures."""
+    from djworkers.dumbwaiter.runner import Runner
+
     url = reverse("admin:djworkers_cachedfunction_changelist")
     admin_client.get(url)
     response = admin_client.post(url, {
         "action": "refresh_now", "_selected_action": list(CachedFunction.objects.values_list("pk", flat=True)),
     }, follow=True)
     html = response.content.decode()
-    assert "Refreshed total." in html and "Could not refresh broken" in html
+    assert "Refresh requested for broken, total" in html
+    assert CachedValue.objects.count() == 0 and CachedError.objects.count() == 0  # not computed here
+    assert CachedFunction.objects.filter(refresh_requested_at__isnull=False).count() == 2
+    runner = Runner(threaded=False)
+    assert sorted(runner.take_refresh_requests()) == ["broken", "total"]
+    wait_until(lambda: not runner.running)
+    assert runner.stop(timeout=10) == 0
     assert dumbwaiter.get_value("total") == 42
-    assert CachedValue.objects.filter(function_id="total").count() == 1
     assert CachedError.objects.filter(function_id="broken").count() == 1
+    assert not CachedFunction.objects.filter(refresh_requested_at__isnull=False).exists()
+    assert runner.take_refresh_requests() == []  # taken once
+    html = admin_client.get(url).content.decode()
     assert "Boom: &lt;disk&gt; full" in html  # last error shown, escaped
 
 
-def test_refresh_now_refuses_a_running_function(admin_client):
+@pytest.mark.django_db(transaction=True)
+def test_refresh_request_waits_for_a_run_in_progress(admin_client):
+    """D8: while another runner holds the run lease, the request is kept, not run beside it."""
+    from djworkers.dumbwaiter.runner import Runner
+
     dumbwaiter.refresh("total")
     row = CachedFunction.objects.get(name="total")
     row.running_until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
@@ -60,8 +77,15 @@ def test_refresh_now_refuses_a_running_function(admin_client):
     row.save()
     response = admin_client.post(reverse("admin:djworkers_cachedfunction_changelist"), {
         "action": "refresh_now", "_selected_action": [row.pk]}, follow=True)
-    assert "web-7:1234" in response.content.decode()
-    assert CachedValue.objects.filter(function_id="total").count() == 1
+    assert "Refresh requested for total" in response.content.decode()
+    runner = Runner(threaded=False)
+    assert runner.take_refresh_requests() == []
+    assert CachedFunction.objects.get(name="total").refresh_requested_at is not None  # kept
+    CachedFunction.objects.filter(name="total").update(running_until=None, running_on="")
+    assert runner.take_refresh_requests() == ["total"]
+    wait_until(lambda: not runner.running)
+    runner.stop(timeout=10)
+    assert CachedValue.objects.filter(function_id="total").count() == 2
 
 
 def test_change_page_shows_values_and_error_tracebacks(admin_client):

@@ -210,3 +210,42 @@ def test_three_runners_compute_once_per_period_redis_lock(tmp_path, redis):
     three_runners_share_the_work(
         tmp_path, {"LOCK": "redis", "CONNECTION": f"redis://{url['host']}:{url['port']}/0"}
     )
+
+
+def test_admin_refresh_now_is_computed_by_the_runner(tmp_path, admin_client, settings):
+    """D8: "Refresh now" in the admin only records a request: the function is not called in
+    the web request (no stamp from this process); a real run_dumbwaiter picks it up within
+    a couple of seconds, under its lease, and the stored value is the new one."""
+    from django.urls import reverse
+
+    from djworkers import dumbwaiter
+    from djworkers.dumbwaiter.models import CachedFunction
+
+    out = tmp_path / "stamps"
+    config = runner_settings([stamp_fn("hourly", out, 3600)])
+    settings.DJWORKERS = config["DJWORKERS"]
+    process, logfile = start_runner(tmp_path, config)
+    try:
+        wait_until(lambda: starts(read(out), "hourly"), timeout=30)  # the run at start
+        # the stored history (this process's cache is not the runner's)
+        wait_until(lambda: dumbwaiter.get_history("hourly"), timeout=10)
+        first = dumbwaiter.get_history("hourly")[0].value
+        row = CachedFunction.objects.get(name="hourly")
+        asked = time.time()
+        response = admin_client.post(reverse("admin:djworkers_cachedfunction_changelist"), {
+            "action": "refresh_now", "_selected_action": [row.pk]}, follow=True)
+        assert "Refresh requested for hourly" in response.content.decode()
+        wait_until(lambda: len(starts(read(out), "hourly")) >= 2, timeout=10)
+        second_start = starts(read(out), "hourly")[1]
+        assert second_start - asked < 3.0, (asked, second_start)
+        wait_until(lambda: len(dumbwaiter.get_history("hourly")) == 2, timeout=10)
+        newest = dumbwaiter.get_history("hourly")[0].value
+        assert newest > first and abs(newest - second_start) < 0.01
+        time.sleep(1.5)  # taken once: no third run
+        rows = read(out)
+    finally:
+        code = stop(process)
+    assert code == 0, (tmp_path / "runner.out").read_text()
+    assert len(starts(rows, "hourly")) == 2
+    assert {pid for (_l, _k, _t, pid) in rows} == {process.pid}  # never in the web process
+    assert "Refreshing 'hourly' on request" in logfile.read_text()

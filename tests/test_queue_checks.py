@@ -52,6 +52,7 @@ def test_valid_backends(backend):
         ({"ALWAYS_EAGER": "yes"}, "djworkers.E209"),
         ({"PERIODIC": 1}, "djworkers.E209"),
         ({"NOTIFY": None}, "djworkers.E209"),
+        ({"ENQUEUE_ON_COMMIT": "yes"}, "djworkers.E209"),
         ({"LEASE_SECONDS": 1.5}, "djworkers.W201"),
     ],
 )

@@ -136,6 +136,49 @@ def test_crash_recovery_sigkill_mid_job(tmp_path):
     assert QueueJob.objects.filter().count() == 0 and FailedJob.objects.count() == 0
 
 
+#: The recovery test's lease and heartbeat: the defaults' 3:1 ratio (30 s / 10 s) scaled down.
+#: DJWORKERS_TEST_LEASE=30 DJWORKERS_TEST_HEARTBEAT=10 measures the defaults themselves (~1 min).
+RECOVERY_LEASE = float(os.environ.get("DJWORKERS_TEST_LEASE", "3"))
+RECOVERY_HEARTBEAT = float(os.environ.get("DJWORKERS_TEST_HEARTBEAT", "1"))
+
+
+def test_recovery_after_sigkill_takes_one_lease_and_heartbeats_keep_a_long_job(tmp_path):
+    """Q5/X3 (issue 10, the LEASE_SECONDS default): two consumers, a job longer than two leases.
+    While its consumer lives, heartbeats renew the lease and the idle second consumer, polling all
+    along, never takes the job. SIGKILL the first: the second starts the job once the lease left by
+    the last heartbeat runs out, between LEASE - HEARTBEAT and LEASE seconds after the kill (plus
+    polling), the recovery time docs/guarantees.rst states for the default 30 s / 10 s."""
+    lease, heartbeat = RECOVERY_LEASE, RECOVERY_HEARTBEAT
+    settings = {"DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 15, "HEARTBEAT_INTERVAL": heartbeat},
+                              "QUEUE": {"LEASE_SECONDS": lease}}}
+    job_seconds = 2.5 * lease
+    commands.slow_job("recover", job_seconds)
+    first = consumer(tmp_path, name="first", settings=settings)
+    second = None
+    try:
+        wait_until(lambda: JobEvent.objects.filter(key="recover", event="started").exists(), timeout=60)
+        second = consumer(tmp_path, name="second", settings=settings)
+        # Past two full leases: only heartbeats keep the job from the polling second consumer.
+        time.sleep(2.2 * lease)
+        assert JobEvent.objects.filter(key="recover", event="started").count() == 1, log_of(tmp_path, "second")
+        killed_at = time.time()
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        restarted = wait_until(lambda: JobEvent.objects.filter(key="recover", event="started",
+                                                               pid=second.pid).first(), timeout=lease + 30)
+        recovery = restarted.at - killed_at
+        print(f"recovery after SIGKILL: {recovery:.2f} s (lease {lease:g} s, heartbeat {heartbeat:g} s)")
+        assert lease - heartbeat - 0.5 <= recovery <= lease + 3, recovery
+        wait_until(lambda: JobRun.objects.filter(key="recover").exists(), timeout=job_seconds + 30)
+        assert stop(second) == 0
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert JobRun.objects.get(key="recover").pid == second.pid
+    assert QueueJob.objects.count() == 0 and FailedJob.objects.count() == 0
+
+
 def test_exactly_once_under_contention(tmp_path):
     """Q5: 2,000 jobs, 3 consumer processes (one supervisor with 2 children + one more), no
     kills: each job ran exactly once (JobRun.key is unique; a second run would raise and be

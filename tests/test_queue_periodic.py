@@ -73,6 +73,57 @@ def test_bad_expressions_raise_naming_the_field(kwargs, message):
     assert f"crontab {field}=" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "expression", "expected"),
+    [
+        ("day_of_week", "mon-fri", {1, 2, 3, 4, 5}),
+        ("day_of_week", "MON-Fri", {1, 2, 3, 4, 5}),
+        ("day_of_week", "sat,sun", {6, 0}),
+        ("day_of_week", "Sunday", {0}),
+        ("day_of_week", "monday-wednesday", {1, 2, 3}),
+        ("day_of_week", "fri-sun", {5, 6, 0}),  # Sunday closes the week
+        ("day_of_week", "sun-tue", {0, 1, 2}),
+        ("day_of_week", "mon-sat/2", {1, 3, 5}),
+        ("day_of_week", "1-3,fri", {1, 2, 3, 5}),
+        ("month", "jan", {1}),
+        ("month", "jan-mar", {1, 2, 3}),
+        ("month", "JUN,Dec", {6, 12}),
+        ("month", "September", {9}),
+        ("month", "jan-dec/3", {1, 4, 7, 10}),
+    ],
+)
+def test_day_and_month_names(field, expression, expected):
+    """Q8: day and month names, any case, anywhere a number goes, as cron and Celery accept (issue 10)."""
+    assert parse_field(field, expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"day_of_week": "mon-fry"}, "day_of_week='mon-fry': 'fry' is neither a number nor a name "
+                                     "(sun, mon, tue, wed, thu, fri, sat)"),
+        ({"day_of_week": "jan"}, "day_of_week='jan': 'jan' is neither a number nor a name"),
+        ({"month": "janu"}, "month='janu': 'janu' is neither a number nor a name (jan, feb,"),
+        ({"month": "mon"}, "month='mon'"),
+        ({"month": "mar-jan"}, "month='mar-jan': range mar-jan goes backwards"),
+        ({"hour": "mon"}, "hour='mon': 'mon' is not a number"),  # names only where cron has them
+    ],
+)
+def test_bad_names_raise_naming_the_field(kwargs, message):
+    """Q8: an unknown name is a ValueError naming the field and listing the names, at import."""
+    with pytest.raises(ValueError) as info:
+        crontab(**kwargs)
+    assert f"crontab {message}" in str(info.value)
+
+
+def test_named_schedule_matches():
+    """Q8: crontab(day_of_week="mon-fri", month="jan-mar") against real dates."""
+    schedule = crontab(minute=0, hour=9, day_of_week="mon-fri", month="jan-mar")
+    assert schedule.matches(at(2027, 1, 4, 9, 0))  # a Monday in January
+    assert not schedule.matches(at(2027, 1, 3, 9, 0))  # a Sunday
+    assert not schedule.matches(at(2027, 4, 5, 9, 0))  # a Monday in April
+
+
 def test_bad_crontab_fails_at_import_of_the_decorating_module(clean_registry):
     with pytest.raises(ValueError, match="hour"):
         @periodic_command(crontab(hour="25"))

@@ -258,11 +258,12 @@ def test_supervisor_forwards_sigterm_to_its_processes(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_to_the_whole_process_group_is_one_graceful_stop(tmp_path, sig):
-    """Ctrl-C in a terminal (SIGINT) and systemd's default KillMode=control-group (SIGTERM)
-    signal the parent *and* its children at once; the parent's forwarded SIGTERM must not
-    count as a second signal, or every such stop would cut running jobs short."""
+    """X3: Ctrl-C in a terminal (SIGINT), systemd's default KillMode=control-group (SIGTERM) and a
+    closed terminal (SIGHUP, issue 10) signal the parent *and* its children at once; the parent's
+    forwarded SIGTERM must not count as a second signal, or every such stop would cut running
+    jobs short."""
     source = FileSource(tmp_path / "q")
     markers = [(tmp_path / f"started-{i}", tmp_path / f"done-{i}") for i in range(2)]
     for started, done in markers:
@@ -344,7 +345,8 @@ def test_supervisor_restarts_a_crashed_process(tmp_path):
         os.kill(killed, signal.SIGKILL)
         after = tmp_path / "after-crash"
         source.enqueue(Message("core.touch", args=(str(after),)))
-        wait_until(after.exists, timeout=20)  # the replacement process ran it
+        # the replacement process ran it (exists() alone can see the file before its text)
+        wait_until(lambda: after.exists() and len(after.read_text().split()) == 2, timeout=20)
         replacement = int(after.read_text().split()[1])
         assert replacement not in (killed, survivor, process.pid)
         code = stop(process, signal.SIGTERM, timeout=20)

@@ -17,10 +17,13 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def command_env(settings: dict | None = None) -> dict[str, str]:
-    """Environment for a subprocess that must share this test's database and settings."""
+def command_env(settings: dict | None = None, settings_module: str = "tests.settings") -> dict[str, str]:
+    """Environment for a subprocess that must share this test's database and settings.
+
+    ``settings_module``: another module building on tests.settings (tests/seeds/).
+    """
     env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["DJANGO_SETTINGS_MODULE"] = settings_module
     env["DJWORKERS_DB_NAME"] = str(connection.settings_dict["NAME"])
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
@@ -45,11 +48,12 @@ def spawn(args: list[str], settings: dict | None = None, log: Path | None = None
     )
 
 
-def run(args: list[str], settings: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def run(args: list[str], settings: dict | None = None, timeout: float = 60,
+        settings_module: str = "tests.settings") -> subprocess.CompletedProcess:
     """Run ``python -m django <args>`` to completion and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "django", *args],
-        env=command_env(settings),
+        env=command_env(settings, settings_module),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ See docs/dumbwaiter.rst. Requests never compute: values come from Django's cache
 falling back to the database.
 """
 
-from .api import aget_value, get_age, get_errors, get_history, get_value, refresh, status
+from .api import aget_value, get_age, get_errors, get_history, get_value, refresh, request_refresh, status
 from .exceptions import AlreadyRunning, NotComputedYet, UnknownFunction
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "get_errors",
     "status",
     "refresh",
+    "request_refresh",
     "UnknownFunction",
     "NotComputedYet",
     "AlreadyRunning",

@@ -1,6 +1,7 @@
 """Admin for the dumbwaiter (D8): one row per function with its age, size and
 last error; the stored values and errors (with tracebacks) on its page; and a
-"Refresh now" action that runs the function through the runner.
+"Refresh now" action that asks the runner to compute the function (the request
+itself never computes it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.utils.html import format_html
 from ..exceptions import BadSignature
 from . import storage
 from .config import current
-from .exceptions import AlreadyRunning, UnknownFunction
+from .exceptions import UnknownFunction
 from .models import CachedError, CachedFunction, CachedValue
 
 PREVIEW_CHARS = 300
@@ -62,7 +63,7 @@ class CachedFunctionAdmin(admin.ModelAdmin):
                     "running")
     search_fields = ("name", "last_error")
     readonly_fields = ("name", "configured", "age", "last_success_at", "last_duration", "last_size",
-                       "last_error", "last_error_at", "running_until", "running_on")
+                       "last_error", "last_error_at", "running_until", "running_on", "refresh_requested_at")
     inlines = [CachedValueInline, CachedErrorInline]
     actions = ["refresh_now"]
 
@@ -99,19 +100,25 @@ class CachedFunctionAdmin(admin.ModelAdmin):
     def running(self, obj: CachedFunction) -> bool:
         return obj.running_until is not None and obj.running_until >= timezone.now()
 
-    @admin.action(description="Refresh now (run the selected functions at once)", permissions=["change"])
+    @admin.action(description="Refresh now (ask the runner to compute the selected functions)",
+                  permissions=["change"])
     def refresh_now(self, request, queryset):
-        from .api import refresh
+        """Hand the work to ``run_dumbwaiter`` (D8): a request never computes a function."""
+        from .api import request_refresh
 
+        requested = []
         for row in queryset:
             try:
-                ok = refresh(row.name)
+                request_refresh(row.name)
             except UnknownFunction:
-                self.message_user(request, f"Did not refresh {row.name}: it is no longer configured.", messages.WARNING)
-            except AlreadyRunning as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+                self.message_user(request, f"Did not request {row.name}: it is no longer configured.",
+                                  messages.WARNING)
             else:
-                if ok:
-                    self.message_user(request, f"Refreshed {row.name}.", messages.SUCCESS)
-                else:
-                    self.message_user(request, f"Could not refresh {row.name}: it raised (see its errors on its page).", messages.ERROR)
+                requested.append(row.name)
+        if requested:
+            self.message_user(
+                request,
+                f"Refresh requested for {', '.join(requested)}: a run_dumbwaiter runner computes "
+                "it within a second or two (after the run in progress, if any).",
+                messages.SUCCESS,
+            )

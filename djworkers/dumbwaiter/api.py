@@ -185,8 +185,26 @@ def status() -> list[dict[str, Any]]:
     return result
 
 
+def request_refresh(name: str) -> None:
+    """Ask the runners to compute ``name`` on their next tick (the admin's "refresh now", D8).
+
+    Never computes here: a web request must not run a slow function. A runner
+    (``run_dumbwaiter``) that serves ``name`` sees the request within about a
+    second (:data:`~.runner.MAX_SLEEP`), takes it (one runner only) and computes
+    the function under its run lease, like a scheduled run; if a run is in
+    progress, the request waits for it to finish and then runs. Raises
+    :class:`~.exceptions.UnknownFunction` for a name that is not configured.
+    """
+    from .models import CachedFunction
+
+    current().get(name)  # UnknownFunction names the configured functions
+    storage.ensure_rows([name])
+    CachedFunction.objects.filter(name=name).update(refresh_requested_at=storage.now())
+
+
 def refresh(name: str) -> bool:
-    """Compute ``name`` now in this process (the admin's "refresh now"); True if it succeeded.
+    """Compute ``name`` now in this process (``run_dumbwaiter --once``, scripts); True if it
+    succeeded. The admin uses :func:`request_refresh` instead, which leaves it to a runner.
 
     Goes through the runner (executor, storage, run lease); raises
     :class:`~.exceptions.AlreadyRunning` if a runner is computing it right now.

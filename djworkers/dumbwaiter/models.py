@@ -2,7 +2,8 @@
 
 * :class:`CachedFunction`: one row per configured function: when it last
   succeeded and failed, and the run lease (``running_until``/``running_on``)
-  that keeps two runner processes from computing it at the same time.
+  that keeps two runner processes from computing it at the same time, and
+  ``refresh_requested_at``: the admin's "refresh now", which a runner picks up.
 * :class:`CachedValue`: the history of results, newest first, capped at
   ``max_saved`` rows per function. ``value`` holds the serialized result in a
   signed frame (:mod:`djworkers.serializers.signing`), so a row written by
@@ -33,6 +34,11 @@ class CachedFunction(models.Model):
         help_text="Run lease: a runner is computing this function until this time (extended while it runs).",
     )
     running_on = models.CharField(max_length=255, blank=True, help_text="host:pid of the runner holding the lease.")
+    refresh_requested_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="\"Refresh now\" was asked for (admin); a runner computes it on its next tick "
+                  "and clears this.",
+    )
 
     class Meta:
         ordering = ["name"]

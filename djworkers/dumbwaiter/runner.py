@@ -176,6 +176,41 @@ class Runner:
             if threading.current_thread() is not threading.main_thread():
                 connections.close_all()  # this thread's connections only
 
+    def take_refresh_requests(self) -> list[str]:
+        """Start the functions whose "refresh now" was requested (:func:`~.api.request_refresh`).
+
+        One query per tick finds the requests for this runner's functions. Taking one
+        is a conditional UPDATE that clears it, so of several runners exactly one
+        takes it; that runner then needs the function's run lease, as a scheduled
+        run does. A request for a function running here or elsewhere is left (or
+        put back) for a later tick: it runs after the current run, never beside it.
+        Returns the names started.
+        """
+        from .models import CachedFunction
+
+        requested = CachedFunction.objects.filter(
+            name__in=[s.name for s in self.specs], refresh_requested_at__isnull=False,
+        ).values_list("name", "refresh_requested_at")
+        started = []
+        for name, requested_at in requested:
+            with self._lock:
+                if name in self._running:
+                    continue  # after this run ends
+            taken = CachedFunction.objects.filter(name=name, refresh_requested_at=requested_at).update(
+                refresh_requested_at=None)
+            if not taken:
+                continue  # another runner took it, or it was requested again meanwhile
+            spec = self.config.get(name)
+            lease = lease_seconds(spec.frequency)
+            if not self.coordinator.acquire(name, lease):
+                CachedFunction.objects.filter(name=name, refresh_requested_at__isnull=True).update(
+                    refresh_requested_at=requested_at)
+                continue
+            logger.info("Refreshing %r on request", name)
+            self._dispatch(spec, lease)
+            started.append(name)
+        return started
+
     def keep_leases(self) -> None:
         """Extend the lease of every function this process is running, a third before it ends."""
         now = time.monotonic()
@@ -250,6 +285,10 @@ class Runner:
         while not shutdown.requested:
             close_stale_connections()
             wait = self.loop(clock())
+            try:
+                self.take_refresh_requests()
+            except Exception:
+                logger.exception("Could not read the refresh requests; trying again next tick")
             self.keep_leases()
             shutdown.wait(max(0.001, min(wait, MAX_SLEEP)))
         return self.stop(shutdown, shutdown_timeout)

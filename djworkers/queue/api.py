@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from asgiref.sync import sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import setting_changed
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .. import conf, signals
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..runtime.executor import Executor, Outcome
+from ..serializers import get_serializer
 from .backends import backend_class
-from .backends.base import QueueBackend
+from .backends.base import QueueBackend, TrackedFrame
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DOOR = "queue"
 
@@ -89,10 +97,10 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="djworkers.queue.reset
 class JobHandle:
     """What calling a queue command returns.
 
-    ``id`` identifies the job in logs, signals and the failed-job store. There
-    is no result store, so there is no ``.get()``: a job that must report back
-    writes its result somewhere itself. In eager mode ``result`` holds the
-    return value (the job already ran).
+    ``id`` identifies the job in logs, signals and the failed-job store, and
+    cancels it (:meth:`cancel`). For a unique command whose twin was already
+    queued, ``id`` is the twin's. In eager mode ``result`` holds the return
+    value (the job already ran).
     """
 
     id: str
@@ -102,17 +110,129 @@ class JobHandle:
     eager: bool = False
     result: Any = None
 
+    def cancel(self) -> bool:
+        """Cancel the job if it has not started (Q14); see :func:`cancel`."""
+        return cancel(self.id, queue=self.queue)
 
-def enqueue_message(message: Message) -> None:
-    """Write ``message`` to its queue on the configured backend.
+    async def acancel(self) -> bool:
+        """:meth:`cancel` for async code."""
+        return await sync_to_async(self.cancel, thread_sensitive=True)()
+
+
+#: Job priorities are stored in a SmallIntegerField by the database backend.
+PRIORITY_RANGE = (-32768, 32767)
+
+
+def check_priority(priority: Any, job_name: str) -> int:
+    """``priority`` as an int, or a ValueError naming the job (Q14)."""
+    low, high = PRIORITY_RANGE
+    if not isinstance(priority, int) or isinstance(priority, bool) or not low <= priority <= high:
+        raise ValueError(
+            f"Job {job_name!r}: priority must be an int from {low} to {high} (higher runs first), "
+            f"got {priority!r}."
+        )
+    return priority
+
+
+def check_unique(unique: Any, job_name: str) -> bool | Callable[..., Any]:
+    """``unique`` as True/False or the key function, or a TypeError naming the job (Q14)."""
+    if callable(unique):
+        return unique
+    if unique is None or isinstance(unique, bool):
+        return bool(unique)
+    raise TypeError(
+        f"Job {job_name!r}: unique must be True, False or a key function taking the job's "
+        f"arguments, got {unique!r}."
+    )
+
+
+def unique_key(job_name: str, queue: str, args: tuple, kwargs: dict,
+               unique: bool | Callable[..., Any]) -> str | None:
+    """The key two enqueues of the same unique job share (a SHA-256 hex digest), or None.
+
+    ``unique=True``: the job name, queue and arguments as the configured serializer
+    writes them (arguments that compare equal must serialize to the same bytes).
+    A key function: its return value, ``str()``-ed, with the job name and queue.
+    """
+    if not unique:
+        return None
+    if callable(unique):
+        material = f"{job_name}\0{queue}\0{unique(*args, **kwargs)}".encode()
+    else:
+        material = get_serializer().dumps(
+            [job_name, queue, list(args), sorted(kwargs.items())])
+    return hashlib.sha256(material).hexdigest()
+
+
+def enqueue_on_commit(backend: QueueBackend, on_commit: bool | None) -> bool:
+    """Whether to write at the commit of the current transaction (Q15).
+
+    The per-call ``on_commit`` wins; else ``QUEUE["ENQUEUE_ON_COMMIT"]``; ``None``
+    there means the backend's ``on_commit_default``: True for Redis (consumers see a
+    push at once), False for the database backend (its INSERT goes through the
+    caller's connection, so it already commits or rolls back with the caller's
+    transaction) and for the in-process memory backend (tests).
+    """
+    if on_commit is None:
+        on_commit = conf.section("QUEUE")["ENQUEUE_ON_COMMIT"]
+    if on_commit is None:
+        on_commit = backend.on_commit_default
+    return bool(on_commit)
+
+
+def commit_alias(backend: QueueBackend) -> str:
+    """The database alias whose transaction a deferred write waits for."""
+    return getattr(backend, "alias", None) or DEFAULT_DB_ALIAS
+
+
+def enqueue_message(message: Message, *, unique: str | None = None,
+                    on_commit: bool | None = None) -> str:
+    """Write ``message`` to its queue on the configured backend and return the id of
+    the job now queued for it (another's for a ``unique`` key already queued).
 
     The transport-level entry point: replay (``djworkers_failed --replay``) and
-    other front doors call it. Sends ``job_enqueued``.
+    other front doors call it. Sends ``job_enqueued`` for a job actually written.
+    A message's priority travels in ``options["priority"]`` (so a replay keeps it).
     """
-    raw = encode(message)
-    backend = get_backend(message.queue)
-    backend.write(raw, queue=message.queue, eta=message.eta)
-    _announce(message, backend.backend)
+    return enqueue_messages([message], unique_keys=[unique], on_commit=on_commit)[0]
+
+
+def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str | None] | None = None,
+                     on_commit: bool | None = None) -> list[str]:
+    """Write messages that share queue, eta and priority in one backend call (``write_jobs``).
+
+    Encodes first, so an argument that cannot be serialized raises here even when
+    the write itself waits for the transaction's commit (``on_commit``). Deferred,
+    the ids returned are the messages' own (a unique twin is only known at commit).
+    """
+    if not messages:
+        return []
+    first = messages[0]
+    tracked = [TrackedFrame(encode(m), m.id, key)
+               for m, key in zip(messages, unique_keys or [None] * len(messages))]
+    backend = get_backend(first.queue)
+    priority = int(first.options.get("priority", 0))
+
+    def write() -> list[str]:
+        ids = backend.write_jobs(tracked, queue=first.queue, eta=first.eta, priority=priority)
+        for message, job_id in zip(messages, ids):
+            if job_id == message.id:
+                _announce(message, backend.backend)
+        return ids
+
+    try:
+        if enqueue_on_commit(backend, on_commit):
+            alias = commit_alias(backend)
+            if transaction.get_connection(alias).in_atomic_block:
+                transaction.on_commit(write, using=alias)
+                return [m.id for m in messages]
+        return write()  # no transaction to wait for: write now (and learn a unique twin's id)
+    except SynchronousOnlyOperation as exc:
+        raise SynchronousOnlyOperation(
+            f"Cannot enqueue {first.describe()} synchronously from async code: the "
+            f"{type(backend).__name__} writes through the Django database connection. "
+            f"Use `await {first.name.rsplit('.', 1)[-1]}.aenqueue(...)` (or `.aschedule(...)`)."
+        ) from exc
 
 
 def _announce(message: Message, backend: str) -> None:
@@ -142,22 +262,91 @@ def run_eagerly(message: Message) -> Any:
     return result.value
 
 
-def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: float | None = None,
-            delay: float | None = None, queue: str | None = None) -> JobHandle:
-    """Enqueue a registered job (or run it now under ``ALWAYS_EAGER``)."""
+def _message(job: Job, args: tuple, kwargs: dict | None, eta: float | None, delay: float | None,
+             queue: str | None, priority: int) -> Message:
     if eta is not None and delay is not None:
         raise TypeError(f"Job {job.name!r}: give eta or delay, not both.")
     if delay is not None:
         eta = time.time() + delay
-    message = Message(
+    return Message(
         name=job.name, args=tuple(args), kwargs=dict(kwargs or {}),
         queue=queue or job.queue or default_queue(), eta=eta,
+        options={"priority": priority} if priority else {},
     )
+
+
+def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: float | None = None,
+            delay: float | None = None, queue: str | None = None, priority: int = 0,
+            unique: bool | Callable[..., Any] = False, on_commit: bool | None = None) -> JobHandle:
+    """Enqueue a registered job (or run it now under ``ALWAYS_EAGER``).
+
+    ``priority``: higher runs first (Q14). ``unique``: see :func:`unique_key`.
+    ``on_commit``: see :func:`enqueue_on_commit` (Q15).
+    """
+    priority = check_priority(priority, job.name)
+    message = _message(job, args, kwargs, eta, delay, queue, priority)
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
         value = run_eagerly(message)
-        return JobHandle(message.id, message.name, message.queue, eta, eager=True, result=value)
-    enqueue_message(message)
-    return JobHandle(message.id, message.name, message.queue, eta)
+        return JobHandle(message.id, message.name, message.queue, message.eta, eager=True, result=value)
+    key = unique_key(job.name, message.queue, message.args, message.kwargs, unique)
+    job_id = enqueue_message(message, unique=key, on_commit=on_commit)
+    return JobHandle(job_id, message.name, message.queue, message.eta)
+
+
+def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | None = None,
+                 delay: float | None = None, queue: str | None = None, priority: int = 0,
+                 unique: bool | Callable[..., Any] = False,
+                 on_commit: bool | None = None) -> list[JobHandle]:
+    """Enqueue one job per ``(args, kwargs)`` in one backend call (``write_many``'s round
+    trip; Q14 bulk). All share ``eta``/``delay``, ``queue`` and ``priority``."""
+    priority = check_priority(priority, job.name)
+    messages = [_message(job, args, kwargs, eta, delay, queue, priority) for args, kwargs in calls]
+    if not messages:
+        return []
+    if delay is not None:  # one eta for the batch, as the backends write it
+        messages = [m.replace(eta=messages[0].eta) for m in messages]
+    if conf.section("QUEUE")["ALWAYS_EAGER"]:
+        return [JobHandle(m.id, m.name, m.queue, m.eta, eager=True, result=run_eagerly(m))
+                for m in messages]
+    keys = [unique_key(job.name, m.queue, m.args, m.kwargs, unique) for m in messages]
+    ids = enqueue_messages(messages, unique_keys=keys, on_commit=on_commit)
+    return [JobHandle(job_id, m.name, m.queue, m.eta) for m, job_id in zip(messages, ids)]
+
+
+def known_queues() -> list[str]:
+    """``QUEUE["NAME"]`` and every queue a registered queue command names."""
+    names = [default_queue()]
+    for job in registry.by_door(DOOR):
+        if job.queue and job.queue not in names:
+            names.append(job.queue)
+    return names
+
+
+def cancel(job_id: str, *, queue: str | None = None) -> bool:
+    """Cancel the job ``job_id`` if it has not started (queued or delayed): it will
+    never run. Returns True if it was cancelled, False if it is running, finished,
+    waiting for a retry, already cancelled or unknown (nothing is changed then).
+
+    ``queue``: the job's queue (a handle knows it); default: every queue in
+    :func:`known_queues`. Works from any process, on every built-in backend (Q14).
+    """
+    backend = get_backend([queue] if queue else known_queues())
+    if not backend.supports_cancel:
+        raise NotImplementedError(
+            f"DJWORKERS['QUEUE']['BACKEND'] = {type(backend).__name__} cannot cancel jobs "
+            "(it does not record job ids)."
+        )
+    cancelled = backend.cancel(job_id, queue=queue)
+    if cancelled:
+        logger.info("Cancelled job %s before it started", job_id)
+        # RESULT-STORE HOOK (issue 11, branch queue-results): when results are enabled,
+        # record status "cancelled" for job_id here, so handle.status and get() report it.
+    return cancelled
+
+
+async def acancel(job_id: str, *, queue: str | None = None) -> bool:
+    """:func:`cancel` for async code."""
+    return await sync_to_async(cancel, thread_sensitive=True)(job_id, queue=queue)
 
 
 def _declare(func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> Job:
@@ -165,26 +354,61 @@ def _declare(func: Callable[..., Any], name: str | None, options: dict[str, Any]
     return registry.register(Job.declare(job_name, func, DOOR, **options))
 
 
-class QueueCommandFunction:
-    """A function decorated with ``@queue_command``: calling it enqueues it."""
+class QueueCommandFunction(Generic[P, R]):
+    """A function decorated with ``@queue_command``: calling it enqueues it.
 
-    def __init__(self, job: Job):
+    Generic in the function's parameters (``ParamSpec``), so a type checker checks
+    the arguments of ``f(...)``, ``f.aenqueue(...)`` and ``f.call_local(...)``.
+    """
+
+    def __init__(self, job: Job, *, priority: int = 0, unique: bool | Callable[..., Any] = False):
         self.job = job
+        self.priority = check_priority(priority, job.name)
+        self.unique = check_unique(unique, job.name)
         functools.update_wrapper(self, job.func)
 
     @property
     def name(self) -> str:
         return self.job.name
 
-    def __call__(self, *args: Any, **kwargs: Any) -> JobHandle:
-        return enqueue(self.job, args, kwargs)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        return enqueue(self.job, args, kwargs, priority=self.priority, unique=self.unique)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Enqueue from async code (Q11): the write runs in Django's sync thread, where
+        the database connection may be used, and is awaited."""
+        return await sync_to_async(self.__call__, thread_sensitive=True)(*args, **kwargs)
 
     def schedule(self, args: tuple = (), kwargs: dict | None = None, *, eta: float | None = None,
-                 delay: float | None = None, queue: str | None = None) -> JobHandle:
-        """Enqueue to run at unix time ``eta`` or ``delay`` seconds from now (or on another queue)."""
-        return enqueue(self.job, args, kwargs, eta=eta, delay=delay, queue=queue)
+                 delay: float | None = None, queue: str | None = None, priority: int | None = None,
+                 on_commit: bool | None = None) -> JobHandle:
+        """Enqueue with per-call options: to run at unix time ``eta`` or ``delay`` seconds
+        from now, on another ``queue``, at another ``priority`` (higher first; default the
+        command's), or ``on_commit`` (True: at the commit of the current transaction; False:
+        now; default ``QUEUE["ENQUEUE_ON_COMMIT"]``)."""
+        return enqueue(self.job, args, kwargs, eta=eta, delay=delay, queue=queue,
+                       priority=self.priority if priority is None else priority,
+                       unique=self.unique, on_commit=on_commit)
 
-    def call_local(self, *args: Any, **kwargs: Any) -> Any:
+    async def aschedule(self, args: tuple = (), kwargs: dict | None = None, **options: Any) -> JobHandle:
+        """:meth:`schedule` for async code."""
+        return await sync_to_async(self.schedule, thread_sensitive=True)(args, kwargs, **options)
+
+    def map(self, iterable: Iterable[Any], *, eta: float | None = None, delay: float | None = None,
+            queue: str | None = None, priority: int | None = None,
+            on_commit: bool | None = None) -> list[JobHandle]:
+        """Enqueue one job per item in one round trip (Q14 bulk); returns their handles.
+
+        A tuple item is the positional arguments (``f.map([(1, 2), (3, 4)])``); any
+        other item is the single argument (``f.map(range(10))``).
+        """
+        calls: list[tuple[tuple, dict]] = [
+            (item if isinstance(item, tuple) else (item,), {}) for item in iterable]
+        return enqueue_many(self.job, calls, eta=eta, delay=delay, queue=queue,
+                            priority=self.priority if priority is None else priority,
+                            unique=self.unique, on_commit=on_commit)
+
+    def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, without the queue."""
         return self.job.func(*args, **kwargs)
 
@@ -192,9 +416,23 @@ class QueueCommandFunction:
         return f"<queue_command {self.job.name}>"
 
 
+@overload
+def queue_command(func: Callable[P, R], /) -> QueueCommandFunction[P, R]: ...
+
+
+@overload
+def queue_command(
+    func: None = None, /, *, name: str | None = None, queue: str | None = None,
+    retries: int | None = None, retry_delay: float | None = None,
+    retry_backoff: float | None = None, priority: int = 0,
+    unique: bool | Callable[..., Any] = False,
+) -> Callable[[Callable[P, R]], QueueCommandFunction[P, R]]: ...
+
+
 def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = None,
                   queue: str | None = None, retries: int | None = None,
-                  retry_delay: float | None = None, retry_backoff: float | None = None) -> Any:
+                  retry_delay: float | None = None, retry_backoff: float | None = None,
+                  priority: int = 0, unique: bool | Callable[..., Any] = False) -> Any:
     """Make calling ``func`` enqueue it. Bare (``@queue_command``) or with options.
 
     The job name is ``module.function`` (``myapp.commands.churn_data``) unless
@@ -202,14 +440,21 @@ def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = 
     module that autodiscovery imports (``commands.py``). ``retries``,
     ``retry_delay`` (s) and ``retry_backoff`` (multiplier) default to
     ``DJWORKERS["QUEUE"]["RETRIES"]`` etc.; ``queue`` to ``QUEUE["NAME"]``.
+    ``priority``: an int from -32768 to 32767, higher runs first (Q14).
+    ``unique``: True (key: name, queue and arguments) or a key function taking
+    the job's arguments: enqueueing while an identical job is still queued returns
+    that job's handle instead of queueing another (Q14).
     """
     options = {"queue": queue, "retries": retries, "retry_delay": retry_delay,
                "retry_backoff": retry_backoff}
 
-    def decorate(function: Callable[..., Any]) -> QueueCommandFunction:
+    def decorate(function: Callable[..., Any]) -> QueueCommandFunction[Any, Any]:
         if not callable(function):
             raise TypeError(f"@queue_command decorates a function, got {function!r}.")
-        return QueueCommandFunction(_declare(function, name, options))
+        job_name = name or f"{function.__module__}.{function.__qualname__}"
+        check_priority(priority, job_name)  # before registering: a bad option registers nothing
+        check_unique(unique, job_name)
+        return QueueCommandFunction(_declare(function, name, options), priority=priority, unique=unique)
 
     return decorate(func) if func is not None else decorate
 
@@ -218,18 +463,22 @@ class QueueCommand:
     """The class-based form (djutils heritage): subclass, implement :meth:`execute`.
 
     Subclasses register themselves under ``module.ClassName`` when defined.
-    ``MyCommand(data).enqueue()`` queues it; the consumer rebuilds
-    ``MyCommand(data)`` and calls ``execute()``. ``data`` must be serializable.
-    Class attributes ``queue``, ``retries``, ``retry_delay``, ``retry_backoff``
-    set the job's options; ``abstract = True`` on an intermediate base class
-    keeps it out of the registry.
+    ``MyCommand(data).enqueue()`` queues it (``await ... .aenqueue()`` from async
+    code); the consumer rebuilds ``MyCommand(data)`` and calls ``execute()``.
+    ``data`` must be serializable. Class attributes ``queue``, ``retries``,
+    ``retry_delay``, ``retry_backoff``, ``priority`` and ``unique`` set the job's
+    options; ``abstract = True`` on an intermediate base class keeps it out of
+    the registry.
     """
 
     queue: str | None = None
     retries: int | None = None
     retry_delay: float | None = None
     retry_backoff: float | None = None
+    priority: int = 0
+    unique: bool | Callable[..., Any] = False
     abstract = True
+    job: Job
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -240,8 +489,11 @@ class QueueCommand:
             return cls(data).execute()
 
         run.__module__, run.__qualname__, run.__name__ = cls.__module__, cls.__qualname__, cls.__name__
+        job_name = f"{cls.__module__}.{cls.__qualname__}"
+        check_priority(cls.priority, job_name)
+        check_unique(cls.unique, job_name)
         options = {key: getattr(cls, key) for key in Job.OPTION_NAMES}
-        cls.job = _declare(run, f"{cls.__module__}.{cls.__qualname__}", options)
+        cls.job = _declare(run, job_name, options)
 
     def __init__(self, data: Any = None):
         self.data = data
@@ -256,8 +508,26 @@ class QueueCommand:
         """The work. Runs in the consumer with ``self.data`` as enqueued."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement execute().")
 
-    def enqueue(self, *, eta: float | None = None, delay: float | None = None) -> JobHandle:
-        return enqueue(type(self).job, (self.data,), eta=eta, delay=delay)
+    @classmethod
+    def _unique(cls) -> bool | Callable[..., Any]:
+        return cls.unique  # read on the class: a key function stays a plain function
+
+    def enqueue(self, *, eta: float | None = None, delay: float | None = None,
+                priority: int | None = None, on_commit: bool | None = None) -> JobHandle:
+        return enqueue(type(self).job, (self.data,), eta=eta, delay=delay,
+                       priority=self.priority if priority is None else priority,
+                       unique=self._unique(), on_commit=on_commit)
+
+    async def aenqueue(self, **options: Any) -> JobHandle:
+        """:meth:`enqueue` for async code (Q11)."""
+        return await sync_to_async(self.enqueue, thread_sensitive=True)(**options)
+
+    @classmethod
+    def map(cls, data_items: Iterable[Any], **options: Any) -> list[JobHandle]:
+        """Enqueue ``cls(data)`` for each item in one round trip (Q14 bulk)."""
+        options.setdefault("priority", cls.priority)
+        return enqueue_many(cls.job, [((data,), {}) for data in data_items],
+                            unique=cls._unique(), **options)
 
 
 class Invoker:

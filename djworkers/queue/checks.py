@@ -5,7 +5,8 @@ not a QueueBackend subclass · E204 CONNECTION unusable by the backend (Redis UR
 or ``host:port:db``; database alias) · E205 LEASE_SECONDS not a positive number
 · E206 RETRIES not an int >= 0 · E207 RETRY_DELAY / RETRY_MAX_DELAY negative or
 RETRY_BACKOFF < 1 · E208 NAME not a non-empty string · E209 ALWAYS_EAGER,
-PERIODIC or NOTIFY not a bool · W201 LEASE_SECONDS shorter than two heartbeats
+PERIODIC or NOTIFY not a bool, ENQUEUE_ON_COMMIT not a bool or None · W201
+LEASE_SECONDS shorter than two heartbeats
 (running jobs could lose their lease and run twice).
 """
 
@@ -59,10 +60,12 @@ def _connection_checks(path: Any, connection: Any) -> Iterator[checks.CheckMessa
             yield checks.Error(str(exc), hint='Use a URL ("redis://host:6379/0") or the old '
                                '"host:port:db".', id="djworkers.E204")
     elif path == BACKENDS["database"]:
-        if connection is not None and (not isinstance(connection, str) or connection not in connections):
+        # None and "" both mean 'default': the djutils README's database line is
+        # ``QUEUE_CONNECTION = ''`` ("no connection needed").
+        if connection not in (None, "") and (not isinstance(connection, str) or connection not in connections):
             yield checks.Error(
                 f"{setting} = {connection!r}: the database backend takes a database alias from "
-                f"settings.DATABASES ({', '.join(connections.settings)}) or None for 'default'.",
+                f"settings.DATABASES ({', '.join(connections.settings)}), or None or '' for 'default'.",
                 id="djworkers.E204",
             )
     elif path == BACKENDS["memory"]:
@@ -115,6 +118,12 @@ def check() -> list[checks.CheckMessage]:
                 f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",
                 id="djworkers.E209",
             ))
+    on_commit = settings["ENQUEUE_ON_COMMIT"]
+    if on_commit is not None and not isinstance(on_commit, bool):
+        messages.append(checks.Error(
+            f"{new_name('QUEUE', 'ENQUEUE_ON_COMMIT')} must be True, False or None (the backend's "
+            f"default), got {on_commit!r}.", id="djworkers.E209",
+        ))
     return messages
 
 

@@ -2,9 +2,13 @@
 
 Each field takes ``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n``, ``a/n`` and
 comma-separated lists of those (``"0,30"``, ``"1-5,*/20"``), or an int.
-Sunday is 0 in ``day_of_week`` (7 is accepted as Sunday too). A bad expression
-raises :class:`ValueError` naming the field when the crontab is built, i.e.
-when the module defining the periodic job is imported.
+Sunday is 0 in ``day_of_week`` (7 is accepted as Sunday too). As in cron and
+Celery, ``day_of_week`` and ``month`` also take names, in any case, anywhere a
+number goes: ``"mon-fri"``, ``"sat,sun"``, ``"jan-mar"``, ``"Dec"``, or the full
+``"monday"``/``"january"``. A range ending on Sunday (``"fri-sun"``) means
+Friday to Sunday. A bad expression or name raises :class:`ValueError` naming
+the field when the crontab is built, i.e. when the module defining the
+periodic job is imported.
 
 As in djutils (and unlike Vixie cron), every field must match: with both
 ``day`` and ``day_of_week`` restricted, the job runs on days that satisfy both.
@@ -25,13 +29,34 @@ RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")
+
+#: field -> {lower-case name: value}: three-letter abbreviations (cron's) and full names (Celery's).
+NAMES: dict[str, dict[str, int]] = {
+    "day_of_week": {name: i for i, full in enumerate(_DAYS) for name in (full[:3], full)},
+    "month": {name: i for i, full in enumerate(_MONTHS, start=1) for name in (full[:3], full)},
+}
+
+
 def _number(field: str, text: str, expression: Any) -> int:
     try:
         return int(text)
     except ValueError:
+        pass
+    names = NAMES.get(field)
+    if names is not None:
+        value = names.get(text.lower())
+        if value is not None:
+            return value
+        short = ", ".join(name for name in names if len(name) == 3)
         raise ValueError(
-            f"crontab {field}={expression!r}: {text!r} is not a number"
+            f"crontab {field}={expression!r}: {text!r} is neither a number nor a name ({short})"
         ) from None
+    raise ValueError(
+        f"crontab {field}={expression!r}: {text!r} is not a number"
+    ) from None
 
 
 def parse_field(field: str, expression: Any) -> frozenset[int]:
@@ -59,6 +84,8 @@ def parse_field(field: str, expression: Any) -> frozenset[int]:
         elif "-" in base:
             first, _, last = base.partition("-")
             start, stop = _number(field, first, expression), _number(field, last, expression)
+            if field == "day_of_week" and stop == 0 and last.lower() in NAMES[field]:
+                stop = 7  # "fri-sun": Sunday closes the week, as 7 does
             if start > stop:
                 raise ValueError(f"crontab {field}={expression!r}: range {base} goes backwards")
         else:

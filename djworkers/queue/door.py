@@ -16,13 +16,14 @@ class QueueDoor(Door):
         "NAME": "default",
         "CONNECTION": None,
         "ALWAYS_EAGER": False,
-        "LEASE_SECONDS": 300,
+        "LEASE_SECONDS": 30,
         "RETRIES": 0,
         "RETRY_DELAY": 10.0,
         "RETRY_BACKOFF": 2.0,
         "RETRY_MAX_DELAY": 3600.0,
         "PERIODIC": True,
         "NOTIFY": True,
+        "ENQUEUE_ON_COMMIT": None,
     }
     legacy_settings = {
         "QUEUE_BACKEND": "BACKEND",

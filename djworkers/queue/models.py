@@ -25,6 +25,12 @@ class QueueJob(models.Model):
                                       help_text="Unix time when the lease runs out; NULL = not leased.")
     attempts = models.PositiveIntegerField(default=0, help_text="Times the job was handed to a consumer.")
     created = models.DateTimeField(auto_now_add=True)
+    job_id = models.CharField(max_length=100, blank=True, default="", db_index=True,
+                              help_text="The message id, so the job can be cancelled (Q14).")
+    unique_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True,
+        help_text="Set while a unique job is queued (Q14); cleared when a consumer claims it.",
+    )
 
     class Meta:
         verbose_name = "queued job"

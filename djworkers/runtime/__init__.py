@@ -6,6 +6,7 @@
 - :mod:`.failures` records failed and quarantined jobs.
 - :mod:`.source` is what a transport gives a worker: deliveries to ack or hand back.
 - :mod:`.worker` runs job threads that each fetch and run their own batches, with graceful shutdown.
-- :mod:`.supervisor` runs several worker processes.
+- :mod:`.supervisor` runs several processes (``--processes``, ``djworkers_run``); :mod:`.lifeline`
+  makes them die with it.
 - :mod:`.shutdown` and :mod:`.logs` are shared by every long-running command.
 """

@@ -1,8 +1,10 @@
-"""Signal handling shared by every long-running command.
+"""Signal handling shared by every long-running command and the supervisor.
 
-First SIGTERM/SIGINT: ``requested`` becomes true (stop fetching, finish what is
-running). Second: ``forced`` becomes true and the ``on_force`` callback runs (the
-worker hands its jobs back and exits at once).
+First SIGTERM, SIGINT or SIGHUP: ``requested`` becomes true (stop fetching,
+finish what is running). Second: ``forced`` becomes true and the ``on_force``
+callback runs (the worker hands its jobs back and exits at once). SIGHUP is a
+closed terminal or a lost SSH session: a graceful stop, like SIGTERM, rather
+than the default immediate death that loses running jobs' progress.
 
 A repeat within ``repeat_window`` seconds of the first signal is the same stop
 request, not a second one: Ctrl-C in a terminal (SIGINT to the whole process
@@ -20,9 +22,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from .lifeline import watch_from_environment
+
 logger = logging.getLogger("djworkers.runtime")
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Shutdown:
@@ -64,11 +68,16 @@ class Shutdown:
             self.on_force()
 
     def install(self) -> None:
-        """Install the handlers (only possible from the main thread)."""
+        """Install the handlers (only possible from the main thread).
+
+        In a process started by the supervisor, also watch its lifeline, so this
+        process stops (through these handlers) when the supervisor dies.
+        """
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
+        watch_from_environment()
 
     def uninstall(self) -> None:
         for sig, handler in self._previous.items():

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from djworkers import conf
 from djworkers.doors import WorkerCommand, all_doors
-from djworkers.process_group import ProcessGroup
+from djworkers.runtime.supervisor import Supervisor
 
 
 def worker_commands() -> list[WorkerCommand]:
@@ -34,8 +34,9 @@ class Command(BaseCommand):
         "Run djworkers' worker commands together in one process group, with their output "
         "prefixed by name: run_dumbwaiter (if functions are configured) and queue_consumer with "
         "--all, or the ones you name; --runserver adds Django's development server. Ctrl-C "
-        "(or SIGTERM) stops them all gracefully: workers finish their running jobs; a second "
-        "Ctrl-C stops them at once. If one exits on its own, the rest are stopped. For "
+        "(or SIGTERM, or SIGHUP from a closed terminal) stops them all gracefully: workers finish "
+        "their running jobs; a second Ctrl-C stops them at once. If one exits on its own, the rest "
+        "are stopped; if this command is killed, they stop with it. For "
         "production, run each command under your process manager instead (see the deployment docs)."
     )
 
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         stop_timeout = options["stop_timeout"]
         if stop_timeout is None:
             stop_timeout = float(conf.section("WORKER")["SHUTDOWN_TIMEOUT"]) + 10
-        group = ProcessGroup(
+        group = Supervisor.commands(
             [(name, [*base, *argv, "--verbosity", verbosity]) for name, argv in commands],
             stop_timeout=stop_timeout, out=self.stdout._out, env=env,
         )

@@ -108,7 +108,9 @@ class Command(BaseCommand):
             return worker.run()
 
         if options["processes"] > 1:
-            code = Supervisor(target, options["processes"]).run()
+            # A worker hands its jobs back after SHUTDOWN_TIMEOUT; SIGKILL only one that hangs past it.
+            stop_timeout = float(conf.section("WORKER")["SHUTDOWN_TIMEOUT"]) + 10
+            code = Supervisor.forking(target, options["processes"], stop_timeout=stop_timeout).run()
         else:
             code = target()
         if code:

@@ -16,10 +16,25 @@ is shared here.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ...runtime.source import Delivery, Source
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackedFrame:
+    """A frame written with its job id (Q14), so it can be cancelled or deduplicated.
+
+    ``unique_key``: while a job with the same key is still queued (not started), writing
+    this one writes nothing and the earlier job's id is returned instead. The backend
+    never decodes the frame: the id and key travel beside it.
+    """
+
+    frame: bytes
+    job_id: str
+    unique_key: str | None = None
 
 
 class QueueBackend(Source):
@@ -30,13 +45,16 @@ class QueueBackend(Source):
     supports_delay = True
     #: deliveries carry a lease that expires if the consumer dies.
     supports_lease = True
+    #: What ``QUEUE["ENQUEUE_ON_COMMIT"] = None`` (the default) means for this backend:
+    #: write at the commit of the caller's transaction (True) or at once (False) (Q15).
+    on_commit_default = False
 
     def __init__(
         self,
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
     ):
         if isinstance(queues, str):
             queues = [queues]
@@ -53,7 +71,7 @@ class QueueBackend(Source):
         Override to read backend-specific keys; the default passes
         ``CONNECTION`` and ``LEASE_SECONDS``.
         """
-        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300))
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30))
 
     # -- what each backend implements ----------------------------------------
     @abc.abstractmethod
@@ -67,6 +85,33 @@ class QueueBackend(Source):
         to batch them (pipeline, bulk insert)."""
         for frame in frames:
             self.write(frame, queue=queue, eta=eta, priority=priority)
+
+    # -- jobs by id (Q14: cancel, unique jobs); backends override --------------------
+    #: write_jobs() records job ids, so cancel() and unique keys work.
+    supports_cancel = False
+
+    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> list[str]:
+        """Write ``jobs`` (all due at ``eta``, at ``priority``), in as few round trips as the
+        backend allows; return, per job, the id of the job now queued for it: its own, or,
+        for a ``unique_key`` already queued, the earlier job's.
+
+        The default (a backend that does not track ids) writes the frames with
+        :meth:`write_many`; such a backend cannot cancel, and refuses unique keys.
+        """
+        if any(job.unique_key is not None for job in jobs):
+            raise NotImplementedError(
+                f"{type(self).__name__} does not support unique jobs (@queue_command(unique=...)); "
+                "use the database, redis or memory backend."
+            )
+        self.write_many([job.frame for job in jobs], queue=queue, eta=eta, priority=priority)
+        return [job.job_id for job in jobs]
+
+    def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
+        """Remove the job ``job_id`` if it has not started (queued or delayed) and return
+        True; return False (changing nothing) if it is running, finished, retrying or
+        unknown. ``queue``: where to look (default: every queue of this backend)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot cancel jobs.")
 
     @abc.abstractmethod
     def flush(self, queue: str | None = None) -> None:
@@ -97,4 +142,4 @@ class QueueBackend(Source):
         return f"<{type(self).__name__} queues={self.queues}>"
 
 
-__all__ = ["Delivery", "QueueBackend"]
+__all__ = ["Delivery", "QueueBackend", "TrackedFrame"]

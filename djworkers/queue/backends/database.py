@@ -46,7 +46,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Count, F, Q
 
 from ...runtime.coordination import owner_id
-from .base import Delivery, QueueBackend
+from .base import Delivery, QueueBackend, TrackedFrame
 from .pg_listen import CHANNEL, Listener
 
 logger = logging.getLogger("djworkers.queue.database")
@@ -66,13 +66,16 @@ def _is_lock_error(exc: Exception) -> bool:
 
 class DatabaseBackend(QueueBackend):
     backend = "database"
+    supports_cancel = True
+    # write() uses the caller's connection: already part of its transaction, no need to defer
+    on_commit_default = False
 
     def __init__(
         self,
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
         notify: bool = True,
     ):
         """``connection``: the Django database alias (default ``"default"``)."""
@@ -98,7 +101,7 @@ class DatabaseBackend(QueueBackend):
 
     @classmethod
     def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
-        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 300),
+        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
                    notify=bool(settings.get("NOTIFY", True)))
 
     # -- helpers ------------------------------------------------------------------------
@@ -221,15 +224,19 @@ class DatabaseBackend(QueueBackend):
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
               priority: int = 0) -> None:
         """One INSERT (on PostgreSQL with its NOTIFY in the same statement): one round trip."""
+        self._insert_one(frame, "", self.default_queue(queue), eta, priority)
+
+    def _insert_one(self, frame: bytes, job_id: str, queue: str, eta: float | None,
+                    priority: int) -> None:
         from django.utils import timezone
 
-        queue = self.default_queue(queue)
         conn = self._connection
         created = conn.ops.adapt_datetimefield_value(timezone.now())
-        params: list[Any] = [queue, bytes(frame), priority, eta if eta is not None else time.time(), created]
+        params: list[Any] = [queue, bytes(frame), priority, eta if eta is not None else time.time(),
+                             created, job_id]
         sql = (
             f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, "
-            f"lease_expires, attempts, created) VALUES (%s, %s, %s, %s, '', NULL, 0, %s)"
+            f"lease_expires, attempts, created, job_id) VALUES (%s, %s, %s, %s, '', NULL, 0, %s, %s)"
         )
         if self.notify:
             sql = f"WITH inserted AS ({sql} RETURNING id) SELECT pg_notify(%s, %s) FROM inserted"
@@ -241,15 +248,85 @@ class DatabaseBackend(QueueBackend):
 
         self._retrying(insert)
 
+    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> list[str]:
+        """Like :meth:`write` / :meth:`write_many`, with the job ids in their own column.
+
+        A unique job is one ``INSERT ... ON CONFLICT (unique_key) DO NOTHING``: the
+        unique index makes two enqueuers race-free (on PostgreSQL the second waits
+        for the first's transaction); when nothing was inserted, the queued job's
+        id is read back. A claim clears ``unique_key``, so once a job has started an
+        identical one may be queued again.
+        """
+        queue = self.default_queue(queue)
+        if any(job.unique_key is not None for job in jobs):
+            return [self._insert_unique(job, queue, eta, priority) if job.unique_key is not None
+                    else self.write_jobs([job], queue=queue, eta=eta, priority=priority)[0]
+                    for job in jobs]
+        if len(jobs) == 1:
+            self._insert_one(jobs[0].frame, jobs[0].job_id, queue, eta, priority)
+        else:
+            self._insert_many(jobs, queue, eta, priority)
+        return [job.job_id for job in jobs]
+
+    def _insert_unique(self, job: TrackedFrame, queue: str, eta: float | None, priority: int) -> str:
+        from django.utils import timezone
+
+        conn = self._connection
+        created = conn.ops.adapt_datetimefield_value(timezone.now())
+        insert_sql = (
+            f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, "
+            f"lease_expires, attempts, created, job_id, unique_key) "
+            f"VALUES (%s, %s, %s, %s, '', NULL, 0, %s, %s, %s) "
+            f"ON CONFLICT (unique_key) DO NOTHING RETURNING id"
+        )
+        params = [queue, bytes(job.frame), priority, eta if eta is not None else time.time(),
+                  created, job.job_id, job.unique_key]
+
+        def insert() -> str | None:
+            if self.vendor not in ("postgresql", "sqlite"):
+                return self._insert_unique_orm(job, queue, eta, priority)
+            with conn.cursor() as cursor:
+                cursor.execute(insert_sql, params)
+                if cursor.fetchone() is not None:
+                    self._notify([queue], cursor)
+                    return job.job_id
+                cursor.execute(f"SELECT job_id FROM {self._table} WHERE unique_key = %s",
+                               [job.unique_key])
+                row = cursor.fetchone()
+                return row[0] if row else None
+
+        for _ in range(LOCK_RETRIES):
+            job_id = self._retrying(insert)
+            if job_id is not None:
+                return job_id
+            # the twin was claimed between our INSERT and SELECT: try to insert again
+        raise RuntimeError(f"Could not enqueue unique job {job.job_id}: its key kept changing hands.")
+
+    def _insert_unique_orm(self, job: TrackedFrame, queue: str, eta: float | None,
+                           priority: int) -> str | None:
+        """The portable form for other databases: an INSERT that ignores the unique-key
+        conflict (``INSERT IGNORE`` on MySQL), then read back the key's holder."""
+        from ..models import QueueJob
+
+        row = QueueJob(queue=queue, frame=bytes(job.frame), priority=priority,
+                       available_at=eta if eta is not None else time.time(), job_id=job.job_id,
+                       unique_key=job.unique_key)
+        self._objects().bulk_create([row], ignore_conflicts=True)
+        return self._objects().filter(unique_key=job.unique_key).values_list("job_id", flat=True).first()
+
     def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
                    eta: float | None = None, priority: int = 0) -> None:
         """Bulk insert (``BULK_SIZE`` rows per statement), then one NOTIFY."""
+        self._insert_many([TrackedFrame(f, "") for f in frames], self.default_queue(queue), eta, priority)
+
+    def _insert_many(self, jobs: Sequence[TrackedFrame], queue: str, eta: float | None,
+                     priority: int) -> None:
         from ..models import QueueJob
 
-        queue = self.default_queue(queue)
         available_at = eta if eta is not None else time.time()
-        rows = [QueueJob(queue=queue, frame=bytes(f), priority=priority, available_at=available_at)
-                for f in frames]
+        rows = [QueueJob(queue=queue, frame=bytes(job.frame), priority=priority,
+                         available_at=available_at, job_id=job.job_id) for job in jobs]
         if not rows:
             return
 
@@ -259,6 +336,19 @@ class DatabaseBackend(QueueBackend):
                 self._notify([queue])
 
         self._retrying(insert)
+
+    def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
+        """Delete the row if no consumer was ever handed it (``attempts = 0``, no lease):
+        one DELETE on the caller's connection, so it is part of the caller's transaction."""
+        sql = (f"DELETE FROM {self._table} WHERE job_id = %s AND attempts = 0 "
+               f"AND lease_expires IS NULL AND queue IN ({', '.join(['%s'] * len(self._names(queue)))})")
+
+        def delete() -> int:
+            with self._connection.cursor() as cursor:
+                cursor.execute(sql, [job_id, *self._names(queue)])
+                return cursor.rowcount
+
+        return bool(job_id) and self._retrying(delete) > 0
 
     def flush(self, queue: str | None = None) -> None:
         self._retrying(lambda: self._objects().filter(queue__in=self._names(queue)).delete())
@@ -279,8 +369,8 @@ class DatabaseBackend(QueueBackend):
         lock = " FOR UPDATE SKIP LOCKED" if self.vendor == "postgresql" else ""
         table = self._table
         return (
-            f"UPDATE {table} SET lease_owner = %s, lease_expires = %s, attempts = attempts + 1 "
-            f"WHERE id IN (SELECT id FROM {table} WHERE queue IN ({placeholders}) "
+            f"UPDATE {table} SET lease_owner = %s, lease_expires = %s, attempts = attempts + 1, "
+            f"unique_key = NULL WHERE id IN (SELECT id FROM {table} WHERE queue IN ({placeholders}) "
             f"AND available_at <= %s AND (lease_expires IS NULL OR lease_expires <= %s) "
             f"ORDER BY priority DESC, available_at, id LIMIT {int(limit)}{lock}) "
             f"RETURNING id, queue, frame, priority, available_at"
@@ -331,7 +421,8 @@ class DatabaseBackend(QueueBackend):
             )
             rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at")[:limit])
             self._objects().filter(id__in=[row[0] for row in rows]).update(
-                lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1
+                lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1,
+                unique_key=None,
             )
         return rows
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .base import Delivery, QueueBackend
+from .base import Delivery, QueueBackend, TrackedFrame
 
 
 @dataclasses.dataclass
@@ -29,6 +29,10 @@ class _Job:
     available_at: float
     leased_until: float | None = None
     lease_token: int = 0
+    job_id: str | None = None
+    unique_key: str | None = None
+    #: handed to a consumer at least once (then it cannot be cancelled any more)
+    started: bool = False
 
 
 class MemoryStore:
@@ -54,9 +58,12 @@ def named_store(name: str | None) -> MemoryStore:
 class MemoryBackend(QueueBackend):
     backend = "memory"
     blocking = True  # fetch waits on a condition variable, no polling needed
+    supports_cancel = True
+    # in-process, for tests: a test's transaction never commits, so write at once by default
+    on_commit_default = False
 
     def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *,
-                 lease_seconds: float = 300):
+                 lease_seconds: float = 30):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
 
@@ -76,6 +83,44 @@ class MemoryBackend(QueueBackend):
                 store.jobs[job_id] = _Job(job_id, queue, bytes(frame), priority,
                                           eta if eta is not None else now)
             store.condition.notify_all()
+
+    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> list[str]:
+        queue = self.default_queue(queue)
+        now = time.time()
+        store = self.store
+        ids = []
+        with store.condition:
+            for tracked in jobs:
+                twin = self._queued_twin(queue, tracked.unique_key)
+                if twin is not None:
+                    ids.append(twin)
+                    continue
+                job_id = next(store.ids)
+                store.jobs[job_id] = _Job(job_id, queue, bytes(tracked.frame), priority,
+                                          eta if eta is not None else now, job_id=tracked.job_id,
+                                          unique_key=tracked.unique_key)
+                ids.append(tracked.job_id)
+            store.condition.notify_all()
+        return ids
+
+    def _queued_twin(self, queue: str, unique_key: str | None) -> str | None:
+        """The id of a not-started job of ``queue`` with ``unique_key`` (lock held)."""
+        if unique_key is None:
+            return None
+        for job in self.store.jobs.values():
+            if job.unique_key == unique_key and job.queue == queue and not job.started:
+                return job.job_id
+        return None
+
+    def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
+        names = {queue} if queue is not None else set(self.queues)
+        with self.store.condition:
+            for key, job in self.store.jobs.items():
+                if job.job_id == job_id and job.queue in names and not job.started:
+                    del self.store.jobs[key]
+                    return True
+        return False
 
     def flush(self, queue: str | None = None) -> None:
         names = {queue} if queue is not None else set(self.queues)
@@ -111,6 +156,7 @@ class MemoryBackend(QueueBackend):
         for job in due[:limit]:
             job.leased_until = now + self.lease_seconds
             job.lease_token = next(self.store.tokens)
+            job.started = True
             taken.append(Delivery(job.raw, (job.id, job.lease_token), job.queue))
         return taken
 

@@ -35,11 +35,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .base import Delivery, QueueBackend
+from .base import Delivery, QueueBackend, TrackedFrame
 from ...exceptions import DjworkersImproperlyConfigured
 from .redis_connection import SETTING, get_client, parse_connection
 from .redis_scripts import (
-    ACK, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE, QueueKeys,
+    ACK, CANCEL, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE,
+    WRITE_JOBS, QueueKeys,
 )
 
 logger = logging.getLogger("djworkers.queue.redis")
@@ -60,6 +61,9 @@ def _tags(count: int, priority: int) -> list[bytes]:
 class RedisBackend(QueueBackend):
     backend = "redis"
     blocking = True
+    supports_cancel = True
+    # a push is seen by consumers at once: wait for the caller's commit (Q15)
+    on_commit_default = True
     supports_delay = True
     supports_lease = True
 
@@ -79,7 +83,7 @@ class RedisBackend(QueueBackend):
         queues: Sequence[str] = ("default",),
         connection: Any = None,
         *,
-        lease_seconds: float = 300,
+        lease_seconds: float = 30,
         key_prefix: str = KEY_PREFIX,
     ):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
@@ -167,6 +171,34 @@ class RedisBackend(QueueBackend):
                 SCHEDULE(self.client, (keys.scheduled, keys.wake), args)
             else:
                 WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, *chunk))
+
+    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
+                   eta: float | None = None, priority: int = 0) -> list[str]:
+        """Write frames with their job ids (``#<id>|<frame>``, see :mod:`.redis_scripts`),
+        one round trip per :attr:`WRITE_CHUNK`; unique keys are checked in the same script."""
+        keys = self.keys(self.default_queue(queue))
+        priority = int(priority)
+        delayed = eta is not None and eta > time.time()
+        ids: list[str] = []
+        for start in range(0, len(jobs), self.WRITE_CHUNK):
+            chunk = jobs[start:start + self.WRITE_CHUNK]
+            tags = _tags(len(chunk), priority) if delayed else [b""] * len(chunk)
+            args: list[Any] = [priority, eta if delayed else ""]
+            for tag, job in zip(tags, chunk):
+                if not job.job_id or "|" in job.job_id:
+                    raise ValueError(f"job id {job.job_id!r} cannot be tracked (empty or has '|')")
+                args += (job.job_id, job.unique_key or "",
+                         b"".join((tag, b"#", job.job_id.encode(), b"|", job.frame)))
+            ids += [job_id.decode() for job_id in WRITE_JOBS(self.client, keys.all(), args)]
+        return ids
+
+    def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
+        """One script per queue searched (see ``CANCEL`` in :mod:`.redis_scripts`)."""
+        for name in ([queue] if queue is not None else self.queues):
+            keys = self.keys(name)
+            if CANCEL(self.client, (keys.queued, keys.cancelled, keys.scheduled), (job_id,)):
+                return True
+        return False
 
     # -- fetching -----------------------------------------------------------------
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:

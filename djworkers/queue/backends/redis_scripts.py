@@ -12,6 +12,19 @@ Per queue (the ``{name}`` hash tag keeps a queue's keys in one cluster slot)::
     djworkers:queue:{name}:leases      ZSET  receipt scored by lease expiry (jobs being run)
     djworkers:queue:{name}:inflight    HASH  receipt -> frame (jobs being run)
     djworkers:queue:{name}:wake        LIST  wake-up tokens idle consumers BLPOP on
+    djworkers:queue:{name}:queued      HASH  id -> "" (ready) or its scheduled member (delayed),
+                                             for jobs written by id and not started (Q14)
+    djworkers:queue:{name}:cancelled   SET   ids cancelled while in a ready list; fetch drops them
+    djworkers:queue:{name}:unique      HASH  unique key -> id of the job last queued under it
+
+Jobs written by id (``write_jobs``: every front-door enqueue) wait as
+``#<job id>|<frame>``; fetch strips the prefix, so consumers only ever see the
+frame, and removes the id from ``queued``: from then on the job has started and
+can no longer be cancelled. Cancelling (one script, no list scan) removes a
+delayed job from the scheduled set outright; a ready job's id moves to
+``cancelled`` and the fetch that meets its frame drops it (``stats`` does not
+count it). Frames written with plain ``write`` (replays, retries, leases handed
+back) carry no id and cannot be cancelled.
 
 A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
 per delivery, so acknowledging a delivery whose lease expired and that was
@@ -28,6 +41,8 @@ from collections.abc import Sequence
 from typing import Any
 
 KEY_PREFIX = "djworkers:queue"
+#: Keys per queue that the scripts take (``QueueKeys.all()``).
+KEYS_PER_QUEUE = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,16 +55,21 @@ class QueueKeys:
     leases: str
     inflight: str
     wake: str
+    queued: str
+    cancelled: str
+    unique: str
 
     @classmethod
     def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> "QueueKeys":
         base = f"{prefix}:{{{queue}}}"
         return cls(*(f"{base}:{part}" for part in (
-            "ready", "levels", "scheduled", "leases", "inflight", "wake")))
+            "ready", "levels", "scheduled", "leases", "inflight", "wake", "queued", "cancelled",
+            "unique")))
 
     def all(self) -> tuple[str, ...]:
-        """The six keys, in the order the scripts expect them."""
-        return (self.ready, self.levels, self.scheduled, self.leases, self.inflight, self.wake)
+        """The nine keys (:data:`KEYS_PER_QUEUE`), in the order the scripts expect them."""
+        return (self.ready, self.levels, self.scheduled, self.leases, self.inflight, self.wake,
+                self.queued, self.cancelled, self.unique)
 
     def ready_for(self, priority: int) -> str:
         return self.ready if priority == 0 else f"{self.ready}:{priority}"
@@ -85,8 +105,12 @@ def _no_script_error() -> type[Exception]:
     return NoScriptError
 
 
-#: Helpers shared by every script. ``k`` tables hold one queue's six keys.
+#: Helpers shared by every script. ``k`` tables hold one queue's nine keys.
 PRELUDE = r"""
+local STRIDE = 9
+local function in_chunks(list, fn)
+  for i = 1, #list, 500 do fn(unpack(list, i, math.min(i + 499, #list))) end
+end
 local function level_of(tag)
   return string.match(tag, '/(%-?%d+)$') or '0'
 end
@@ -110,9 +134,34 @@ local function clock()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function queue_keys(i)
-  local b = (i - 1) * 6
+  local b = (i - 1) * STRIDE
   return {ready = KEYS[b + 1], levels = KEYS[b + 2], scheduled = KEYS[b + 3],
-          leases = KEYS[b + 4], inflight = KEYS[b + 5], wake = KEYS[b + 6]}
+          leases = KEYS[b + 4], inflight = KEYS[b + 5], wake = KEYS[b + 6],
+          queued = KEYS[b + 7], cancelled = KEYS[b + 8], unique = KEYS[b + 9]}
+end
+-- Strip the "#<id>|" prefix of frames written by id: the id leaves 'queued' (the job
+-- has started), and a frame whose id was cancelled is dropped. Returns the frames.
+local function started(k, items)
+  local frames, ids = {}, {}
+  local check = redis.call('SCARD', k.cancelled) > 0
+  for i = 1, #items do
+    local item = items[i]
+    -- '#': written by id (a signed frame starts with "DJW1"; anything else is poison
+    -- and goes to the consumer as it is, to be quarantined there)
+    local bar = string.byte(item, 1) == 35 and string.find(item, '|', 2, true)
+    if bar then
+      local id = string.sub(item, 2, bar - 1)
+      if check and redis.call('SREM', k.cancelled, id) == 1 then
+        item = nil
+      else
+        ids[#ids + 1] = id
+        item = string.sub(item, bar + 1)
+      end
+    end
+    if item then frames[#frames + 1] = item end
+  end
+  in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
+  return frames
 end
 local function levels_desc(k)
   -- non-zero priorities from the levels set, with '0' merged in its place
@@ -123,9 +172,6 @@ local function levels_desc(k)
   end
   if not zero then order[#order + 1] = '0' end
   return order
-end
-local function in_chunks(list, fn)
-  for i = 1, #list, 500 do fn(unpack(list, i, math.min(i + 499, #list))) end
 end
 -- Acknowledge receipts: KEYS from key_base are (leases, inflight) pairs, one per
 -- group; ARGV from arg_base holds, per group, a count then that many receipts.
@@ -172,7 +218,7 @@ end
 """
 
 #: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
-#: KEYS: six per consumer queue, then (leases, inflight) per ack group.
+#: KEYS: nine per consumer queue, then (leases, inflight) per ack group.
 #: ARGV: limit, lease seconds, recover batch, lease? ('1' lease, '0' take for
 #: good), receipt prefix, first receipt number, queue count, ack group count,
 #: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
@@ -182,7 +228,7 @@ FETCH = LuaScript("fetch", r"""
 local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
-ack_groups(nq * 6, 9, ng)
+ack_groups(nq * STRIDE, 9, ng)
 local now = clock()
 local out = {-1, 0}
 local remaining = limit
@@ -193,8 +239,10 @@ for q = 1, nq do
     for _, level in ipairs(levels_desc(k)) do
       if remaining <= 0 then break end
       local items = redis.call('RPOP', list_for(k.ready, level), remaining)
-      local got = items and #items or 0
-      if got < remaining and level ~= '0' then redis.call('ZREM', k.levels, level) end
+      local popped = items and #items or 0
+      if popped < remaining and level ~= '0' then redis.call('ZREM', k.levels, level) end
+      if popped > 0 then items = started(k, items) end
+      local got = popped > 0 and #items or 0
       if got > 0 then
         if leasing then
           local expiry, fields, scores = now + lease, {}, {}
@@ -215,8 +263,8 @@ for q = 1, nq do
             out[n + 1], out[n + 2], out[n + 3] = q, '', items[i]
           end
         end
-        remaining = remaining - got
       end
+      remaining = remaining - popped
     end
     -- every level of this queue is empty now: tokens left would only cause idle wake-ups
     if remaining > 0 then redis.call('DEL', k.wake) end
@@ -261,7 +309,7 @@ wake_up(KEYS[2])
 return 1
 """)
 
-#: Replace a leased frame by a delayed one. KEYS: the queue's six keys.
+#: Replace a leased frame by a delayed one. KEYS: the queue's nine keys.
 #: ARGV: receipt, due time, new frame. Returns 0 when the lease was already
 #: lost (the old frame was handed out again, so the job is not lost either).
 RETRY = LuaScript("retry", r"""
@@ -273,7 +321,7 @@ wake_up(k.wake)
 return 1
 """)
 
-#: Hand a leased frame back to the head of its queue. KEYS: the queue's six keys.
+#: Hand a leased frame back to the head of its queue. KEYS: the queue's nine keys.
 #: ARGV: receipt. Returns 0 when the lease was already lost.
 RELEASE = LuaScript("release", r"""
 local k = queue_keys(1)
@@ -298,28 +346,95 @@ in_chunks(args, function(...) renewed = renewed + redis.call('ZADD', KEYS[1], 'X
 return renewed
 """)
 
-#: {ready, scheduled, in flight} summed over the queues. KEYS: six per queue.
+#: {ready, scheduled, in flight} summed over the queues. KEYS: nine per queue. Frames of
+#: cancelled jobs still in a ready list are not counted.
 STATS = LuaScript("stats", r"""
 local ready, scheduled, running = 0, 0, 0
-for q = 1, #KEYS / 6 do
+for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
   for _, level in ipairs(levels_desc(k)) do
     ready = ready + redis.call('LLEN', list_for(k.ready, level))
   end
+  ready = ready - redis.call('SCARD', k.cancelled)
   scheduled = scheduled + redis.call('ZCARD', k.scheduled)
   running = running + redis.call('ZCARD', k.leases)
 end
 return {ready, scheduled, running}
 """)
 
-#: Delete every job of the queues. KEYS: six per queue.
+#: Delete every job of the queues. KEYS: nine per queue.
 FLUSH = LuaScript("flush", r"""
-for q = 1, #KEYS / 6 do
+for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
   for _, level in ipairs(levels_desc(k)) do redis.call('DEL', list_for(k.ready, level)) end
-  redis.call('DEL', k.levels, k.scheduled, k.leases, k.inflight, k.wake)
+  redis.call('DEL', k.levels, k.scheduled, k.leases, k.inflight, k.wake, k.queued, k.cancelled,
+             k.unique)
 end
 return 1
 """)
 
-SCRIPTS = (FETCH, ACK, WRITE, SCHEDULE, RETRY, RELEASE, EXTEND, STATS, FLUSH)
+#: Write jobs by id (Q14). KEYS: the queue's nine keys. ARGV: priority, due time ('' for
+#: ready now), then per job: id, unique key ('' for none), member ("#<id>|<frame>", behind
+#: its "<tag>|" when delayed). A job whose unique key belongs to a job still queued is not
+#: written. Returns, per job, the id now queued for it (its own or the twin's).
+WRITE_JOBS = LuaScript("write_jobs", r"""
+local k = queue_keys(1)
+local level, due = ARGV[1], ARGV[2]
+local out, ids, members = {}, {}, {}
+for i = 3, #ARGV, 3 do
+  local id, key, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local twin = nil
+  if key ~= '' then
+    local other = redis.call('HGET', k.unique, key)
+    if other and redis.call('HEXISTS', k.queued, other) == 1 then
+      twin = other
+    else
+      redis.call('HSET', k.unique, key, id)
+    end
+  end
+  if twin then
+    out[#out + 1] = twin
+  else
+    out[#out + 1] = id
+    ids[#ids + 1] = id
+    if due == '' then
+      members[#members + 1] = member
+      ids[#ids + 1] = ''
+    else
+      members[#members + 1] = due
+      members[#members + 1] = member
+      ids[#ids + 1] = member
+    end
+    -- a later job of this batch with the same key must see this one as queued
+    if key ~= '' then redis.call('HSET', k.queued, id, ids[#ids]) end
+  end
+end
+in_chunks(ids, function(...) redis.call('HSET', k.queued, ...) end)
+if #members > 0 then
+  if due == '' then
+    in_chunks(members, function(...) redis.call('LPUSH', list_for(k.ready, level), ...) end)
+    if level ~= '0' then redis.call('ZADD', k.levels, level, level) end
+  else
+    -- (score, member) pairs: chunks of 500 keep pairs together
+    in_chunks(members, function(...) redis.call('ZADD', k.scheduled, ...) end)
+  end
+  wake_up(k.wake)
+end
+return out
+""")
+
+#: Cancel a job that has not started. KEYS: queued, cancelled, scheduled of one queue.
+#: ARGV: job id. Returns 1 if the job was queued or delayed (it is now cancelled), else 0
+#: (running, retrying, done, unknown). A delayed job leaves the scheduled set at once; a
+#: ready one (or a delayed one that fell due) is dropped by the fetch that meets it.
+CANCEL = LuaScript("cancel", r"""
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if member == '' or redis.call('ZREM', KEYS[3], member) == 0 then
+  redis.call('SADD', KEYS[2], ARGV[1])
+end
+return 1
+""")
+
+SCRIPTS = (FETCH, ACK, WRITE, SCHEDULE, RETRY, RELEASE, EXTEND, STATS, FLUSH, WRITE_JOBS, CANCEL)

@@ -53,7 +53,7 @@ class Command(BaseCommand):
             return worker.run()
 
         if options["processes"] > 1:
-            code = Supervisor(target, options["processes"], restart_delay=0.2).run()
+            code = Supervisor.forking(target, options["processes"], restart_delay=0.2).run()
         else:
             code = target()
         if code:
