@@ -159,10 +159,16 @@ class Postponed:
         raise TypeError("pickle the chain (djworkers.slacker.chain_of(p)), not the proxy")
 
 
+_CHAIN_SLOT = Postponed.__dict__["_djworkers_chain"]
+_WORKER_SLOT = Postponed.__dict__["_djworkers_worker"]
+
+
 def _extend(proxy: Postponed, step: Step) -> Postponed:
-    chain = object.__getattribute__(proxy, "_djworkers_chain")
-    worker = object.__getattribute__(proxy, "_djworkers_worker")
-    return Postponed(chain.then(step), worker)
+    # The slots' own descriptors: the proxy's __getattribute__ records every name.
+    extended = object.__new__(Postponed)
+    _CHAIN_SLOT.__set__(extended, _CHAIN_SLOT.__get__(proxy).then(step))
+    _WORKER_SLOT.__set__(extended, _WORKER_SLOT.__get__(proxy))
+    return extended
 
 
 def postpone(obj: Any, *, worker: Any = None) -> Any:

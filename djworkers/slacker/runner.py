@@ -31,9 +31,10 @@ class Tracker:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def _row(self, worker: str) -> dict[str, Any]:
-        return self.rows.setdefault(
-            worker, {"in_flight": 0, "done": 0, "errors": 0, "last_error": "", "last_error_at": None}
-        )
+        row = self.rows.get(worker)
+        if row is None:
+            row = self.rows[worker] = {"in_flight": 0, "done": 0, "errors": 0, "last_error": "", "last_error_at": None}
+        return row
 
     def started(self, worker: str) -> None:
         with self._lock:
@@ -50,8 +51,7 @@ class Tracker:
                 row["last_error"] = f"{type(error).__name__}: {error}"[:300]
                 row["last_error_at"] = time.time()
         if conf.section("STATS")["ENABLED"]:
-            from ..monitoring.stats import counter
-
+            counter = _stats_counter()
             counter.add(DOOR, worker, processed=int(error is None), failed=int(error is not None))
             counter.ensure_flusher()
 
@@ -65,6 +65,12 @@ class Tracker:
 
 
 tracker = Tracker()
+
+
+def _stats_counter() -> Any:
+    from ..monitoring.stats import counter
+
+    return counter
 
 
 async def run(proxy: Postponed, *, worker: Worker | str | None = None, timeout: float | None = None) -> Any:
