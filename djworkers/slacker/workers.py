@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,8 +23,29 @@ from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTim
 from .wire import decode_result, encode_chain, evaluate
 
 
+class PerLoop:
+    """One value per running event loop, made by ``factory()`` on first use in that loop.
+
+    Kept per thread (a thread runs one loop at a time) and replaced when the
+    thread's loop changes, so a closed loop's objects are not kept alive: a
+    Semaphore or an HTTP client refers to its loop, so a mapping keyed by the
+    loop would never drop them.
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        self.factory = factory
+        self._local = threading.local()
+
+    def get(self, key: Any = None) -> Any:
+        loop = asyncio.get_running_loop()
+        entry = getattr(self._local, "entry", None)
+        if entry is None or entry[0] is not loop or entry[1] != key:
+            entry = self._local.entry = (loop, key, self.factory())
+        return entry[2]
+
+
 class LoopSlots:
-    """A semaphore per event loop, ``size()`` wide: how many chains a worker starts at once.
+    """A semaphore per event loop, as wide as a setting: how many chains a worker starts at once.
 
     Chains beyond it wait here, in the loop, costing nothing. Starting a hundred
     chains in one loop iteration would cost the loop a burst of work (a
@@ -36,15 +57,12 @@ class LoopSlots:
 
     def __init__(self, setting: str):
         self.setting = setting
-        self._slots: weakref.WeakKeyDictionary[Any, tuple[int, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+        self._size = 0
+        self._semaphores = PerLoop(lambda: asyncio.Semaphore(self._size))
 
     def __call__(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        size = int(conf.section("SLACKER")[self.setting])
-        entry = self._slots.get(loop)
-        if entry is None or entry[0] != size:
-            entry = self._slots[loop] = (size, asyncio.Semaphore(size))
-        return entry[1]
+        self._size = int(conf.section("SLACKER")[self.setting])
+        return self._semaphores.get(self._size)
 
 
 class Worker:
@@ -199,17 +217,16 @@ class HttpWorker(Worker):
     def __init__(self, server: str | None = None):
         self.server = server
         self._slot = LoopSlots("HTTP_MAX_CLIENTS")
-        self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._clients = PerLoop(self._new_client)
 
-    def _client(self) -> Any:
+    @staticmethod
+    def _new_client() -> Any:
         from tornado.httpclient import AsyncHTTPClient
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = AsyncHTTPClient(force_instance=True, max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
-            self._clients[loop] = client
-        return client
+        return AsyncHTTPClient(force_instance=True, max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
+
+    def _client(self) -> Any:
+        return self._clients.get()
 
     async def run(self, chain: Chain, timeout: float) -> Any:
         from tornado.httpclient import HTTPClientError, HTTPRequest
