@@ -306,3 +306,10 @@ class TestNothingHangs:
             with pytest.raises(SlackerHTTPError) as info:
                 asyncio.run(run(postpone(len)("x"), worker="http"))
         assert info.value.code == 404
+
+
+def test_a_chain_raising_timeout_error_is_not_a_slacker_timeout(slacker):
+    """The chain's own ``TimeoutError`` comes back as itself, not as the worker's timeout."""
+    with pytest.raises(TimeoutError) as info:
+        asyncio.run(run(postpone(slacker_targets.raise_timeout)(), worker="thread"))
+    assert not isinstance(info.value, SlackerTimeout)

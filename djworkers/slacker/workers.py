@@ -173,11 +173,14 @@ class ThreadWorker(Worker):
 
     async def run(self, chain: Chain, timeout: float) -> Any:
         pool = self.pool()
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with deadline:
                 async with self._slot():
                     return await asyncio.wrap_future(pool.submit(run_in_thread, chain))
         except TimeoutError:
+            if not deadline.expired():
+                raise  # the chain's own TimeoutError
             raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread worker") from None
 
 

@@ -70,3 +70,7 @@ def close_connection():
     from django.db import connections
 
     connections["default"].close()
+
+
+def raise_timeout():
+    raise TimeoutError("the chain's own socket timed out")
