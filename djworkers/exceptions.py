@@ -54,3 +54,40 @@ class MalformedMessage(InvalidMessage):
 
 class SerializationError(TypeError):
     """Job arguments cannot be serialized; raised at enqueue time, naming the job."""
+
+
+class JobTimeout(Exception):
+    """A job ran past its time limit (``timeout=`` or ``QUEUE["TIMEOUT"]``). Recorded as "timed out"."""
+
+
+class ResultError(Exception):
+    """Base class of the errors raised by a job handle's ``get()``/``status``."""
+
+
+class ResultsNotEnabled(ResultError):
+    """The job was enqueued without a stored result (``result=True`` / ``QUEUE["RESULTS"]``)."""
+
+
+class ResultTimeout(ResultError, TimeoutError):
+    """``get(timeout=...)`` ran out before the job finished."""
+
+
+class JobCancelled(ResultError):
+    """``get()`` on a job that was cancelled before it ran."""
+
+
+class RemoteJobError(ResultError):
+    """The job raised an exception that could not be carried back as itself.
+
+    ``type_name``, ``message`` and ``traceback`` hold what the worker saw.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback: str = ""):
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        super().__init__(f"{type_name}: {message}")
+
+
+class PoisonJob(Exception):
+    """A job handed out more than ``QUEUE["MAX_DELIVERIES"]`` times, its consumer dying each time."""

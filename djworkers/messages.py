@@ -103,8 +103,19 @@ def encode(message: Message, serializer: Serializer | str | None = None) -> byte
     return sign(serializer.name.encode("utf-8") + b"\n" + payload)
 
 
-def decode(raw: bytes) -> Message:
-    """Verify and decode a frame made by :func:`encode`."""
+def seal(payload: Any, serializer: Serializer | str | None = None) -> bytes:
+    """Serialize and sign any value in the frame layout of :func:`encode`.
+
+    The result store keeps job results this way, so a result is as tamper-proof
+    as a message and there is one signer.
+    """
+    if serializer is None or isinstance(serializer, str):
+        serializer = get_serializer(serializer)
+    return sign(serializer.name.encode("utf-8") + b"\n" + serializer.dumps(payload))
+
+
+def unseal(raw: bytes) -> Any:
+    """Verify and deserialize a frame made by :func:`seal` (or :func:`encode`)."""
     body = unsign(raw)  # raises BadSignature before anything is deserialized
     name, sep, payload = body.partition(b"\n")
     if not sep:
@@ -119,11 +130,16 @@ def decode(raw: bytes) -> Message:
                 f"frame was written with serializer {serializer_name!r}, which is not configured",
                 raw=bytes(raw),
             )
-        data = serializer.loads(payload)
+        return serializer.loads(payload)
     except MalformedMessage:
         raise
     except Exception as exc:
         raise MalformedMessage(f"payload cannot be decoded: {exc}", raw=bytes(raw)) from exc
+
+
+def decode(raw: bytes) -> Message:
+    """Verify and decode a frame made by :func:`encode`."""
+    data = unseal(raw)
     try:
         if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
             raise ValueError("not a version-1 envelope")

@@ -20,6 +20,8 @@ class FailedJob(models.Model):
         BAD_SIGNATURE = "bad-signature", "Bad signature (quarantined)"
         MALFORMED = "malformed", "Malformed frame (quarantined)"
         UNKNOWN_JOB = "unknown-job", "Unknown job name"
+        TIMED_OUT = "timed-out", "Ran past its time limit"
+        POISON = "poison", "Delivered too many times (its consumer died each time)"
 
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True, db_index=True)
@@ -66,6 +68,7 @@ class TickClaim(models.Model):
 
 
 from .monitoring.models import *  # noqa: E402,F401,F403
+from .results.models import *  # noqa: E402,F401,F403
 
 
 def _import_door_models() -> None:

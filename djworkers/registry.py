@@ -43,9 +43,13 @@ class Job:
     retries: int | None = None
     retry_delay: float | None = None
     retry_backoff: float | None = None
+    #: Store what the job returns or raises (Q12); None: ``QUEUE["RESULTS"]``.
+    result: bool | None = None
+    #: Seconds the job may run (Q13); None: ``QUEUE["TIMEOUT"]`` (itself None: no limit).
+    timeout: float | None = None
     options: dict = dataclasses.field(default_factory=dict)
 
-    OPTION_NAMES = ("queue", "retries", "retry_delay", "retry_backoff")
+    OPTION_NAMES = ("queue", "retries", "retry_delay", "retry_backoff", "result", "timeout")
 
     @classmethod
     def declare(cls, name: str, func: Callable[..., Any], door: str, **options: Any) -> "Job":
@@ -60,6 +64,13 @@ class Job:
         if retries is not None and not is_at_least(retries, 0, whole=True):
             raise ValueError(f"Job {name!r}: retries must be an int >= 0, got {retries!r}.")
         # A backoff below 1 would shrink the delays: the same rule as the RETRY_BACKOFF check (E2xx).
+        if options.get("result") not in (None, True, False):
+            raise ValueError(f"Job {name!r}: result must be True or False, got {options['result']!r}.")
+        timeout = options.get("timeout")
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+        ):
+            raise ValueError(f"Job {name!r}: timeout must be a number of seconds > 0, got {timeout!r}.")
         for key, minimum in (("retry_delay", 0), ("retry_backoff", 1)):
             value = options.get(key)
             if value is not None and not is_at_least(value, minimum):

@@ -201,6 +201,24 @@ class BackendContract:
         peer.ack(again[0])
         assert backend.stats() == {"ready": 0, "scheduled": 0, "in_flight": 0}
 
+    def test_deliveries_are_counted(self, backend, peer):
+        """Q16: each delivery whose lease ran out counts; a release does not; a retry starts
+        again from 1 (the worker sends a frame past MAX_DELIVERIES to the failed store)."""
+        backend.write(_frame("poison"))
+        (first,) = backend.fetch(1, 0.5)
+        assert first.deliveries == 1
+        (second,) = _refetch(peer, timeout=LEASE * 10)  # first's consumer "died"
+        assert (second.raw, second.deliveries) == (_frame("poison"), 2)
+        peer.release(second)
+        (third,) = backend.fetch(1, 0.5)
+        assert (third.raw, third.deliveries) == (_frame("poison"), 2)  # released: not counted
+        (fourth,) = _refetch(peer, timeout=LEASE * 10)
+        assert (fourth.raw, fourth.deliveries) == (_frame("poison"), 3)
+        peer.retry(fourth, _frame("retried"), time.time())
+        (fifth,) = _refetch(backend, timeout=10)
+        assert (fifth.raw, fifth.deliveries) == (_frame("retried"), 1)
+        backend.ack(fifth)
+
     def test_extend_keeps_the_lease(self, backend, peer):
         """A running job whose lease is renewed is not handed to anyone else."""
         backend.write(_frame("long"))

@@ -199,11 +199,11 @@ def test_manage_py_check_shows_core_messages():
         ["check"],
         settings={
             "DJWORKERS": {**CLEAN, "PICKLE_PROTOCOL": 99, "QUEUE": {"BAKEND": "redis"}},
-            "ZTASKD_RETRY_COUNT": 3,
+            "QUEUE_NAME": "legacy",
         },
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "djworkers.E005" in output
-    assert "djworkers.W001" in output and 'DJWORKERS["ZTASK"]["RETRY_COUNT"]' in output
+    assert "djworkers.W001" in output and 'DJWORKERS["QUEUE"]["NAME"]' in output
     assert "djworkers.W003" in output and 'DJWORKERS["QUEUE"]["BAKEND"]' in output

@@ -15,6 +15,7 @@ from django.test import override_settings
 from djworkers import signals
 from djworkers.exceptions import DjworkersImproperlyConfigured, DuplicateJob, SerializationError
 from djworkers.messages import decode
+from djworkers.exceptions import ResultsNotEnabled
 from djworkers.queue import (
     JobHandle,
     QueueCommand,
@@ -62,7 +63,9 @@ def test_calling_enqueues_and_returns_a_handle(memory_queue):
 
     handle = add(1, b=2)
     assert isinstance(handle, JobHandle)
-    assert not hasattr(handle, "get"), "no result store, so no .get()"
+    assert handle.stores_result is False  # results are opt-in (Q12)
+    with pytest.raises(ResultsNotEnabled, match="result=True"):
+        handle.get(timeout=0)
     assert ran == []  # not run here
     (message,) = take_all(memory_queue)
     assert message.id == handle.id

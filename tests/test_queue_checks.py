@@ -53,6 +53,12 @@ def test_valid_backends(backend):
         ({"PERIODIC": 1}, "djworkers.E209"),
         ({"NOTIFY": None}, "djworkers.E209"),
         ({"ENQUEUE_ON_COMMIT": "yes"}, "djworkers.E209"),
+        ({"RESULTS": "on"}, "djworkers.E209"),
+        ({"RESULT_TTL": 0}, "djworkers.E210"),
+        ({"TIMEOUT": -1}, "djworkers.E210"),
+        ({"TIMEOUT": "30"}, "djworkers.E210"),
+        ({"MAX_DELIVERIES": 0}, "djworkers.E211"),
+        ({"MAX_DELIVERIES": 2.5}, "djworkers.E211"),
         ({"LEASE_SECONDS": 1.5}, "djworkers.W201"),
     ],
 )

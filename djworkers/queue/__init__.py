@@ -23,6 +23,7 @@ from .api import (
     enqueue_many,
     enqueue_message,
     get_backend,
+    get_result,
     invoker,
     queue_command,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "enqueue_many",
     "enqueue_message",
     "get_backend",
+    "get_result",
     "invoker",
     "periodic_command",
     "queue_command",

@@ -24,6 +24,8 @@ from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .. import conf, signals
+from ..exceptions import ResultsNotEnabled, ResultTimeout
+from ..results.record import QUEUED, SUCCEEDED
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..runtime.executor import Executor, Outcome
@@ -99,8 +101,11 @@ class JobHandle:
 
     ``id`` identifies the job in logs, signals and the failed-job store, and
     cancels it (:meth:`cancel`). For a unique command whose twin was already
-    queued, ``id`` is the twin's. In eager mode ``result`` holds the return
-    value (the job already ran).
+    queued, ``id`` is the twin's. When the job stores its result
+    (``@queue_command(result=True)`` or ``QUEUE["RESULTS"]``, Q12),
+    :attr:`status`, :meth:`get` and :meth:`aget` read it from the backend's
+    result store, from any process (:func:`get_result`). In eager mode
+    ``result`` holds the return value (the job already ran).
     """
 
     id: str
@@ -109,6 +114,59 @@ class JobHandle:
     eta: float | None = None
     eager: bool = False
     result: Any = None
+    stores_result: bool = False
+
+    def _store(self) -> Any:
+        if not self.stores_result:
+            raise ResultsNotEnabled(
+                f"Job {self.name} [{self.id}] does not store its result: declare it with "
+                f'@queue_command(result=True) or set DJWORKERS["QUEUE"]["RESULTS"] = True.'
+            )
+        from ..results import get_store
+
+        return get_store(self.queue or None)
+
+    def record(self) -> Any:
+        """The stored :class:`~djworkers.results.ResultRecord`, or None (not started yet, or expired)."""
+        if self.eager:
+            return None
+        return self._store().load(self.id)
+
+    @property
+    def status(self) -> str:
+        """queued, running, retrying, succeeded, failed or cancelled.
+
+        "queued" also stands for a record that expired (``RESULT_TTL``) or a job id
+        nobody enqueued: the store only knows jobs that started.
+        """
+        if self.eager:
+            return SUCCEEDED
+        record = self.record()
+        return QUEUED if record is None else record.status
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait for the job and return its value, or raise its exception.
+
+        The exception is re-raised as itself when it could be serialized and
+        rebuilt, else as :class:`~djworkers.exceptions.RemoteJobError` (type name,
+        message, traceback text). ``timeout`` seconds without a final result raise
+        :class:`~djworkers.exceptions.ResultTimeout` (a ``TimeoutError``).
+        """
+        if self.eager:
+            return self.result
+        record = self._store().wait(self.id, timeout)
+        if record is None:
+            raise ResultTimeout(f"Job {self.name or self.id} [{self.id}] has no result after {timeout:g}s "
+                                f"(is a consumer running for queue {self.queue!r}?).")
+        if record.status == SUCCEEDED:
+            return record.value
+        raise record.error()
+
+    async def aget(self, timeout: float | None = None) -> Any:
+        """:meth:`get` for async code: waits in a worker thread, not on the event loop."""
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.get, thread_sensitive=False)(timeout)
 
     def cancel(self) -> bool:
         """Cancel the job if it has not started (Q14); see :func:`cancel`."""
@@ -117,6 +175,25 @@ class JobHandle:
     async def acancel(self) -> bool:
         """:meth:`cancel` for async code."""
         return await sync_to_async(self.cancel, thread_sensitive=True)()
+
+
+def get_result(job_id: str, queue: str | None = None) -> JobHandle:
+    """A handle on the job ``job_id`` from any process (``handle.id`` travels well).
+
+    ``queue``: the queue it was enqueued on, when the backend keeps results per
+    connection (all built-in backends share one store per connection).
+    """
+    name = ""
+    handle = JobHandle(job_id, name, queue or "", stores_result=True)
+    record = handle.record()
+    if record is not None:
+        handle = dataclasses.replace(handle, name=record.name, queue=queue or record.queue)
+    return handle
+
+
+def wants_result(job: Job) -> bool:
+    """The job's ``result`` option, else ``QUEUE["RESULTS"]``."""
+    return bool(conf.section("QUEUE")["RESULTS"]) if job.result is None else bool(job.result)
 
 
 #: Job priorities are stored in a SmallIntegerField by the database backend.
@@ -268,10 +345,14 @@ def _message(job: Job, args: tuple, kwargs: dict | None, eta: float | None, dela
         raise TypeError(f"Job {job.name!r}: give eta or delay, not both.")
     if delay is not None:
         eta = time.time() + delay
+    options: dict[str, Any] = {}
+    if priority:
+        options["priority"] = priority
+    if wants_result(job):
+        options["result"] = True
     return Message(
         name=job.name, args=tuple(args), kwargs=dict(kwargs or {}),
-        queue=queue or job.queue or default_queue(), eta=eta,
-        options={"priority": priority} if priority else {},
+        queue=queue or job.queue or default_queue(), eta=eta, options=options,
     )
 
 
@@ -285,12 +366,14 @@ def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: floa
     """
     priority = check_priority(priority, job.name)
     message = _message(job, args, kwargs, eta, delay, queue, priority)
+    stores = "result" in message.options
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
         value = run_eagerly(message)
-        return JobHandle(message.id, message.name, message.queue, message.eta, eager=True, result=value)
+        return JobHandle(message.id, message.name, message.queue, message.eta, eager=True, result=value,
+                         stores_result=stores)
     key = unique_key(job.name, message.queue, message.args, message.kwargs, unique)
     job_id = enqueue_message(message, unique=key, on_commit=on_commit)
-    return JobHandle(job_id, message.name, message.queue, message.eta)
+    return JobHandle(job_id, message.name, message.queue, message.eta, stores_result=stores)
 
 
 def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | None = None,
@@ -303,14 +386,15 @@ def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | 
     messages = [_message(job, args, kwargs, eta, delay, queue, priority) for args, kwargs in calls]
     if not messages:
         return []
+    stores = "result" in messages[0].options
     if delay is not None:  # one eta for the batch, as the backends write it
         messages = [m.replace(eta=messages[0].eta) for m in messages]
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
-        return [JobHandle(m.id, m.name, m.queue, m.eta, eager=True, result=run_eagerly(m))
+        return [JobHandle(m.id, m.name, m.queue, m.eta, eager=True, result=run_eagerly(m), stores_result=stores)
                 for m in messages]
     keys = [unique_key(job.name, m.queue, m.args, m.kwargs, unique) for m in messages]
     ids = enqueue_messages(messages, unique_keys=keys, on_commit=on_commit)
-    return [JobHandle(job_id, m.name, m.queue, m.eta) for m, job_id in zip(messages, ids)]
+    return [JobHandle(job_id, m.name, m.queue, m.eta, stores_result=stores) for m, job_id in zip(messages, ids)]
 
 
 def known_queues() -> list[str]:
@@ -339,8 +423,8 @@ def cancel(job_id: str, *, queue: str | None = None) -> bool:
     cancelled = backend.cancel(job_id, queue=queue)
     if cancelled:
         logger.info("Cancelled job %s before it started", job_id)
-        # RESULT-STORE HOOK (issue 11, branch queue-results): when results are enabled,
-        # record status "cancelled" for job_id here, so handle.status and get() report it.
+        # Waiters on its result wake up: get() raises JobCancelled, status says "cancelled".
+        backend.result_store().mark_cancelled(job_id, queue=queue or "")
     return cancelled
 
 
@@ -432,7 +516,8 @@ def queue_command(
 def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = None,
                   queue: str | None = None, retries: int | None = None,
                   retry_delay: float | None = None, retry_backoff: float | None = None,
-                  priority: int = 0, unique: bool | Callable[..., Any] = False) -> Any:
+                  priority: int = 0, unique: bool | Callable[..., Any] = False,
+                  result: bool | None = None, timeout: float | None = None) -> Any:
     """Make calling ``func`` enqueue it. Bare (``@queue_command``) or with options.
 
     The job name is ``module.function`` (``myapp.commands.churn_data``) unless
@@ -444,9 +529,12 @@ def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = 
     ``unique``: True (key: name, queue and arguments) or a key function taking
     the job's arguments: enqueueing while an identical job is still queued returns
     that job's handle instead of queueing another (Q14).
+    ``result=True`` stores what the job returns or raises (``QUEUE["RESULTS"]``
+    for every job); ``timeout`` (s) limits its run time (``QUEUE["TIMEOUT"]``).
+    ``async def`` functions work too: the consumer runs the coroutine to completion.
     """
     options = {"queue": queue, "retries": retries, "retry_delay": retry_delay,
-               "retry_backoff": retry_backoff}
+               "retry_backoff": retry_backoff, "result": result, "timeout": timeout}
 
     def decorate(function: Callable[..., Any]) -> QueueCommandFunction[Any, Any]:
         if not callable(function):
@@ -466,9 +554,9 @@ class QueueCommand:
     ``MyCommand(data).enqueue()`` queues it (``await ... .aenqueue()`` from async
     code); the consumer rebuilds ``MyCommand(data)`` and calls ``execute()``.
     ``data`` must be serializable. Class attributes ``queue``, ``retries``,
-    ``retry_delay``, ``retry_backoff``, ``priority`` and ``unique`` set the job's
-    options; ``abstract = True`` on an intermediate base class keeps it out of
-    the registry.
+    ``retry_delay``, ``retry_backoff``, ``priority``, ``unique``, ``result`` and
+    ``timeout`` set the job's options; ``abstract = True`` on an intermediate
+    base class keeps it out of the registry.
     """
 
     queue: str | None = None
@@ -477,6 +565,8 @@ class QueueCommand:
     retry_backoff: float | None = None
     priority: int = 0
     unique: bool | Callable[..., Any] = False
+    result: bool | None = None
+    timeout: float | None = None
     abstract = True
     job: Job
 

@@ -5,8 +5,9 @@ not a QueueBackend subclass · E204 CONNECTION unusable by the backend (Redis UR
 or ``host:port:db``; database alias) · E205 LEASE_SECONDS not a positive number
 · E206 RETRIES not an int >= 0 · E207 RETRY_DELAY / RETRY_MAX_DELAY negative or
 RETRY_BACKOFF < 1 · E208 NAME not a non-empty string · E209 ALWAYS_EAGER,
-PERIODIC or NOTIFY not a bool, ENQUEUE_ON_COMMIT not a bool or None · W201
-LEASE_SECONDS shorter than two heartbeats
+PERIODIC, NOTIFY or RESULTS not a bool, ENQUEUE_ON_COMMIT not a bool or None · E210
+RESULT_TTL not a positive number, or TIMEOUT neither None nor one · E211
+MAX_DELIVERIES not an int >= 1 · W201 LEASE_SECONDS shorter than two heartbeats
 (running jobs could lose their lease and run twice).
 """
 
@@ -112,7 +113,20 @@ def check() -> list[checks.CheckMessage]:
         messages.append(checks.Error(
             f"{new_name('QUEUE', 'NAME')} must be a non-empty string, got {name!r}.", id="djworkers.E208",
         ))
-    for key in ("ALWAYS_EAGER", "PERIODIC", "NOTIFY"):
+    for key, allow_none in (("RESULT_TTL", False), ("TIMEOUT", True)):
+        value = settings[key]
+        if not (value is None and allow_none) and not is_positive(value):
+            messages.append(checks.Error(
+                f"{new_name('QUEUE', key)} must be a positive number of seconds"
+                f"{' or None' if allow_none else ''}, got {value!r}.", id="djworkers.E210",
+            ))
+    limit = settings["MAX_DELIVERIES"]
+    if not is_at_least(limit, 1, whole=True):
+        messages.append(checks.Error(
+            f"{new_name('QUEUE', 'MAX_DELIVERIES')} must be an int >= 1, got {limit!r}.",
+            id="djworkers.E211",
+        ))
+    for key in ("ALWAYS_EAGER", "PERIODIC", "NOTIFY", "RESULTS"):
         if not isinstance(settings[key], bool):
             messages.append(checks.Error(
                 f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",

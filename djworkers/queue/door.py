@@ -24,6 +24,10 @@ class QueueDoor(Door):
         "PERIODIC": True,
         "NOTIFY": True,
         "ENQUEUE_ON_COMMIT": None,
+        "RESULTS": False,
+        "RESULT_TTL": 86400.0,
+        "TIMEOUT": None,
+        "MAX_DELIVERIES": 5,
     }
     legacy_settings = {
         "QUEUE_BACKEND": "BACKEND",

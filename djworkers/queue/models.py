@@ -23,7 +23,9 @@ class QueueJob(models.Model):
                                    help_text="Token of the consumer fetch that holds the job.")
     lease_expires = models.FloatField(null=True, blank=True,
                                       help_text="Unix time when the lease runs out; NULL = not leased.")
-    attempts = models.PositiveIntegerField(default=0, help_text="Times the job was handed to a consumer.")
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Times this frame was handed to a consumer that did not settle it yet "
+                             "(MAX_DELIVERIES); a retry starts again from 0, a release takes one back.")
     created = models.DateTimeField(auto_now_add=True)
     job_id = models.CharField(max_length=100, blank=True, default="", db_index=True,
                               help_text="The message id, so the job can be cancelled (Q14).")

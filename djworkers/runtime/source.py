@@ -20,6 +20,9 @@ class Delivery:
     raw: bytes
     receipt: Any
     queue: str = ""
+    #: How many times this frame was handed to a consumer, this delivery included, without
+    #: being settled (a consumer that died mid-job does not settle). A retry starts again at 1.
+    deliveries: int = 1
 
 
 class Source(abc.ABC):
@@ -67,6 +70,11 @@ class Source(abc.ABC):
 
     def extend(self, deliveries: list[Delivery]) -> None:
         """Renew the leases of running deliveries (called every heartbeat)."""
+
+    def result_store(self) -> Any:
+        """Where jobs run from this source keep their results (a
+        :class:`~djworkers.results.ResultStore`), or None if this source has none."""
+        return None
 
     def heartbeat(self) -> None:
         """Called every heartbeat interval by the worker's main thread (housekeeping)."""

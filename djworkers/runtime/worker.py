@@ -8,22 +8,43 @@ never runs jobs; it runs the periodic tickers, renews leases (heartbeat) and
 watches for signals, so a long job never delays a shutdown request or a lease
 renewal. Process models (several of these in child processes) live in
 :mod:`.supervisor`.
+
+Time limits (Q13): a job with a ``timeout`` (or ``QUEUE["TIMEOUT"]``) is
+watched by the main thread. Past its limit the main thread stops renewing its
+lease and settles the delivery itself as "timed out" (retried if the job has
+retries left, else recorded as failed), hands back the rest of that thread's
+batch, and starts a new job thread: the consumer keeps serving. Python cannot
+stop a thread from outside, so the stuck thread is abandoned: it runs on as a
+zombie, and whatever its job does afterwards is not settled (its result is
+dropped). With ``exit_on_timeout`` (``queue_consumer --processes``) the worker
+then stops gracefully and exits 1, so its supervisor replaces the whole process
+and the zombie thread dies with it.
+
+Poison (Q16): a delivery handed out more than ``QUEUE["MAX_DELIVERIES"]``
+times without being settled (its consumer died each time: segfault,
+``os._exit``, out of memory) is not run again: it goes to the failed-job store
+with the count in its reason.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import inspect
 import logging
 import os
+import sys
+import traceback
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .. import conf
-from ..exceptions import InvalidMessage
+from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage, JobNotRegistered, JobTimeout
 from ..messages import decode, encode
 from .connections import close_stale_connections
-from .executor import Executor, Outcome
+from .executor import Executor, Outcome, job_timeout
 from .failures import quarantine
 from .shutdown import Shutdown
 from .source import Delivery, Source
@@ -49,6 +70,32 @@ class PollBackoff:
         value = self.current
         self.current = min(self.maximum, self.current * self.backoff)
         return value
+
+
+@dataclasses.dataclass
+class _Watch:
+    """A running job with a time limit, watched by the main thread."""
+
+    delivery: Delivery
+    message: Any
+    thread: threading.Thread
+    limit: float
+    deadline: float
+    timed_out: bool = False
+
+
+def _stack_of(thread: threading.Thread, exc: BaseException) -> str:
+    """Where the stuck job is now: its thread's stack, for the failed-job store."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (thread already gone)\n"
+    return f"Stack of the job's thread when it timed out:\n{stack}{type(exc).__name__}: {exc}\n"
+
+
+def _result_store_of(source: Source) -> Any:
+    try:
+        return source.result_store()
+    except DjworkersImproperlyConfigured:
+        return None  # a custom backend without results: only jobs asking for one complain
 
 
 class Worker:
@@ -80,12 +127,21 @@ class Worker:
         shutdown_timeout: float | None = None,
         heartbeat_interval: float | None = None,
         exit_on_force: bool = True,
+        max_deliveries: int | None = None,
+        exit_on_timeout: bool = False,
     ):
         if threads < 1:
             raise ValueError("threads must be >= 1")
         worker_settings = conf.section("WORKER")
+        queue_settings = conf.section("QUEUE")
         self.source = source
-        self.executor = executor or Executor(source.door, source.backend)
+        self.executor = executor or Executor(
+            source.door, source.backend, results=_result_store_of(source), default_timeout=queue_settings["TIMEOUT"],
+        )
+        #: Deliveries of one frame (unsettled) after which it is poison (Q16).
+        self.max_deliveries = queue_settings["MAX_DELIVERIES"] if max_deliveries is None else max_deliveries
+        #: Exit (code 1) after a job timed out, for a supervisor to replace this process (Q13).
+        self.exit_on_timeout = exit_on_timeout
         self.threads = threads
         self.prefetch = max(threads, prefetch or threads)
         self.batch_size = max(1, self.prefetch // threads)
@@ -107,6 +163,13 @@ class Worker:
         self.counts = collections.Counter()
         self._lock = threading.Lock()
         self._job_threads: list[threading.Thread] = []
+        #: Time-limited jobs running now (by delivery id), each thread's current batch, and
+        #: the threads given up on (their job outlived its limit).
+        self._watched: dict[int, _Watch] = {}
+        # keyed by Thread objects, not idents: an ident is reused once its thread ended
+        self._batches: dict[threading.Thread, list[Delivery]] = {}
+        self._abandoned: set[threading.Thread] = set()
+        self._timed_out_exit = False
         self._last_heartbeat = time.monotonic()
         self._last_tick = float("-inf")
 
@@ -116,15 +179,11 @@ class Worker:
         self.shutdown.install()
         logger.info("Worker started: %s, %d thread(s)", self.source.door, self.threads)
         try:
-            self._job_threads = [
-                threading.Thread(target=self._job_thread, name=f"djworkers-job-{n}", daemon=True)
-                for n in range(self.threads)
-            ]
-            for thread in self._job_threads:
-                thread.start()
+            for _ in range(self.threads):
+                self._start_job_thread()
             while not self.shutdown.requested:
                 self.tick()
-                if not any(thread.is_alive() for thread in self._job_threads):
+                if not self._live_threads():
                     break  # burst mode: every thread found the queue empty
                 self.shutdown.wait(self.WATCH_INTERVAL)
             if not self.burst and not self.shutdown.requested:
@@ -136,9 +195,25 @@ class Worker:
                 self._hand_back(held)
                 self._stop()
                 return 1
-            return self._stop()
+            code = self._stop()
+            if self._timed_out_exit:
+                logger.error("A job outlived its time limit in this worker process; exiting so the "
+                             "supervisor starts a fresh one (its thread cannot be stopped)")
+                return code or 1
+            return code
         finally:
             self.shutdown.uninstall()
+
+    def _start_job_thread(self) -> None:
+        number = len(self._job_threads)
+        thread = threading.Thread(target=self._job_thread, name=f"djworkers-job-{number}", daemon=True)
+        self._job_threads.append(thread)
+        thread.start()
+
+    def _live_threads(self) -> list[threading.Thread]:
+        """Job threads still serving (abandoned ones, stuck in a timed-out job, do not count)."""
+        return [thread for thread in self._job_threads
+                if thread.is_alive() and thread not in self._abandoned]
 
     def tick(self, now: float | None = None) -> None:
         """The main thread's periodic work: tickers (at most once a second) and the heartbeat.
@@ -153,12 +228,15 @@ class Worker:
                     ticker(now)
                 except Exception:
                     logger.exception("Periodic ticker %r raised; continuing", ticker)
+        if self._watched:
+            self._check_time_limits()
         self._maybe_heartbeat()
 
     # -- a job thread ---------------------------------------------------------------
     def _job_thread(self) -> None:
         poll = PollBackoff(self.poll.initial, self.poll.backoff, self.poll.maximum)
-        while not self.shutdown.requested:
+        me = threading.current_thread()
+        while not self.shutdown.requested and me not in self._abandoned:
             try:
                 deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
             except Exception:
@@ -176,21 +254,29 @@ class Worker:
             self._run_batch(deliveries)
 
     def _run_batch(self, deliveries: list[Delivery]) -> None:
+        me = threading.current_thread()
         with self._lock:
             for delivery in deliveries:
                 self.held[id(delivery)] = delivery
-        for index, delivery in enumerate(deliveries):
-            if self.shutdown.requested:
-                self._hand_back(deliveries[index:])
-                return
-            with self._lock:
-                self.running[id(delivery)] = delivery
-            try:
-                self._process(delivery)
-            finally:
+            self._batches[me] = deliveries
+        try:
+            for index, delivery in enumerate(deliveries):
+                if self.shutdown.requested:
+                    self._hand_back(deliveries[index:])
+                    return
                 with self._lock:
-                    self.running.pop(id(delivery), None)
-                    self.held.pop(id(delivery), None)
+                    if me in self._abandoned:
+                        return  # the main thread handed the rest of this batch back
+                    self.running[id(delivery)] = delivery
+                try:
+                    self._process(delivery)
+                finally:
+                    with self._lock:
+                        self.running.pop(id(delivery), None)
+                        self.held.pop(id(delivery), None)
+        finally:
+            with self._lock:
+                self._batches.pop(me, None)
 
     def _process(self, delivery: Delivery) -> None:
         """Decode, run and settle one delivery. Never raises: the thread goes on."""
@@ -202,11 +288,24 @@ class Worker:
                 self.source.ack_soon(delivery)
                 self._count("quarantined")
                 return
-            result = self.executor.run(message, raw=delivery.raw)
-            if result.outcome is Outcome.RETRY:
-                self.source.retry(delivery, encode(result.retry_message), result.eta)
+            if delivery.deliveries > self.max_deliveries:
+                result = self.executor.poison(message, delivery.raw, delivery.deliveries, self.max_deliveries)
+                self._settle(delivery, result)
+                self._count("poisoned")
+                return
+            watch = self._watch(delivery, message)
+            if watch is None:
+                result = self.executor.run(message, raw=delivery.raw)
             else:
-                self.source.ack_soon(delivery)
+                # The job's end and the main thread's timeout race for the settlement: whoever
+                # takes the watch out of _watched first (under the lock) settles the delivery.
+                result = self.executor.run(message, raw=delivery.raw,
+                                           abandoned=lambda: self._unwatch(delivery, watch))
+                if self._unwatch(delivery, watch):
+                    logger.warning("%s finished after its time limit had been declared; its outcome "
+                                   "(%s) is dropped", message.describe(), result.outcome.value)
+                    return
+            self._settle(delivery, result)
             self._count(result.outcome.value)
         except Exception:
             logger.exception(
@@ -215,6 +314,74 @@ class Worker:
             self._count("errors")
         finally:
             close_stale_connections()
+
+    def _settle(self, delivery: Delivery, result: Any) -> None:
+        if result.outcome is Outcome.RETRY:
+            self.source.retry(delivery, encode(result.retry_message), result.eta)
+        else:
+            self.source.ack_soon(delivery)
+
+    # -- time limits (Q13) ---------------------------------------------------------
+    def _watch(self, delivery: Delivery, message: Any) -> _Watch | None:
+        """Start watching ``delivery`` if its job has a time limit (else None, at no cost)."""
+        try:
+            job = self.executor.registry.get(message.name)
+        except JobNotRegistered:
+            return None
+        limit = job_timeout(job, self.executor.default_timeout)
+        if limit is None:
+            return None
+        # An async job is cancelled in its loop at the limit (executor); the watch is the
+        # backstop for one that blocks its loop, so it fires a little later.
+        grace = 1.0 if inspect.iscoroutinefunction(job.func) else 0.0
+        watch = _Watch(delivery, message, threading.current_thread(), limit, time.monotonic() + limit + grace)
+        with self._lock:
+            self._watched[id(delivery)] = watch
+        return watch
+
+    def _unwatch(self, delivery: Delivery, watch: _Watch) -> bool:
+        """Stop watching ``delivery``; True if the main thread already timed it out."""
+        with self._lock:
+            self._watched.pop(id(delivery), None)
+            return watch.timed_out
+
+    def _check_time_limits(self) -> None:
+        """Main thread: settle every watched job past its deadline as "timed out"."""
+        now = time.monotonic()
+        expired: list[tuple[_Watch, list[Delivery]]] = []
+        with self._lock:
+            for key, watch in list(self._watched.items()):
+                if watch.deadline > now:
+                    continue
+                del self._watched[key]
+                watch.timed_out = True
+                self._abandoned.add(watch.thread)
+                self.held.pop(key, None)  # no more lease renewals
+                self.running.pop(key, None)
+                rest = [d for d in self._batches.get(watch.thread, ())
+                        if id(d) in self.held and id(d) not in self.running]
+                for other in rest:
+                    self.held.pop(id(other), None)
+                expired.append((watch, rest))
+        for watch, rest in expired:
+            message = watch.message
+            logger.error("%s timed out after %gs; giving up its thread (it cannot be stopped) and "
+                         "starting another", message.describe(), watch.limit)
+            try:
+                exc = JobTimeout(f"{message.describe()} timed out after {watch.limit:g}s")
+                result = self.executor.failed(message, watch.delivery.raw, exc, reason="timed-out",
+                                              traceback=_stack_of(watch.thread, exc))
+                self._settle(watch.delivery, result)
+                self._count("timed-out")
+            except Exception:
+                logger.exception("Could not settle timed-out %s; it runs again when its lease expires",
+                                 message.describe())
+            self._hand_back(rest)
+            if self.exit_on_timeout:
+                self._timed_out_exit = True
+                self.shutdown.request()
+            elif not self.shutdown.requested:
+                self._start_job_thread()
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -246,7 +413,7 @@ class Worker:
     def _stop(self) -> int:
         """Let running jobs finish (up to the timeout); unstarted ones are handed back by their threads."""
         deadline = time.monotonic() + self.shutdown_timeout
-        while any(thread.is_alive() for thread in self._job_threads):
+        while self._live_threads():
             if self.shutdown.forced or time.monotonic() >= deadline:
                 with self._lock:
                     held = list(self.held.values())
@@ -255,9 +422,12 @@ class Worker:
                 logger.warning("Stopping with %d job(s) running (%s); handing them back", running, why)
                 self._hand_back(held)
                 return self._exit_now(1)
+            if self._watched:
+                self._check_time_limits()
             self._maybe_heartbeat()
-            for thread in self._job_threads:
-                thread.join(self.WATCH_INTERVAL / len(self._job_threads))
+            live = self._live_threads()
+            for thread in live:
+                thread.join(self.WATCH_INTERVAL / max(1, len(live)))
         self.source.close()
         logger.info("Worker stopped: %s", dict(self.counts))
         return 0

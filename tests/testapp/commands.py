@@ -72,3 +72,57 @@ class RecordCommand(QueueCommand):
     def execute(self) -> str:
         JobRun.objects.create(key=self.data, pid=os.getpid())
         return self.data
+
+
+# -- async jobs, results, time limits, poison (Q11, Q12, Q13, Q16) ------------------------------------
+@queue_command(result=True)
+async def async_record(key: str) -> str:
+    """An ``async def`` command: its side effect must be visible after the consumer ran it."""
+    await JobRun.objects.acreate(key=key, pid=os.getpid())
+    return key.upper()
+
+
+@queue_command(result=True, retries=1, retry_delay=0.1)
+async def async_fails(key: str) -> None:
+    await JobEvent.objects.acreate(key=key, event="attempt", pid=os.getpid(), at=time.time())
+    raise ValueError(f"async_fails {key}: on purpose")
+
+
+@queue_command(result=True)
+def add_numbers(a: int, b: int) -> int:
+    return a + b
+
+
+class LedgerError(Exception):
+    """An exception of the project's own: it must come back from get() as itself."""
+
+
+@queue_command(result=True)
+def raises_ledger_error(key: str) -> None:
+    raise LedgerError(f"ledger {key} does not balance")
+
+
+class UnpicklableError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.callback = lambda: None  # cannot be pickled
+
+
+@queue_command(result=True)
+def raises_unpicklable(key: str) -> None:
+    raise UnpicklableError(f"{key}: cannot travel")
+
+
+@queue_command(timeout=1, retries=0)
+def hangs(key: str, seconds: float) -> None:
+    """Sleeps past its one-second limit (Q13)."""
+    _event(key, "started")
+    time.sleep(seconds)
+    JobRun.objects.create(key=key, pid=os.getpid())
+
+
+@queue_command(retries=0)
+def exits_hard(key: str) -> None:
+    """Kills its consumer every time it runs, like a segfault or an OOM kill (Q16)."""
+    _event(key, "attempt")
+    os._exit(1)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from djworkers import conf
 from djworkers.exceptions import DjworkersImproperlyConfigured
+from djworkers.results.base import PurgeTicker
 from djworkers.runtime.cli import backoff_factor, positive_int, seconds
 from djworkers.runtime.logs import add_logging_arguments, configure_logging
 from djworkers.runtime.supervisor import Supervisor
@@ -95,13 +96,21 @@ class Command(BaseCommand):
 
         def target() -> int:
             backend = build_backend(queues)
+            tickers = [Scheduler().tick] if periodic else []
+            try:
+                tickers.append(PurgeTicker(backend.result_store()))  # expired results (Q12)
+            except DjworkersImproperlyConfigured:
+                pass  # a custom backend without a result store
             worker = Worker(
                 backend,
                 threads=options["threads"],
                 prefetch=options["prefetch"] or DEFAULT_PREFETCH_PER_THREAD * options["threads"],
                 burst=options["burst"],
                 poll=PollBackoff(options["delay"], options["backoff"], max_delay),
-                tickers=[Scheduler().tick] if periodic else [],
+                tickers=tickers,
+                # a thread stuck past its time limit cannot be stopped: let the supervisor
+                # replace the whole process (Q13)
+                exit_on_timeout=options["processes"] > 1,
             )
             logger.info("Consuming queue(s) %s with %s%s", ", ".join(queues), type(backend).__name__,
                         "" if periodic else " (no periodic jobs)")

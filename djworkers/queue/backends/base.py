@@ -121,6 +121,25 @@ class QueueBackend(Source):
     def stats(self, queue: str | None = None) -> dict[str, int]:
         """``{"ready": n, "scheduled": n, "in_flight": n}`` for ``queue`` (default: all)."""
 
+    # -- results (Q12) ------------------------------------------------------------
+    def result_store(self) -> Any:
+        """This backend's result store, built once (``QUEUE["RESULT_TTL"]`` read then)."""
+        store = self.__dict__.get("_result_store")
+        if store is None:
+            from ... import conf
+
+            store = self._result_store = self.build_result_store(float(conf.section("QUEUE")["RESULT_TTL"]))
+        return store
+
+    def build_result_store(self, ttl: float) -> Any:
+        """A new :class:`~djworkers.results.ResultStore` on this backend's own storage."""
+        from ...exceptions import DjworkersImproperlyConfigured
+
+        raise DjworkersImproperlyConfigured(
+            f"The queue backend {type(self).__name__} has no result store: jobs with result=True "
+            f'(or DJWORKERS["QUEUE"]["RESULTS"]) need a backend that implements build_result_store().'
+        )
+
     # -- the old djutils API, shared -------------------------------------------
     def read(self) -> bytes | None:
         """Take the next due frame, or None when the queue is empty (never raises on empty)."""

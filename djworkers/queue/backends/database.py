@@ -53,6 +53,8 @@ logger = logging.getLogger("djworkers.queue.database")
 
 T = TypeVar("T")
 
+#: ``lease_owner`` of a row waiting for its retry (no lease; it ran before, so it cannot be cancelled).
+RETRYING = "retrying"
 #: Rows per INSERT in write_many.
 BULK_SIZE = 500
 #: How often a "database is locked" (SQLite) or serialization failure is retried.
@@ -103,6 +105,11 @@ class DatabaseBackend(QueueBackend):
     def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
         return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
                    notify=bool(settings.get("NOTIFY", True)))
+
+    def build_result_store(self, ttl: float):
+        from ...results.database import DatabaseResultStore
+
+        return DatabaseResultStore(ttl, self.alias)
 
     # -- helpers ------------------------------------------------------------------------
     @property
@@ -338,9 +345,10 @@ class DatabaseBackend(QueueBackend):
         self._retrying(insert)
 
     def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
-        """Delete the row if no consumer was ever handed it (``attempts = 0``, no lease):
-        one DELETE on the caller's connection, so it is part of the caller's transaction."""
-        sql = (f"DELETE FROM {self._table} WHERE job_id = %s AND attempts = 0 "
+        """Delete the row if no consumer was ever handed it (``attempts = 0``, no lease, not
+        waiting for a retry): one DELETE on the caller's connection, so it is part of the
+        caller's transaction."""
+        sql = (f"DELETE FROM {self._table} WHERE job_id = %s AND attempts = 0 AND lease_owner = '' "
                f"AND lease_expires IS NULL AND queue IN ({', '.join(['%s'] * len(self._names(queue)))})")
 
         def delete() -> int:
@@ -373,7 +381,7 @@ class DatabaseBackend(QueueBackend):
             f"unique_key = NULL WHERE id IN (SELECT id FROM {table} WHERE queue IN ({placeholders}) "
             f"AND available_at <= %s AND (lease_expires IS NULL OR lease_expires <= %s) "
             f"ORDER BY priority DESC, available_at, id LIMIT {int(limit)}{lock}) "
-            f"RETURNING id, queue, frame, priority, available_at"
+            f"RETURNING id, queue, frame, priority, available_at, attempts"
         )
 
     def _claim(self, limit: int) -> list[Delivery]:
@@ -406,7 +414,7 @@ class DatabaseBackend(QueueBackend):
                 self._restore_pending(pending)
                 raise
         rows.sort(key=lambda row: (-row[3], row[4], row[0]))
-        return [Delivery(bytes(row[2]), (row[0], token), row[1]) for row in rows]
+        return [Delivery(bytes(row[2]), (row[0], token), row[1], row[5]) for row in rows]
 
     def _claim_orm(self, limit: int, token: str, now: float) -> list[tuple]:
         """Portable claim for databases other than PostgreSQL and SQLite."""
@@ -419,12 +427,13 @@ class DatabaseBackend(QueueBackend):
                         queue__in=self.queues, available_at__lte=now)
                 .order_by("-priority", "available_at", "id")
             )
-            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at")[:limit])
+            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at",
+                                               "attempts")[:limit])
             self._objects().filter(id__in=[row[0] for row in rows]).update(
                 lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1,
                 unique_key=None,
             )
-        return rows
+        return [(*row[:5], row[5] + 1) for row in rows]
 
     def _next_change(self) -> float | None:
         """Unix time when a scheduled job becomes due or a lease runs out, if any."""
@@ -540,8 +549,9 @@ class DatabaseBackend(QueueBackend):
 
     def release(self, delivery: Delivery) -> None:
         job_id, token = delivery.receipt
-        released = self._settle(
-            f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL "
+        released = self._settle(  # not started: this delivery does not count (Q16)
+            f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL, "
+            f"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
             f"WHERE id = %s AND lease_owner = %s", [job_id, token],
         )
         if released and self.notify:
@@ -549,11 +559,16 @@ class DatabaseBackend(QueueBackend):
                 self._notify([delivery.queue], cursor)
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
-        """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash."""
+        """Rewrite the frame and due time in place: one UPDATE, so nothing is lost in a crash.
+
+        ``attempts`` starts again from 0: it counts the deliveries of the current frame that
+        were never settled (``MAX_DELIVERIES``, Q16), and a retry is a settled run. The
+        ``lease_owner`` marker says it ran before, so :meth:`cancel` leaves it alone.
+        """
         job_id, token = delivery.receipt
         self._settle(
-            f"UPDATE {self._table} SET frame = %s, available_at = %s, lease_owner = '', "
-            f"lease_expires = NULL WHERE id = %s AND lease_owner = %s",
+            f"UPDATE {self._table} SET frame = %s, available_at = %s, lease_owner = '{RETRYING}', "
+            f"lease_expires = NULL, attempts = 0 WHERE id = %s AND lease_owner = %s",
             [bytes(raw), eta, job_id, token],
         )
 

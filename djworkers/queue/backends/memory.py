@@ -33,6 +33,7 @@ class _Job:
     unique_key: str | None = None
     #: handed to a consumer at least once (then it cannot be cancelled any more)
     started: bool = False
+    deliveries: int = 0  # handed out and not settled since the last write/retry (Q16)
 
 
 class MemoryStore:
@@ -66,6 +67,16 @@ class MemoryBackend(QueueBackend):
                  lease_seconds: float = 30):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
+
+    def build_result_store(self, ttl: float):
+        """One result store per memory store (so per ``CONNECTION`` name), like the jobs."""
+        from ...results.memory import MemoryResultStore
+
+        with self.store.condition:
+            results = getattr(self.store, "results", None)
+            if results is None:
+                results = self.store.results = MemoryResultStore(ttl)
+        return results
 
     # -- writing ------------------------------------------------------------------------
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
@@ -157,7 +168,8 @@ class MemoryBackend(QueueBackend):
             job.leased_until = now + self.lease_seconds
             job.lease_token = next(self.store.tokens)
             job.started = True
-            taken.append(Delivery(job.raw, (job.id, job.lease_token), job.queue))
+            job.deliveries += 1
+            taken.append(Delivery(job.raw, (job.id, job.lease_token), job.queue, job.deliveries))
         return taken
 
     def _next_change(self, now: float) -> float | None:
@@ -197,6 +209,7 @@ class MemoryBackend(QueueBackend):
             if job is not None:
                 job.leased_until = None
                 job.lease_token = 0
+                job.deliveries = max(0, job.deliveries - 1)  # not started: does not count
                 self.store.condition.notify_all()
 
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
@@ -205,7 +218,7 @@ class MemoryBackend(QueueBackend):
             if job is None:
                 return  # a peer holds it now; it will run there
             job.raw, job.available_at = bytes(raw), eta
-            job.leased_until, job.lease_token = None, 0
+            job.leased_until, job.lease_token, job.deliveries = None, 0, 0
             self.store.condition.notify_all()
 
     def extend(self, deliveries: list[Delivery]) -> None:

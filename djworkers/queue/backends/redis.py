@@ -110,6 +110,11 @@ class RedisBackend(QueueBackend):
         self._closed = False
         self._reset_process_state()
 
+    def build_result_store(self, ttl: float):
+        from ...results.redis import RedisResultStore
+
+        return RedisResultStore(ttl, self.client)
+
     # -- per-process state (rebuilt after fork) ---------------------------------
     def _reset_process_state(self) -> None:
         self._pid = os.getpid()
@@ -247,6 +252,11 @@ class RedisBackend(QueueBackend):
             Delivery(raw=reply[i + 2], receipt=reply[i + 1].decode("ascii"), queue=queues[reply[i] - 1])
             for i in range(2, len(reply), 3)
         ]
+        for delivery in deliveries:
+            if delivery.raw[:1] == b"\xff":  # came back after a lost lease: count it (Q16)
+                bar = delivery.raw.index(b"|")
+                delivery.deliveries = int(delivery.raw[1:bar]) + 1
+                delivery.raw = delivery.raw[bar + 1:]
         return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
 
     def _describe_queues(self) -> str:

@@ -26,7 +26,9 @@ delayed job from the scheduled set outright; a ready job's id moves to
 count it). Frames written with plain ``write`` (replays, retries, leases handed
 back) carry no id and cannot be cancelled.
 
-A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
+A frame whose lease expired goes back to ready tagged ``\xff<n>|`` (``n``:
+deliveries lost so far, for ``MAX_DELIVERIES``); :meth:`RedisBackend._fetch`
+strips the tag. A receipt is ``<process token>.<n>`` (``/<p>`` appended for priority ``p``): unique
 per delivery, so acknowledging a delivery whose lease expired and that was
 handed to someone else under a new receipt is a harmless no-op. All times are
 the Redis server's clock (``TIME``), so consumers on hosts with skewed clocks
@@ -189,6 +191,15 @@ local function ack_groups(key_base, arg_base, groups)
     a = a + n + 1
   end
 end
+-- A frame whose lease ran out goes back tagged "\255<n>|" where n counts such lost
+-- deliveries (MAX_DELIVERIES, Q16); the client strips the tag. A retry's new frame is untagged.
+local function redelivered(frame)
+  if string.byte(frame, 1) == 255 then
+    local bar = string.find(frame, '|', 2, true)
+    return '\255' .. (tonumber(string.sub(frame, 2, bar - 1)) + 1) .. '|' .. string.sub(frame, bar + 1)
+  end
+  return '\255' .. '1|' .. frame
+end
 -- Move due scheduled frames and expired leases of one queue back to ready.
 -- Returns how many expired leases were handed back.
 local function recover(k, now, batch)
@@ -207,7 +218,7 @@ local function recover(k, now, batch)
     local frames = redis.call('HMGET', k.inflight, unpack(expired))
     -- to the head of the queue, the longest-expired ending up first in line
     for i = #expired, 1, -1 do
-      if frames[i] then push_ready(k, level_of(expired[i]), frames[i], true) end
+      if frames[i] then push_ready(k, level_of(expired[i]), redelivered(frames[i]), true) end
     end
     redis.call('ZREM', k.leases, unpack(expired))
     redis.call('HDEL', k.inflight, unpack(expired))

@@ -1,0 +1,136 @@
+"""Results of the database queue backend: rows of :class:`~.models.JobResult`.
+
+A write is one upsert on the calling thread's connection (``INSERT ... ON
+CONFLICT DO UPDATE``, which SQLite and PostgreSQL both speak); on PostgreSQL a
+final write also ``NOTIFY``s :data:`CHANNEL` with the job id in the same
+statement, and a waiter ``LISTEN``s on a connection of its own: no polling.
+Elsewhere (SQLite) a waiter polls the row with a back-off, from 50 ms up to
+one second between reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+import time
+
+from django.db import OperationalError, connections
+
+from ..queue.backends.database import LOCK_RETRIES, _is_lock_error
+
+from .base import ResultStore
+from .record import FINAL, ResultRecord
+
+#: PostgreSQL channel final writes NOTIFY; payload = job id.
+CHANNEL = "djworkers_results"
+#: Polling back-off where there is no LISTEN/NOTIFY: first wait, factor, longest wait.
+POLL = (0.05, 1.5, 1.0)
+
+
+class DatabaseResultStore(ResultStore):
+    def __init__(self, ttl: float, alias: str = "default"):
+        super().__init__(ttl)
+        self.alias = alias
+
+    @property
+    def _connection(self):
+        return connections[self.alias]
+
+    @property
+    def _table(self) -> str:
+        from .models import JobResult
+
+        return self._connection.ops.quote_name(JobResult._meta.db_table)
+
+    @property
+    def _notifies(self) -> bool:
+        return self._connection.vendor == "postgresql"
+
+    def write(self, job_id: str, status: str, frame: bytes) -> None:
+        """One upsert (the status also in its own column, for the admin and for queries); on
+        PostgreSQL a final one NOTIFYs in the same statement. SQLite lock errors are retried."""
+        sql = (
+            f"INSERT INTO {self._table} (job_id, status, frame, expires_at) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
+            f"expires_at = excluded.expires_at"
+        )
+        params: list = [job_id, status, bytes(frame), self.expires_at()]
+        if status in FINAL and self._notifies:
+            sql = f"WITH saved AS ({sql} RETURNING job_id) SELECT pg_notify(%s, job_id) FROM saved"
+            params.append(CHANNEL)
+        delay = 0.01
+        for attempt in range(LOCK_RETRIES):
+            try:
+                with self._connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                return
+            except OperationalError as exc:
+                if not _is_lock_error(exc) or attempt == LOCK_RETRIES - 1:
+                    raise
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(0.5, delay * 2)
+
+    def read(self, job_id: str) -> bytes | None:
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"SELECT frame FROM {self._table} WHERE job_id = %s AND expires_at > %s",
+                           [job_id, time.time()])
+            row = cursor.fetchone()
+        return bytes(row[0]) if row else None
+
+    def _final_frame(self, job_id: str) -> bytes | None:
+        frame = self.read(job_id)
+        if frame is not None and ResultRecord.unseal(frame).is_final:
+            return frame
+        return None
+
+    def wait_final(self, job_id: str, timeout: float | None) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._notifies:
+            return self._wait_notified(job_id, deadline)
+        delay, factor, longest = POLL
+        while True:
+            frame = self._final_frame(job_id)
+            if frame is not None:
+                return frame
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            time.sleep(delay if left is None else min(delay, left))
+            delay = min(longest, delay * factor)
+
+    def _wait_notified(self, job_id: str, deadline: float | None) -> bytes | None:
+        """LISTEN first, then read once (a result written in between is not missed), then
+        read again only when a NOTIFY names this job."""
+        base = self._connection
+        wrapper = type(base)(copy.deepcopy(base.settings_dict), self.alias)
+        try:
+            wrapper.ensure_connection()
+            raw = wrapper.connection
+            raw.autocommit = True
+            raw.execute(f"LISTEN {CHANNEL}")
+            while True:
+                frame = self._final_frame(job_id)
+                if frame is not None:
+                    return frame
+                while True:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return None
+                    # a finite slice even without a deadline: a dead server is noticed
+                    woke = any(notify.payload == job_id for notify in
+                               raw.notifies(timeout=5.0 if left is None else min(left, 5.0), stop_after=1))
+                    if woke:
+                        break
+        finally:
+            with contextlib.suppress(Exception):
+                wrapper.close()
+
+    def purge(self) -> int:
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {self._table} WHERE expires_at <= %s", [time.time()])
+            return cursor.rowcount
+
+    def delete(self, job_id: str) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {self._table} WHERE job_id = %s", [job_id])

@@ -1,0 +1,111 @@
+"""One job's result as the store keeps it: status, value or error, and timings (Q12).
+
+A :class:`ResultRecord` is sealed (serialized and signed, like a message: see
+:func:`djworkers.messages.seal`) before it reaches any store, so a store moves
+opaque bytes and a forged result is never deserialized.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..exceptions import JobCancelled, RemoteJobError
+from ..messages import seal, unseal
+from ..serializers import get_serializer
+
+QUEUED = "queued"
+RUNNING = "running"
+RETRYING = "retrying"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+#: Statuses after which nothing changes: a waiter stops waiting.
+FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+STATUSES = (QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED)
+
+RECORD_VERSION = 1
+
+
+@dataclasses.dataclass
+class ResultRecord:
+    """What ``django.tasks``' TaskResult needs later: status, value, error, attempts, worker, times."""
+
+    job_id: str
+    status: str
+    name: str = ""
+    queue: str = ""
+    value: Any = None
+    #: The job's exception, serialized on its own (None when it could not be): loading it
+    #: may fail in a process that cannot import its class, and then only the text is used.
+    exception: bytes | None = None
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+    attempts: int = 0
+    worker: str = ""
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    def set_error(self, exc: BaseException, traceback: str) -> None:
+        """Keep ``exc`` as itself when the serializer can carry it both ways, and always as text."""
+        self.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        self.error_message = str(exc)
+        self.traceback = traceback
+        serializer = get_serializer()
+        try:
+            blob = serializer.dumps(exc)
+            if type(serializer.loads(blob)) is type(exc):  # the getter must rebuild it too
+                self.exception = blob
+        except Exception:
+            self.exception = None
+
+    def error(self) -> BaseException:
+        """The job's exception: itself when it deserializes, else a :class:`RemoteJobError`."""
+        if self.status == CANCELLED:
+            return JobCancelled(f"Job {self.name or self.job_id} [{self.job_id}] was cancelled.")
+        if self.exception is not None:
+            try:
+                exc = get_serializer().loads(self.exception)
+                if isinstance(exc, BaseException):
+                    return exc
+            except Exception:
+                pass
+        return RemoteJobError(self.error_type, self.error_message, self.traceback)
+
+    # -- sealing -------------------------------------------------------------------------
+    def seal(self) -> bytes:
+        """Signed bytes. A return value the serializer refuses is replaced by an error the
+        getter sees (the job ran; its value cannot travel)."""
+        data = {"v": RECORD_VERSION, **dataclasses.asdict(self)}
+        try:
+            return seal(data)
+        except Exception as exc:
+            if data["exception"] is not None:
+                data["exception"] = None  # e.g. a serializer that cannot hold bytes
+                try:
+                    return seal(data)
+                except Exception:
+                    pass
+            if self.status == SUCCEEDED:
+                data.update(
+                    status=FAILED, value=None, error_type="djworkers.exceptions.SerializationError",
+                    error_message=(f"the return value of job {self.name!r} (type "
+                                   f"{type(self.value).__qualname__}) cannot be stored: {exc}"),
+                )
+            else:
+                data["value"] = None
+            return seal(data)
+
+    @classmethod
+    def unseal(cls, raw: bytes) -> "ResultRecord":
+        data = dict(unseal(raw))
+        data.pop("v", None)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})

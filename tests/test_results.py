@@ -1,0 +1,270 @@
+"""The result store, async jobs, time limits and poison in-process, on the memory backend (Q11-Q13, Q16).
+
+Fast companions of tests/test_queue_results.py (which runs real consumers on
+SQLite, PostgreSQL and Redis): the executor and worker driven directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from django.test import override_settings
+
+from djworkers.exceptions import (
+    JobCancelled, RemoteJobError, ResultsNotEnabled, ResultTimeout,
+)
+from djworkers.messages import Message, encode
+from djworkers.models import FailedJob
+from djworkers.queue import get_backend, get_result, queue_command
+from djworkers.queue.api import reset_backends
+from djworkers.queue.backends.memory import MemoryBackend, MemoryStore
+from djworkers.registry import Job
+from djworkers.results import ResultRecord
+from djworkers.results.memory import MemoryResultStore
+from djworkers.runtime.executor import Executor, Outcome
+from djworkers.runtime.source import Delivery
+from djworkers.runtime.worker import PollBackoff, Worker
+
+FAST_POLL = dict(poll=PollBackoff(0.01, 1.5, 0.05), fetch_timeout=0.05)
+
+
+@pytest.fixture
+def memory_queue(clean_registry):
+    settings = {"QUEUE": {"BACKEND": "memory", "CONNECTION": f"results-{time.monotonic_ns()}"}}
+    with override_settings(DJWORKERS=settings):
+        reset_backends()
+        yield get_backend()
+        reset_backends()
+
+
+def _worker(backend, **kwargs) -> Worker:
+    return Worker(backend, burst=True, exit_on_force=False, heartbeat_interval=0.05, **FAST_POLL, **kwargs)
+
+
+# -- the store -------------------------------------------------------------------------------
+def test_memory_store_wait_wakes_on_the_final_write_and_expires():
+    """Q12: a waiter wakes when the final record is written (no polling), and records expire."""
+    store = MemoryResultStore(ttl=0.5)
+    store.save(ResultRecord("j1", "running"))
+    assert store.wait("j1", timeout=0.05) is None  # running is not final
+    threading.Timer(0.1, lambda: store.save(ResultRecord("j1", "succeeded", value=7))).start()
+    started = time.monotonic()
+    record = store.wait("j1", timeout=5)
+    assert record.value == 7 and time.monotonic() - started < 2
+    time.sleep(0.6)
+    assert store.load("j1") is None
+    assert store.purge() == 1
+
+
+def test_records_are_signed():
+    """Q12: a record is sealed like a message: a tampered one is refused before deserializing."""
+    from djworkers.exceptions import BadSignature
+
+    frame = ResultRecord("j2", "succeeded", value={"a": 1}).seal()
+    assert ResultRecord.unseal(frame).value == {"a": 1}
+    with pytest.raises(BadSignature):
+        ResultRecord.unseal(frame[:-1] + bytes([frame[-1] ^ 1]))
+
+
+def test_json_serializer_carries_errors_as_text_and_refuses_odd_values():
+    """Q12: with JSON, the exception comes back as RemoteJobError; a value JSON cannot hold
+    fails the result with a message naming its type."""
+    with override_settings(DJWORKERS={"SERIALIZER": "json"}):
+        record = ResultRecord("j3", "failed")
+        try:
+            raise KeyError("missing")
+        except KeyError as exc:
+            record.set_error(exc, "Traceback ... KeyError")
+        back = ResultRecord.unseal(record.seal())
+        error = back.error()
+        assert isinstance(error, RemoteJobError) and error.type_name == "builtins.KeyError"
+        odd = ResultRecord.unseal(ResultRecord("j4", "succeeded", name="odd", value=object()).seal())
+        assert odd.status == "failed" and "type object" in odd.error_message
+
+
+# -- the handle ------------------------------------------------------------------------------
+def test_handle_get_status_aget_and_cancel(memory_queue):
+    """Q12: status/get/aget/get_result through a worker; mark_cancelled makes get() raise."""
+
+    @queue_command(result=True)
+    def multiply(a, b):
+        return a * b
+
+    handle = multiply(6, 7)
+    assert handle.status == "queued"
+    with pytest.raises(ResultTimeout):
+        handle.get(timeout=0.1)
+    assert _worker(memory_queue).run() == 0
+    assert handle.get() == 42 and handle.status == "succeeded"
+    assert asyncio.run(handle.aget(timeout=1)) == 42
+    assert get_result(handle.id).get() == 42
+    cancelled = multiply(1, 1)
+    memory_queue.result_store().mark_cancelled(cancelled.id, name=multiply.name)
+    assert cancelled.status == "cancelled"
+    with pytest.raises(JobCancelled):
+        cancelled.get(timeout=1)
+
+
+def test_results_off_writes_nothing(memory_queue):
+    """Q12: without result=True (or RESULTS), nothing reaches the store."""
+
+    @queue_command
+    def quiet():
+        return 1
+
+    handle = quiet()
+    assert _worker(memory_queue).run() == 0
+    assert memory_queue.result_store().frames == {}
+    with pytest.raises(ResultsNotEnabled, match="result=True"):
+        handle.status
+
+
+def test_results_setting_turns_them_on_for_every_job(clean_registry):
+    """Q12: QUEUE["RESULTS"] = True stores every job's result; result=False still opts out."""
+
+    @queue_command
+    def one():
+        return 1
+
+    @queue_command(result=False)
+    def two():
+        return 2
+
+    settings = {"QUEUE": {"BACKEND": "memory", "CONNECTION": "results-setting", "RESULTS": True}}
+    with override_settings(DJWORKERS=settings):
+        reset_backends()
+        backend = get_backend()
+        first, second = one(), two()
+        assert (first.stores_result, second.stores_result) == (True, False)
+        assert _worker(backend).run() == 0
+        assert first.get(timeout=1) == 1
+        assert backend.result_store().load(second.id) is None
+    reset_backends()
+
+
+def test_eager_handle_get_returns_the_value(clean_registry):
+    """Q7/Q12: in eager mode get() returns the value computed inline."""
+
+    @queue_command(result=True)
+    def square(x):
+        return x * x
+
+    with override_settings(DJWORKERS={"QUEUE": {"ALWAYS_EAGER": True}}):
+        handle = square(9)
+    assert handle.get() == 81 and handle.status == "succeeded"
+
+
+# -- async jobs (Q11) -----------------------------------------------------------------------------
+def test_executor_runs_coroutines_to_completion(clean_registry):
+    """Q11: an async job's coroutine runs (its side effect happens) on the thread's loop."""
+    done = []
+
+    async def job(x):
+        await asyncio.sleep(0.01)
+        done.append(x)
+        return x + 1
+
+    clean_registry.register(Job("t.async", job))
+    result = Executor("test", record_failures=False).run(Message("t.async", args=(1,)))
+    assert result.outcome is Outcome.SUCCEEDED and result.value == 2 and done == [1]
+
+
+def test_eager_async_command_runs_from_sync_and_async_code(clean_registry):
+    """Q7/Q11: in eager mode an async command runs to completion, also when called from a
+    coroutine (an async view), where this thread's loop is already running."""
+
+    @queue_command
+    async def double(x):
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def from_async_code():
+        return double(21).result
+
+    with override_settings(DJWORKERS={"QUEUE": {"ALWAYS_EAGER": True}}):
+        assert double(4).result == 8
+        assert asyncio.run(from_async_code()) == 42
+
+
+def test_async_job_past_its_timeout_is_cancelled(clean_registry):
+    """Q11/Q13: an async job is really cancelled at its limit (asyncio.wait_for)."""
+    finished = []
+
+    async def job():
+        await asyncio.sleep(5)
+        finished.append(True)
+
+    clean_registry.register(Job("t.async_slow", job, timeout=0.2))
+    started = time.monotonic()
+    result = Executor("test", record_failures=False).run(Message("t.async_slow"))
+    assert result.outcome is Outcome.FAILED and time.monotonic() - started < 2
+    assert "timed out after 0.2s" in str(result.exception) and finished == []
+
+
+def test_timeout_and_result_options_are_validated():
+    """Q12/Q13: a bad timeout or result option is refused when the job is declared, naming it."""
+    with pytest.raises(ValueError, match="'t.bad'.*timeout"):
+        Job.declare("t.bad", lambda: None, "queue", timeout=0)
+    with pytest.raises(ValueError, match="'t.bad'.*result must be True or False"):
+        Job.declare("t.bad", lambda: None, "queue", result="yes")
+
+
+# -- time limits and poison in the worker (Q13, Q16) ---------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_worker_times_out_a_sync_job_and_keeps_serving(memory_queue):
+    """Q13: a sync job past its limit is failed as timed-out, its lease is no longer renewed,
+    and a new job thread serves the next job while the old one is abandoned."""
+    release = threading.Event()
+    ran = []
+
+    @queue_command(timeout=0.3, result=True)
+    def hang():
+        release.wait(10)
+        return "late"
+
+    @queue_command
+    def after():
+        ran.append(True)
+
+    handle = hang()
+    after()
+    worker = _worker(memory_queue, prefetch=2)  # both in the hung thread's batch
+    try:
+        started = time.monotonic()
+        assert worker.run() == 0
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+    assert ran == [True]
+    failed = FailedJob.objects.get()
+    assert failed.reason == "timed-out" and "timed out after 0.3s" in failed.error
+    assert "release.wait(10)" in failed.traceback  # where the job was stuck
+    assert worker.counts["timed-out"] == 1
+    with pytest.raises(Exception, match="timed out after 0.3s"):
+        handle.get(timeout=1)
+    assert memory_queue.stats() == {"ready": 0, "scheduled": 0, "in_flight": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_sends_a_frame_past_max_deliveries_to_the_failed_store(clean_registry):
+    """Q16: a delivery past MAX_DELIVERIES is not run: stored as poison with the count."""
+    ran = []
+    clean_registry.register(Job("t.victim", lambda: ran.append(1)))
+    store = MemoryStore()
+    backend = MemoryBackend(["default"], store, lease_seconds=0.1)
+    backend.write(encode(Message("t.victim")))
+    for _ in range(3):  # three consumers that "died": leases taken and never settled
+        assert backend.fetch(1, 1)
+        time.sleep(0.15)
+    worker = _worker(MemoryBackend(["default"], store), max_deliveries=3)
+    assert worker.run() == 0
+    assert ran == [] and worker.counts["poisoned"] == 1
+    failed = FailedJob.objects.get()
+    assert failed.reason == "poison" and "delivered 4 times" in failed.error
+
+
+def test_delivery_default_count():
+    assert Delivery(b"x", None).deliveries == 1
