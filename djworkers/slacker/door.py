@@ -26,8 +26,11 @@ class SlackerDoor(Door):
         "THREADS": 10,
         "HTTP_MAX_CLIENTS": 10,
         "TORNADO_COMMAND": None,
+        "QUEUE": None,
     }
     legacy_settings = {"SLACKER_SERVER": "SERVER"}
+    # The queue worker's job (djworkers/slacker/jobs.py), so every consumer knows it.
+    autodiscover = ("slacker.jobs",)
 
     def check(self):
         from .checks import check

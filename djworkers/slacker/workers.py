@@ -10,7 +10,9 @@ failed). Workers are named by ``DJWORKERS["SLACKER"]["WORKER"]`` or per call
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
-from .chain import Chain
+from .chain import Chain, chain_of
 from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTimeout
 from .wire import decode_result, encode_chain, evaluate
 
@@ -285,10 +287,49 @@ class HttpWorker(Worker):
         return value
 
 
+class QueueWorker(Worker):
+    """Sends the chain as a job of the queue door and awaits its result from the result store.
+
+    A ``queue_consumer`` (of ``DJWORKERS["SLACKER"]["QUEUE"]``, default the
+    queue's default) runs it, in another process or host. The job is written
+    from the thread worker's pool (a database or Redis write must not block the
+    loop) and its result awaited with ``JobHandle.aget``; both count against
+    the chain's timeout, and a chain still queued when its caller gave up is
+    not run.
+    """
+
+    name = "queue"
+
+    def __init__(self) -> None:
+        self._enqueuer = ThreadWorker()
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        from .chain import postpone
+        from .jobs import run_chain_job
+
+        started = loop_time()
+        queue = conf.section("SLACKER")["QUEUE"] or conf.section("QUEUE")["NAME"]
+        frame = base64.b64encode(encode_chain(chain)).decode("ascii")
+        send = postpone(run_chain_job).schedule((frame, time.time() + timeout), queue=queue, on_commit=False)
+        try:
+            handle = await self._enqueuer.run(chain_of(send), timeout)
+            encoded = await handle.aget(max(0.001, timeout - (loop_time() - started)))
+        except TimeoutError as exc:  # the enqueue's SlackerTimeout, or the result store's ResultTimeout
+            raise SlackerTimeout(
+                f"{chain.describe()} had no result from the queue within {timeout}s (is a queue_consumer "
+                f"running for queue {queue!r}?): {exc}"
+            ) from None
+        status, value = decode_result(base64.b64decode(encoded))
+        if status == "error":
+            raise value
+        return value
+
+
 WORKERS: dict[str, type[Worker]] = {
     "local": LocalWorker,
     "thread": ThreadWorker,
     "http": HttpWorker,
+    "queue": QueueWorker,
 }
 
 _instances: dict[str, Worker] = {}
