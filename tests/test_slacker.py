@@ -257,6 +257,7 @@ class TestSettingsChecksStatus:
             ({"THREADS": 0}, "djworkers.E604"),
             ({"HTTP_MAX_CLIENTS": 2.5}, "djworkers.E604"),
             ({"TORNADO_COMMAND": "run_tornado_example"}, "djworkers.E606"),
+            ({"QUEUE": ""}, "djworkers.E607"),
         ],
         ids=repr,
     )

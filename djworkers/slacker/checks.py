@@ -1,4 +1,4 @@
-"""System checks for ``DJWORKERS["SLACKER"]`` (ids djworkers.E601–E606)."""
+"""System checks for ``DJWORKERS["SLACKER"]`` (ids djworkers.E601–E607)."""
 
 from __future__ import annotations
 
@@ -63,4 +63,9 @@ def check() -> Iterator[checks.CheckMessage]:
             'DJWORKERS["SLACKER"]["TORNADO_COMMAND"] must be a list of strings (a management '
             f"command and its arguments) or None, got {command!r}.",
             id="djworkers.E606",
+        )
+    queue = options["QUEUE"]
+    if queue is not None and not (isinstance(queue, str) and queue):
+        yield checks.Error(
+            f'DJWORKERS["SLACKER"]["QUEUE"] must be a queue name or None, got {queue!r}.', id="djworkers.E607"
         )
