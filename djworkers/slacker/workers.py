@@ -287,21 +287,31 @@ class HttpWorker(Worker):
         return value
 
 
+class QueueThreads(ThreadWorker):
+    """The queue worker's own pool (same size as the thread worker's): it writes jobs and waits for
+    their results, so waiting chains never take the thread worker's threads."""
+
+    name = "queue-threads"
+    _lock = threading.Lock()
+    _pool = None
+    _size = 0
+
+
 class QueueWorker(Worker):
     """Sends the chain as a job of the queue door and awaits its result from the result store.
 
     A ``queue_consumer`` (of ``DJWORKERS["SLACKER"]["QUEUE"]``, default the
-    queue's default) runs it, in another process or host. The job is written
-    from the thread worker's pool (a database or Redis write must not block the
-    loop) and its result awaited with ``JobHandle.aget``; both count against
-    the chain's timeout, and a chain still queued when its caller gave up is
-    not run.
+    queue's default) runs it, in another process or host. Writing the job and
+    waiting for its result (``JobHandle.get``) block, so both happen in a pool
+    of ``THREADS`` threads of this worker, whose database connections Django
+    closes after each use as after a request; both count against the chain's
+    timeout, and a chain still queued when its caller gave up is not run.
     """
 
     name = "queue"
 
     def __init__(self) -> None:
-        self._enqueuer = ThreadWorker()
+        self._threads = QueueThreads()
 
     async def run(self, chain: Chain, timeout: float) -> Any:
         from .chain import postpone
@@ -312,9 +322,11 @@ class QueueWorker(Worker):
         frame = base64.b64encode(encode_chain(chain)).decode("ascii")
         send = postpone(run_chain_job).schedule((frame, time.time() + timeout), queue=queue, on_commit=False)
         try:
-            handle = await self._enqueuer.run(chain_of(send), timeout)
-            encoded = await handle.aget(max(0.001, timeout - (loop_time() - started)))
-        except TimeoutError as exc:  # the enqueue's SlackerTimeout, or the result store's ResultTimeout
+            handle = await self._threads.run(chain_of(send), timeout)
+            left = max(0.001, timeout - (loop_time() - started))
+            # The store's own timeout ends the wait (ResultTimeout); the pool's is a backstop.
+            encoded = await self._threads.run(chain_of(postpone(handle).get(left)), left + 1.0)
+        except TimeoutError as exc:  # SlackerTimeout of the pool, or the result store's ResultTimeout
             raise SlackerTimeout(
                 f"{chain.describe()} had no result from the queue within {timeout}s (is a queue_consumer "
                 f"running for queue {queue!r}?): {exc}"
