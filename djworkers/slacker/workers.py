@@ -57,13 +57,14 @@ class LoopSlots:
     one more in.
     """
 
-    def __init__(self, setting: str):
+    def __init__(self, setting: str, factor: int = 1):
         self.setting = setting
+        self.factor = factor
         self._size = 0
         self._semaphores = PerLoop(lambda: asyncio.Semaphore(self._size))
 
     def __call__(self) -> asyncio.Semaphore:
-        self._size = int(conf.section("SLACKER")[self.setting])
+        self._size = int(conf.section("SLACKER")[self.setting]) * self.factor
         return self._semaphores.get(self._size)
 
 
@@ -139,9 +140,9 @@ def _prestart(pool: ThreadPoolExecutor, size: int) -> None:
 class ThreadWorker(Worker):
     """A bounded pool of ``DJWORKERS["SLACKER"]["THREADS"]`` threads in this process.
 
-    At most that many chains are handed to the pool at once, the others wait
-    their turn in the loop (see :class:`LoopSlots`); one that times out while
-    waiting never runs.
+    At most twice that many chains are handed to the pool at once (one running
+    and one queued per thread), the others wait their turn in the loop (see
+    :class:`LoopSlots`); one that times out while waiting never runs.
     """
 
     name = "thread"
@@ -171,7 +172,9 @@ class ThreadWorker(Worker):
             cls._pool = None
 
     def __init__(self) -> None:
-        self._slot = LoopSlots("THREADS")
+        # Twice the pool: a thread that finishes finds the next chain already queued instead of
+        # idling until the loop comes round to hand it one.
+        self._slot = LoopSlots("THREADS", factor=2)
 
     async def run(self, chain: Chain, timeout: float) -> Any:
         pool = self.pool()
