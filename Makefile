@@ -24,7 +24,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[redis,postgres]'
+	$(BIN)/python -m pip install -q -e '.[redis,postgres,zmq]'
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml

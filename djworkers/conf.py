@@ -47,17 +47,7 @@ CORE_LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
 #: Old flat names of the original libraries whose djworkers door is not built
 #: yet: nothing reads them, and a system check (W004) says so. A door that lands
 #: declares its names in its descriptor and they leave this table.
-UNBUILT_DOOR_SETTINGS: dict[str, str] = {
-    "GEARMAN_SERVERS": "gearman",
-    "GEARMAN_JOB_NAME": "gearman",
-    "ZTASKD_URL": "ztask",
-    "ZTASKD_ALWAYS_EAGER": "ztask",
-    "ZTASKD_DISABLED": "ztask",
-    "ZTASKD_RETRY_COUNT": "ztask",
-    "ZTASKD_RETRY_AFTER": "ztask",
-    "ZTASKD_ON_LOAD": "ztask",
-    "ZTASKD_WORKER_URLS": "ztask",
-}
+UNBUILT_DOOR_SETTINGS: dict[str, str] = {}
 
 
 def defaults() -> dict[str, Any]:

@@ -91,6 +91,13 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
     assert failed.find_elements(By.TAG_NAME, "td")[3].text == "3"  # 1 attempt + 2 retries
     wait.until(lambda d: d.find_element(By.ID, "failed-total").text == "1")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '#queues tr[data-queue="default"]'))
+
+    # ztask (Z1): the button's task goes over ZeroMQ to ztaskd, which runs it; its node shows up.
+    browser.find_element(By.ID, "enqueue-ztask-email").click()
+    sent = wait.until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '#runs tr[data-kind="ztask-email"][data-status="done"]')))
+    assert "thank-you sent to" in sent.find_element(By.CSS_SELECTOR, "td.result").text
+    wait.until(lambda d: "up" in d.find_element(By.ID, "ztask-nodes").text)
     screenshot(browser, "example-home.png")
 
     # The admin dashboard, reached from the admin index.
@@ -112,5 +119,5 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
     # Ctrl-C stops the web server, the consumer and the runner; nothing is left behind.
     assert example.interrupt() == 0, example.log.read_text()[-3000:]
     log = example.log.read_text()
-    for name in ("dumbwaiter", "queue", "web"):
+    for name in ("dumbwaiter", "queue", "ztaskd", "web"):
         assert re.search(rf"^ *{name} \| stopped$", log, re.MULTILINE), log[-3000:]

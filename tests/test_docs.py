@@ -223,8 +223,8 @@ def test_quickstart_project_blocks_run(tmp_path):
 
 @pytest.mark.slow
 def test_quickstart_make_demo_starts_and_stops_on_ctrl_c(tmp_path):
-    """`make demo` migrates, prints the demo user, serves the example project with a consumer and
-    a runner, and Ctrl-C (SIGINT to the foreground group, as a terminal sends it) stops it all."""
+    """`make demo` migrates, prints the demo user, serves the example project with a consumer,
+    a runner and ztaskd, and Ctrl-C (SIGINT to the foreground group, as a terminal sends it) stops it all."""
     port = free_port()
     env = example_env(tmp_path)
     env["DEMO_ADDR"] = f"127.0.0.1:{port}"
@@ -248,10 +248,10 @@ def test_quickstart_make_demo_starts_and_stops_on_ctrl_c(tmp_path):
     assert code in (0, -signal.SIGINT, 2, 130), output[-3000:]
     assert "user 'demo', password 'demo'" in output
     assert f"http://127.0.0.1:{port}/" in output
-    for name in ("dumbwaiter", "queue", "web"):
+    for name in ("dumbwaiter", "queue", "ztaskd", "web"):
         assert re.search(rf"^ *{name} \| stopped$", output, re.M), output[-3000:]
     pids = [int(pid) for pid in re.findall(r"\| started \(pid (\d+)\)", output)]
-    assert len(pids) == 3
+    assert len(pids) == 4
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -6,6 +6,8 @@ variables switch to the servers a production site would use:
 ``DJWORKERS_EXAMPLE_QUEUE=redis``
     Queue jobs through Redis (``DJWORKERS_EXAMPLE_REDIS_URL``, default
     ``redis://127.0.0.1:6379/0``); the cache moves to the same Redis.
+``DJWORKERS_EXAMPLE_ZTASK_URL``
+    Where ``ztaskd`` listens (default ``tcp://127.0.0.1:5555``).
 ``DATABASE_URL=postgres://user@host:port/name`` (or ``sqlite:///path``)
     The database for the models, the failed-job store and the database queue.
 ``DJWORKERS_EXAMPLE_TORNADO_PORT=8001`` (with ``DJWORKERS_EXAMPLE_DJANGO_URL``, default ``http://127.0.0.1:8000``)
@@ -37,8 +39,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "djworkers",
     "demo",  # one app per front door; later doors add theirs next to it
+    "ztask_demo",
     "slacker_demo",
 ]
+
+# The Gearman door's example (django-gearman's gearman_example app) needs a gearmand:
+# DJWORKERS_EXAMPLE_GEARMAN=127.0.0.1:4730 installs it (unset, the demo needs no gearmand).
+EXAMPLE_GEARMAN = os.environ.get("DJWORKERS_EXAMPLE_GEARMAN", "")
+if EXAMPLE_GEARMAN:
+    INSTALLED_APPS.append("gearman_example")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -126,6 +135,11 @@ DJWORKERS = {
         "BACKEND": EXAMPLE_QUEUE,
         "CONNECTION": EXAMPLE_REDIS_URL if EXAMPLE_QUEUE == "redis" else None,
     },
+    "ZTASK": {
+        "URL": os.environ.get("DJWORKERS_EXAMPLE_ZTASK_URL", "tcp://127.0.0.1:5555"),
+        "RETRY_COUNT": 3,
+        "RETRY_AFTER": 1,
+    },
     "STATS": {"FLUSH_INTERVAL": 2},
     "SLACKER": {
         # The Tornado example's http worker calls this Django server's /slacker/ endpoint.
@@ -133,6 +147,8 @@ DJWORKERS = {
         "TORNADO_COMMAND": ["run_tornado_example", "--port", EXAMPLE_TORNADO_PORT] if EXAMPLE_TORNADO_PORT else None,
     },
 }
+if EXAMPLE_GEARMAN:
+    DJWORKERS["GEARMAN"] = {"SERVERS": [EXAMPLE_GEARMAN]}
 
 LOGGING = {
     "version": 1,
