@@ -141,17 +141,18 @@ def test_w001_legacy_name_names_the_new_key():
     }
 
 
-def test_w004_old_name_of_a_door_not_built_says_nothing_reads_it(settings):
-    """No promise for a door that is not there: the old name is reported as unread, not "moved"."""
+def test_w004_old_name_of_a_door_not_built_says_nothing_reads_it(settings, monkeypatch):
+    """No promise for a door that is not there: the old name is reported as unread, not "moved".
+
+    Every door of the original libraries is built now, so the table is empty; a door still to come
+    (here an invented one) would list its old names there."""
     from djworkers import conf
 
-    if not conf.UNBUILT_DOOR_SETTINGS:
-        pytest.skip("every door is built")
-    old, door = next(iter(conf.UNBUILT_DOOR_SETTINGS.items()))
+    monkeypatch.setitem(conf.UNBUILT_DOOR_SETTINGS, "FUTURE_DOOR_SERVER", "future")
     settings.DJWORKERS = CLEAN
-    setattr(settings, old, "127.0.0.1:9000")
+    settings.FUTURE_DOOR_SERVER = "127.0.0.1:9000"
     (message,) = messages_with("djworkers.W004")
-    assert f"settings.{old} belongs to the {door} door" in message.msg
+    assert "settings.FUTURE_DOOR_SERVER belongs to the future door" in message.msg
     assert "nothing reads it" in message.msg
     assert not messages_with("djworkers.W001")
 
