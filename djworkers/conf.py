@@ -49,9 +49,7 @@ CORE_LEGACY_SETTINGS: dict[str, tuple[str | None, str]] = {
 #: Old flat names of the original libraries whose djworkers door is not built
 #: yet: nothing reads them, and a system check (W004) says so. A door that lands
 #: declares its names in its descriptor and they leave this table.
-UNBUILT_DOOR_SETTINGS: dict[str, str] = {
-    "SLACKER_SERVER": "slacker",
-}
+UNBUILT_DOOR_SETTINGS: dict[str, str] = {}
 
 
 def defaults() -> dict[str, Any]:

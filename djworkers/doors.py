@@ -36,6 +36,7 @@ BUILTIN_DOORS: tuple[str, ...] = (
     "djworkers.queue.door.door",
     "djworkers.gearman.door.door",
     "djworkers.ztask.door.door",
+    "djworkers.slacker.door.door",
 )
 
 

@@ -509,7 +509,7 @@ def queue_command(
     func: None = None, /, *, name: str | None = None, queue: str | None = None,
     retries: int | None = None, retry_delay: float | None = None,
     retry_backoff: float | None = None, priority: int = 0,
-    unique: bool | Callable[..., Any] = False,
+    unique: bool | Callable[..., Any] = False, result: bool | None = None, timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], QueueCommandFunction[P, R]]: ...
 
 

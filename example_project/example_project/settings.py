@@ -10,6 +10,9 @@ variables switch to the servers a production site would use:
     Where ``ztaskd`` listens (default ``tcp://127.0.0.1:5555``).
 ``DATABASE_URL=postgres://user@host:port/name`` (or ``sqlite:///path``)
     The database for the models, the failed-job store and the database queue.
+``DJWORKERS_EXAMPLE_TORNADO_PORT=8001`` (with ``DJWORKERS_EXAMPLE_DJANGO_URL``, default ``http://127.0.0.1:8000``)
+    Serve the slacker example's Tornado app on that port (``manage.py run_tornado_example``,
+    started by ``djworkers_run --all``); its handlers await queries through this Django server.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ INSTALLED_APPS = [
     "djworkers",
     "demo",  # one app per front door; later doors add theirs next to it
     "ztask_demo",
+    "slacker_demo",
 ]
 
 # The Gearman door's example (django-gearman's gearman_example app) needs a gearmand:
@@ -104,6 +108,11 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EXAMPLE_QUEUE = os.environ.get("DJWORKERS_EXAMPLE_QUEUE", "database")
+# The slacker example: a Tornado app on this port, started by djworkers_run --all (off when unset).
+EXAMPLE_TORNADO_PORT = os.environ.get("DJWORKERS_EXAMPLE_TORNADO_PORT", "")
+EXAMPLE_TORNADO_URL = f"http://127.0.0.1:{EXAMPLE_TORNADO_PORT}" if EXAMPLE_TORNADO_PORT else ""
+# Where the Django server listens, for the Tornado app's http worker.
+EXAMPLE_DJANGO_URL = os.environ.get("DJWORKERS_EXAMPLE_DJANGO_URL", "http://127.0.0.1:8000")
 EXAMPLE_REDIS_URL = os.environ.get("DJWORKERS_EXAMPLE_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # The cache must be shared by processes: run_dumbwaiter writes values, the web server reads them.
@@ -132,6 +141,11 @@ DJWORKERS = {
         "RETRY_AFTER": 1,
     },
     "STATS": {"FLUSH_INTERVAL": 2},
+    "SLACKER": {
+        # The Tornado example's http worker calls this Django server's /slacker/ endpoint.
+        "SERVER": EXAMPLE_DJANGO_URL + "/slacker/",
+        "TORNADO_COMMAND": ["run_tornado_example", "--port", EXAMPLE_TORNADO_PORT] if EXAMPLE_TORNADO_PORT else None,
+    },
 }
 if EXAMPLE_GEARMAN:
     DJWORKERS["GEARMAN"] = {"SERVERS": [EXAMPLE_GEARMAN]}
