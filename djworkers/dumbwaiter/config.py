@@ -103,12 +103,12 @@ class Config:
         except KeyError:
             raise UnknownFunction(name, list(self.functions)) from None
 
-    def serializer(self) -> "Serializer":
+    def serializer(self) -> Serializer:
         """The serializer for stored values (``SERIALIZER``; None = the top-level one)."""
         return get_value_serializer(self.serializer_name)
 
 
-def get_value_serializer(name: Any) -> "Serializer":
+def get_value_serializer(name: Any) -> Serializer:
     """Resolve ``DJWORKERS["DUMBWAITER"]["SERIALIZER"]`` (None = ``DJWORKERS["SERIALIZER"]``)."""
     from ..serializers import get_serializer
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
 from ..doors import all_doors
 
 logger = logging.getLogger("djworkers.status")

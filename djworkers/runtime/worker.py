@@ -34,9 +34,9 @@ import inspect
 import logging
 import os
 import sys
-import traceback
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 

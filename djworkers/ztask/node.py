@@ -18,7 +18,8 @@ from .. import conf
 from ..messages import Message
 from ..queue.backends.base import Delivery
 from ..queue.backends.database import DatabaseBackend
-from ..registry import Job, Registry, registry as default_registry
+from ..registry import Job, Registry
+from ..registry import registry as default_registry
 from ..runtime.executor import Executor, Outcome, Result
 from .door import DOOR
 from .models import NODE_PREFIX

@@ -16,12 +16,12 @@ NODE_STALE_SECONDS = 15
 
 
 def ztask_section(options: StatusOptions) -> dict[str, Any]:
+    import time
+
     from django.db.models import Count, Q
     from django.utils import timezone
 
     from .models import ZtaskNode, ZtaskTask
-
-    import time
 
     problems: list[str] = []
     columns = [column("node", "Node"), column("state", "State"), column("received", "Received"),

@@ -102,7 +102,7 @@ class DatabaseBackend(QueueBackend):
         self._shared_memory_db = self.vendor == "sqlite" and connections[self.alias].is_in_memory_db()
 
     @classmethod
-    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
+    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> DatabaseBackend:
         return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
                    notify=bool(settings.get("NOTIFY", True)))
 
