@@ -256,10 +256,12 @@ def load_config(validate: bool = True) -> Config:
         if found:
             raise DjworkersImproperlyConfigured(found[0].msg + (f" {found[0].hint}" if found[0].hint else ""))
     section = conf.section("DUMBWAITER")
-    frequency = section.get("DEFAULT_FREQUENCY")
-    saved = section.get("DEFAULT_SAVED")
+    frequency = section["DEFAULT_FREQUENCY"]  # always present: the door's defaults are merged in
+    saved = section["DEFAULT_SAVED"]
     functions: dict[str, FunctionSpec] = {}
-    entries = section.get("FUNCTIONS") if isinstance(section.get("FUNCTIONS"), (list, tuple)) else []
+    entries = section.get("FUNCTIONS")
+    if not isinstance(entries, (list, tuple)):
+        entries = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or entry["name"] in functions:
             continue
