@@ -92,7 +92,7 @@ class Scheduler:
     """
 
     def __init__(self, jobs: list[PeriodicJob] | None = None, *,
-                 enqueue: Callable[[Message], None] = enqueue_message,
+                 enqueue: Callable[[Message], object] = enqueue_message,
                  claim: Callable[[str, int], bool] = claim_tick,
                  release: Callable[[str, int], None] = release_tick):
         self._jobs = jobs
