@@ -16,7 +16,7 @@ from typing import Any
 
 from .exceptions import MalformedMessage, SerializationError
 from .serializers import BUILTIN, Serializer, get_serializer
-from .serializers.signing import unsign, sign
+from .serializers.signing import sign, unsign
 
 ENVELOPE_VERSION = 1
 
@@ -40,10 +40,10 @@ class Message:
     enqueued_at: float = dataclasses.field(default_factory=time.time)
     options: dict = dataclasses.field(default_factory=dict)
 
-    def replace(self, **changes: Any) -> "Message":
+    def replace(self, **changes: Any) -> Message:
         return dataclasses.replace(self, **changes)
 
-    def next_attempt(self, eta: float | None) -> "Message":
+    def next_attempt(self, eta: float | None) -> Message:
         """The same job, one attempt later, due at ``eta``."""
         return self.replace(attempt=self.attempt + 1, eta=eta)
 

@@ -18,7 +18,6 @@ from djworkers.models import FailedJob
 from djworkers.runtime.executor import Executor
 from djworkers.runtime.failures import quarantine
 from tests.testapp import core_jobs  # noqa: F401  (registers core.fail_if_exists)
-from tests.testapp.filesource import FileSource
 
 pytestmark = pytest.mark.django_db
 

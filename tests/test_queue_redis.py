@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
 from djworkers.queue.backends import backend_class
@@ -22,6 +23,7 @@ from djworkers.queue.backends.redis_connection import DEFAULT_URL, get_client, p
 from djworkers.queue.backends.redis_scripts import QueueKeys
 from djworkers.runtime.source import Delivery
 from tests.backend_contract import LEASE, BackendContract
+
 
 class TestRedisBackendContract(BackendContract):
     """Q4/Q6: the backend contract every queue backend passes, on real Redis."""
@@ -386,7 +388,7 @@ def test_failed_fetch_keeps_acks_for_later(make_backend, redis_server, redis):
     _ack_from_job_thread(backend, one)
     redis_server.stop()
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(RedisConnectionError):
             backend.fetch(1, 0)
         assert backend._pending == {"default": [one.receipt]}
     finally:

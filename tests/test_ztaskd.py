@@ -10,6 +10,7 @@ import os
 import pickle
 import signal
 import time
+from itertools import pairwise
 
 import pytest
 import zmq
@@ -117,7 +118,7 @@ def test_failing_twice_then_succeeding_takes_three_attempts_and_leaves_no_failed
     wait_until(lambda: JobRun.objects.filter(key="twice").exists(), timeout=30)
     stamps = sorted(JobEvent.objects.filter(key="twice").values_list("at", flat=True))
     assert len(stamps) == 3
-    assert all(b - a >= 0.25 for a, b in zip(stamps, stamps[1:]))  # RETRY_AFTER between attempts
+    assert all(b - a >= 0.25 for a, b in pairwise(stamps))  # RETRY_AFTER between attempts
     time.sleep(0.5)
     assert events("twice") == 3 and not FailedJob.objects.exists()
     wait_until(lambda: not ZtaskTask.objects.exists(), timeout=5)
@@ -131,8 +132,9 @@ def test_always_failing_is_failed_after_retry_count_and_replayfailed_runs_it_aga
     with sending_to(url):
         tasks.fail_times.delay("always", 1000)
         wait_until(lambda: events("always") == 2, timeout=20)
-        from djworkers.ztask.admin import ZtaskTaskAdmin
         from django.contrib.admin.sites import site
+
+        from djworkers.ztask.admin import ZtaskTaskAdmin
 
         row = wait_until(lambda: ZtaskTask.objects.first(), timeout=5)
         assert "planned failure" in ZtaskTaskAdmin(ZtaskTask, site).last_error(row)

@@ -76,8 +76,9 @@ def _setup(db: str):
     from ..peers.base import django_setup
 
     try:
-        import djworkers.ztask  # noqa: F401
         import zmq  # noqa: F401
+
+        import djworkers.ztask  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"the ztask door needs pyzmq ({exc})") from exc
     django_setup(BENCH_DB=db, BENCH_QUEUE_BACKEND="database")

@@ -18,7 +18,6 @@ import time
 from django.db import OperationalError, connections
 
 from ..queue.backends.database import LOCK_RETRIES, _is_lock_error
-
 from .base import ResultStore
 from .record import FINAL, ResultRecord
 

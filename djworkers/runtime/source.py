@@ -77,7 +77,10 @@ class Source(abc.ABC):
         """
 
     def extend(self, deliveries: list[Delivery]) -> None:
-        """Renew the leases of running deliveries (called every heartbeat)."""
+        """Renew the leases of running deliveries (called every heartbeat).
+
+        Optional: a source without leases (or whose leases never expire) has nothing to renew."""
+        return None
 
     def result_store(self) -> Any:
         """Where jobs run from this source keep their results (a
@@ -85,7 +88,13 @@ class Source(abc.ABC):
         return None
 
     def heartbeat(self) -> None:
-        """Called every heartbeat interval by the worker's main thread (housekeeping)."""
+        """Called every heartbeat interval by the worker's main thread (housekeeping).
+
+        Optional: most sources have no housekeeping."""
+        return None
 
     def close(self) -> None:
-        """Release connections. The worker calls it once on exit."""
+        """Release connections. The worker calls it once on exit.
+
+        Optional: a source that holds no connection has nothing to release."""
+        return None

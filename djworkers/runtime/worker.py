@@ -34,9 +34,9 @@ import inspect
 import logging
 import os
 import sys
-import traceback
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +52,8 @@ from .source import Delivery, Source
 
 logger = logging.getLogger("djworkers.worker")
 
-Ticker = Callable[[float], None]
+#: Called with the time on the main thread; what it returns (the scheduler's enqueued messages) is ignored.
+Ticker = Callable[[float], object]
 
 
 class PollBackoff:
@@ -171,7 +172,7 @@ class Worker:
         #: Deliveries fetched and not settled yet (leases to renew), and those running now.
         self.held: dict[int, Delivery] = {}
         self.running: dict[int, Delivery] = {}
-        self.counts = collections.Counter()
+        self.counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._job_threads: list[threading.Thread] = []
         #: Time-limited jobs running now (by delivery id), each thread's current batch, and

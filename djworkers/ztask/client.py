@@ -74,7 +74,7 @@ class Client:
 
         with self.lock:
             try:
-                self.socket.send(frame, copy=len(frame) > 65536)
+                self.socket.send(frame, 0, copy=len(frame) > 65536)
             except zmq.Again:
                 raise ZtaskUnavailable(
                     f"No ztaskd at {', '.join(self.urls)} took {what} within {self.timeout:g} s "

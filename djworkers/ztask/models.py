@@ -10,6 +10,8 @@ page (messages received, when it was last seen).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 
 from ..queue.models import QueueJob
@@ -29,7 +31,7 @@ class ZtaskTask(QueueJob):
     """A message a ztaskd received and has not finished: pending, scheduled (``.after``,
     a retry) or running. Deleted when the task succeeds or fails for good."""
 
-    objects = ZtaskTaskManager()
+    objects: ClassVar[ZtaskTaskManager] = ZtaskTaskManager()
 
     class Meta:
         proxy = True

@@ -12,13 +12,15 @@ import dataclasses
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import conf
 from ..messages import Message
 from ..queue.backends.base import Delivery
 from ..queue.backends.database import DatabaseBackend
-from ..registry import Job, Registry, registry as default_registry
+from ..registry import Job, Registry
+from ..registry import registry as default_registry
 from ..runtime.executor import Executor, Outcome, Result
 from .door import DOOR
 from .models import NODE_PREFIX
@@ -122,8 +124,9 @@ class NodeExecutor(Executor):
         super().__init__(DOOR, "database", registry=jobs, **kwargs)
         self.queue = queue
 
-    def run(self, message: Message, raw: bytes | None = None) -> Result:
-        result = super().run(message.replace(queue=self.queue), raw)
+    def run(self, message: Message, raw: bytes | None = None,
+            abandoned: Callable[[], bool] | None = None) -> Result:
+        result = super().run(message.replace(queue=self.queue), raw, abandoned)
         if result.outcome is Outcome.RETRY and result.traceback:
             options = {**result.message.options, "last_error": result.traceback[-LAST_ERROR_LIMIT:]}
             result.message = result.message.replace(options=options)

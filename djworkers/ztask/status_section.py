@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ..monitoring.status import StatusOptions, column, failed_counts, iso_time, section
@@ -16,12 +17,12 @@ NODE_STALE_SECONDS = 15
 
 
 def ztask_section(options: StatusOptions) -> dict[str, Any]:
+    import time
+
     from django.db.models import Count, Q
     from django.utils import timezone
 
     from .models import ZtaskNode, ZtaskTask
-
-    import time
 
     problems: list[str] = []
     columns = [column("node", "Node"), column("state", "State"), column("received", "Received"),
@@ -43,7 +44,7 @@ def ztask_section(options: StatusOptions) -> dict[str, Any]:
     rows = []
     stale = timezone.now() - dt.timedelta(seconds=NODE_STALE_SECONDS)
     for node in nodes:
-        row = counts.get(node.queue, {})
+        row: Mapping[str, Any] = counts.get(node.queue, {})
         state = "stopped" if node.stopped else ("up" if node.last_seen and node.last_seen >= stale else "down")
         if state == "down":
             problems.append(f"ztask: node {node.url} on {node.host} not seen since {node.last_seen}")

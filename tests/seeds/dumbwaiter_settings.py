@@ -8,7 +8,7 @@ reproduction of the serializer contract).
 import sys
 from pathlib import Path
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 # my_app sits next to this file, as a project's apps sit next to manage.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -13,7 +13,7 @@ from djworkers.results.base import PurgeTicker
 from djworkers.runtime.cli import backoff_factor, positive_int, seconds
 from djworkers.runtime.logs import add_logging_arguments, configure_logging
 from djworkers.runtime.supervisor import Supervisor
-from djworkers.runtime.worker import PollBackoff, Worker
+from djworkers.runtime.worker import PollBackoff, Ticker, Worker
 
 logger = logging.getLogger("djworkers.queue.consumer")
 
@@ -101,7 +101,7 @@ class Command(BaseCommand):
 
         def target() -> int:
             backend = build_backend(queues)
-            tickers = [Scheduler().tick] if periodic else []
+            tickers: list[Ticker] = [Scheduler().tick] if periodic else []
             try:
                 tickers.append(PurgeTicker(backend.result_store()))  # expired results (Q12)
             except DjworkersImproperlyConfigured:

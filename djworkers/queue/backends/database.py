@@ -99,10 +99,10 @@ class DatabaseBackend(QueueBackend):
         self._own_lock = threading.Lock()
         self._pending: list[tuple[int, str]] = []  # ack_soon receipts not deleted yet
         self._pending_lock = threading.Lock()
-        self._shared_memory_db = self.vendor == "sqlite" and connections[self.alias].is_in_memory_db()
+        self._shared_memory_db = self.vendor == "sqlite" and connections[self.alias].is_in_memory_db()  # type: ignore[attr-defined]  # SQLite's wrapper only
 
     @classmethod
-    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "DatabaseBackend":
+    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> DatabaseBackend:
         return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
                    notify=bool(settings.get("NOTIFY", True)))
 

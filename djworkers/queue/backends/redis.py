@@ -36,12 +36,23 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .base import Delivery, QueueBackend, TrackedFrame
 from ...exceptions import BackendUnavailable, DjworkersImproperlyConfigured
+from .base import Delivery, QueueBackend, TrackedFrame
 from .redis_connection import SETTING, describe, explicit_max_connections, get_client, parse_connection
 from .redis_scripts import (
-    ACK, CANCEL, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE,
-    WRITE_JOBS, QueueKeys,
+    ACK,
+    CANCEL,
+    EXTEND,
+    FETCH,
+    FLUSH,
+    KEY_PREFIX,
+    RELEASE,
+    RETRY,
+    SCHEDULE,
+    STATS,
+    WRITE,
+    WRITE_JOBS,
+    QueueKeys,
 )
 
 logger = logging.getLogger("djworkers.queue.redis")
@@ -222,7 +233,7 @@ class RedisBackend(QueueBackend):
         while chunk := list(itertools.islice(iterator, self.WRITE_CHUNK)):
             if delayed:
                 args: list[Any] = []
-                for tag, frame in zip(_tags(len(chunk), priority), chunk):
+                for tag, frame in zip(_tags(len(chunk), priority), chunk, strict=True):
                     args += (eta, tag + frame)
                 SCHEDULE(self.client, (keys.scheduled, keys.wake), args)
             else:
@@ -241,7 +252,7 @@ class RedisBackend(QueueBackend):
             chunk = jobs[start:start + self.WRITE_CHUNK]
             tags = _tags(len(chunk), priority) if delayed else [b""] * len(chunk)
             args: list[Any] = [priority, eta if delayed else ""]
-            for tag, job in zip(tags, chunk):
+            for tag, job in zip(tags, chunk, strict=True):
                 if not job.job_id or "|" in job.job_id:
                     raise ValueError(f"job id {job.job_id!r} cannot be tracked (empty or has '|')")
                 args += (job.job_id, job.unique_key or "",

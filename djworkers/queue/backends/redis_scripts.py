@@ -62,7 +62,7 @@ class QueueKeys:
     unique: str
 
     @classmethod
-    def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> "QueueKeys":
+    def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> QueueKeys:
         base = f"{prefix}:{{{queue}}}"
         return cls(*(f"{base}:{part}" for part in (
             "ready", "levels", "scheduled", "leases", "inflight", "wake", "queued", "cancelled",
