@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import time
 
 import pytest
 from django.test import override_settings
 
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
-from djworkers.queue import get_backend
 from djworkers.queue.api import reset_backends
 from djworkers.queue.backends.redis import RedisBackend
 from djworkers.queue.backends.redis_scripts import QueueKeys
 from tests.redisapp import commands as jobs
 from tests.services import free_port
 from tests.test_queue_redis_processes import (  # noqa: F401 (fixtures)
-    EMPTY, consumer_settings, consumers, djworkers_settings, log_of, queue, runs, wait_ready,
+    EMPTY,
+    consumer_settings,
+    consumers,
+    djworkers_settings,
+    log_of,
+    queue,
+    runs,
+    wait_ready,
 )
 from tests.utils import run, spawn, stop, wait_until
 

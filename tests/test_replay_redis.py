@@ -17,13 +17,13 @@ from django.core.management import call_command
 from djworkers.models import FailedJob
 from djworkers.monitoring.status import collect
 from tests.redisapp import commands as jobs
-from tests.test_queue_redis_processes import EMPTY, consumer_settings, queue  # noqa: F401  (fixture)
+from tests.test_queue_redis_processes import EMPTY, consumer_settings, queue  # noqa: F401  (a fixture)
 from tests.utils import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _fail_once(queue, redis_server, flag, key) -> FailedJob:  # noqa: F811
+def _fail_once(queue, redis_server, flag, key) -> FailedJob:
     flag.write_text("broken")
     jobs.incr_unless_flagged(redis_server.url, key, str(flag))
     result = run(["queue_consumer", "--no-periodic", "--burst"], settings=consumer_settings(redis_server.url))
@@ -38,7 +38,7 @@ def _queue_section(door="queue"):
 
 
 @pytest.mark.parametrize("way", ["admin action", "djworkers_failed --replay"])
-def test_replay_of_a_redis_failure_requeues_it(way, queue, redis_server, redis, tmp_path, admin_client):  # noqa: F811
+def test_replay_of_a_redis_failure_requeues_it(way, queue, redis_server, redis, tmp_path, admin_client):
     flag, key = tmp_path / "flag", f"replayed-{way[:5]}"
     failed = _fail_once(queue, redis_server, flag, key)
     row = next(r for r in _queue_section()["rows"] if r["queue"] == "default")

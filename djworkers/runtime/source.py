@@ -74,7 +74,9 @@ class Source(abc.ABC):
         A source with a bounded connection pool (Redis) makes room for them, or
         raises :class:`~djworkers.exceptions.DjworkersImproperlyConfigured` when
         a limit the user set is too small. Called before the worker's threads start.
+        Optional: a source without a pool has nothing to reserve.
         """
+        return None
 
     def extend(self, deliveries: list[Delivery]) -> None:
         """Renew the leases of running deliveries (called every heartbeat).

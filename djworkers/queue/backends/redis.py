@@ -69,7 +69,7 @@ def _reaching_redis(method: F) -> F:
     """
 
     @functools.wraps(method)
-    def wrapper(self: "RedisBackend", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: RedisBackend, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except self._outage_errors as exc:
@@ -329,7 +329,7 @@ class RedisBackend(QueueBackend):
 
     def _report_bad_levels(self, found: list[Any]) -> None:
         """Log each foreign member of a priority-levels set once per process (FETCH skipped it)."""
-        for queue_index, member in zip(found[::2], found[1::2]):
+        for queue_index, member in zip(found[::2], found[1::2], strict=True):
             key = self.keys(self.queues[int(queue_index) - 1]).levels
             if (key, member) in self._reported_levels:
                 continue
