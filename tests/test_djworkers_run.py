@@ -81,15 +81,21 @@ def test_djworkers_run_queue_only_in_a_subprocess(tmp_path):
 
 
 # -- dying with the parent, SIGHUP (issue 10) ------------------------------------------------------
-#: The group of `make demo`: a dumbwaiter function so --all starts run_dumbwaiter too.
-GROUP_SETTINGS = {
-    "DJWORKERS": {
-        "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
-        "STATS": {"ENABLED": False},
-        "DUMBWAITER": {"FUNCTIONS": [{"function": "tests.testapp.dumbwaiter_functions.echo",
-                                      "name": "e", "args": [1], "frequency": 60}]},
+def group_settings() -> dict:
+    """The group of `make demo`: a dumbwaiter function so --all starts run_dumbwaiter too, and
+    ztaskd (the test app has @task functions) on a free port of its own."""
+    return {
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+            "STATS": {"ENABLED": False},
+            "DUMBWAITER": {"FUNCTIONS": [{"function": "tests.testapp.dumbwaiter_functions.echo",
+                                          "name": "e", "args": [1], "frequency": 60}]},
+            "ZTASK": {"URL": f"tcp://127.0.0.1:{free_port()}"},
+        }
     }
-}
+
+
+GROUP = {"dumbwaiter", "queue", "ztaskd", "web"}
 
 
 def gone(pid: int) -> bool:
@@ -123,9 +129,9 @@ def start_demo_group(tmp_path):
     """``djworkers_run --all --runserver`` on a free port, up and serving; (process, log, port, pids)."""
     port = free_port()
     log = tmp_path / "run.log"
-    process = spawn(["djworkers_run", "--all", "--runserver", f"127.0.0.1:{port}"], settings=GROUP_SETTINGS, log=log)
+    process = spawn(["djworkers_run", "--all", "--runserver", f"127.0.0.1:{port}"], settings=group_settings(), log=log)
     try:
-        wait_until(lambda: len(re.findall(r"\| started \(pid \d+\)", log.read_text())) == 3, timeout=60)
+        wait_until(lambda: len(re.findall(r"\| started \(pid \d+\)", log.read_text())) == len(GROUP), timeout=60)
         wait_until(lambda: "Worker started" in log.read_text(), timeout=60)
         wait_for_port(port, timeout=60)
     except BaseException:
@@ -133,7 +139,7 @@ def start_demo_group(tmp_path):
         raise
     text = log.read_text()
     pids = {name: int(pid) for name, pid in re.findall(r"^ *(\w+) \| started \(pid (\d+)\)", text, re.M)}
-    assert set(pids) == {"dumbwaiter", "queue", "web"}, text
+    assert set(pids) == GROUP, text
     return process, log, port, pids
 
 
@@ -169,7 +175,7 @@ def test_sighup_stops_the_group_gracefully(tmp_path):
             process.kill()
     text = log.read_text()
     assert code == 0, text[-3000:]
-    for name in ("dumbwaiter", "queue", "web"):
+    for name in GROUP:
         assert re.search(rf"^ *{name} \| stopped$", text, re.M), text[-3000:]
     assert all(gone(pid) for pid in pids.values())
     assert port_free(port)
