@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
 from djworkers.queue.backends import backend_class
 from djworkers.queue.backends.redis import RedisBackend
-from djworkers.queue.backends.redis_connection import DEFAULT_URL, get_client, parse_connection
+from djworkers.redis_client import DEFAULT_URL, get_client, parse_connection
 from djworkers.queue.backends.redis_scripts import QueueKeys
 from djworkers.runtime.source import Delivery
 from tests.backend_contract import LEASE, BackendContract
@@ -388,7 +388,7 @@ def test_failed_fetch_keeps_acks_for_later(make_backend, redis_server, redis):
     _ack_from_job_thread(backend, one)
     redis_server.stop()
     try:
-        with pytest.raises(RedisConnectionError):
+        with pytest.raises(BackendUnavailable):
             backend.fetch(1, 0)
         assert backend._pending == {"default": [one.receipt]}
     finally:

@@ -221,6 +221,6 @@ def test_non_numeric_priority_level_is_skipped_and_reported_once(redis_server, r
 ])
 def test_connection_is_described_without_its_password(setting, shown):
     """Q6: what outage messages show of DJWORKERS["QUEUE"]["CONNECTION"]: never a password."""
-    from djworkers.queue.backends.redis_connection import describe
+    from djworkers.redis_client import describe
 
     assert describe(setting) == shown

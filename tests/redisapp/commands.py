@@ -11,7 +11,7 @@ import os
 import time
 
 from djworkers.queue import queue_command
-from djworkers.queue.backends.redis_connection import get_client
+from djworkers.redis_client import get_client
 
 RUNS = "djworkers:test:runs:"
 PIDS = "djworkers:test:pids"

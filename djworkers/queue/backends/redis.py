@@ -9,7 +9,7 @@ a consumer killed mid-job simply stops renewing, and the next fetch by anyone
 moves its expired leases back to the head of the queue. Delayed jobs and
 retries wait in a ZSET scored by due time and are moved to the list by the
 same fetch script. Key layout and scripts: :mod:`.redis_scripts`; connection
-parsing: :mod:`.redis_connection`.
+parsing: :mod:`djworkers.redis_client`.
 
 Round trips are what a Redis queue costs, so:
 
@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ...exceptions import BackendUnavailable, DjworkersImproperlyConfigured
+from ...redis_client import SETTING, describe, explicit_max_connections, get_client, parse_connection
 from .base import Delivery, QueueBackend, TrackedFrame
-from .redis_connection import SETTING, describe, explicit_max_connections, get_client, parse_connection
 from .redis_scripts import (
     ACK,
     CANCEL,
