@@ -76,6 +76,31 @@ class TreeCpu:
         return self.value
 
 
+class RedisCpu:
+    """CPU seconds of the private redis-server (``INFO cpu``): what the queue's scripts cost the server."""
+
+    def __init__(self, client):
+        self.client = client
+        self.value = 0.0
+
+    def read(self) -> float:
+        info = self.client.info("cpu")
+        self.value = max(self.value, float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
+        return self.value
+
+
+class Meters:
+    """Several CPU meters read together; ``first``/``last`` hold one reading per meter."""
+
+    def __init__(self, *meters):
+        self.meters = meters
+        self.first: list[float] = []
+        self.last: list[float] = []
+
+    def read(self) -> list[float]:
+        return [meter.read() for meter in self.meters]
+
+
 class Child:
     """Helpers for measurements: the private Redis, worker subprocesses, counters."""
 
@@ -146,7 +171,7 @@ class Child:
 
     def wait_count(self, target: int, start_timeout: float, run_timeout: float,
                    processes: list[subprocess.Popen] = (), poll: float = 0.01,
-                   cpu: TreeCpu | None = None) -> tuple[float | None, float, int, int]:
+                   cpu: Meters | None = None) -> tuple[float | None, float, int, int]:
         """Poll the job counter until it reaches ``target``.
 
         Gives up ``start_timeout`` s after the call if no job ran yet, or
@@ -186,22 +211,28 @@ class Child:
             time.sleep(poll)
 
     def drain_rate(self, target: int, run_timeout: float, processes: list[subprocess.Popen] = (),
-                   start_timeout: float = 60.0, workers: list[subprocess.Popen] = ()) -> dict[str, float]:
+                   start_timeout: float = 60.0, workers: list[subprocess.Popen] = (),
+                   server: bool = False) -> dict[str, float]:
         """Jobs per second between the first and the last job seen; raises if nothing ran.
 
         ``processes``: stop waiting when all of these exited (burst workers).
         ``workers``: whose CPU (with their children's) is measured over the
         same jobs: ``cpu_us_per_job`` is µs of user + system time per job.
+        ``server``: also the redis-server's CPU per job (``redis_cpu_us_per_job``;
+        the job's own INCR included, the harness's polling too, alike for all).
         """
-        cpu = TreeCpu(list(workers)) if workers else None
+        meters = Meters(TreeCpu(list(workers)), *([RedisCpu(self.redis)] if server else [])) if workers else None
         first_at, last_at, first_count, count = self.wait_count(target, start_timeout, run_timeout, processes,
-                                                                cpu=cpu)
+                                                                cpu=meters)
         if first_at is None or count - first_count <= 0 or last_at <= first_at:
             exits = [p.poll() for p in processes]
             raise RuntimeError(f"worker ran {count} of {target} jobs (exit codes {exits})")
-        result = {"jobs_per_s": (count - first_count) / (last_at - first_at), "jobs_done": count}
-        if cpu is not None and cpu.last > cpu.first:
-            result["cpu_us_per_job"] = (cpu.last - cpu.first) / (count - first_count) * 1e6
+        jobs = count - first_count
+        result = {"jobs_per_s": jobs / (last_at - first_at), "jobs_done": count}
+        if meters is not None:
+            for key, first, last in zip(("cpu_us_per_job", "redis_cpu_us_per_job"), meters.first, meters.last):
+                if last > first:
+                    result[key] = (last - first) / jobs * 1e6
         return result
 
 

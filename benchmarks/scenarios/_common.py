@@ -65,7 +65,8 @@ def drain(child, peer, threads: int, count: int, cap: float, fill_cap: float | N
             raise RuntimeError(f"{peer.name}: {queued} of {count} jobs queued after the fill")
         process = child.spawn(command, env)
     try:
-        return dict(child.drain_rate(count, cap, [process] if peer.burst else [], workers=[process]), queued=count)
+        return dict(child.drain_rate(count, cap, [process] if peer.burst else [], workers=[process], server=True),
+                    queued=count)
     finally:
         child.stop(process)
 

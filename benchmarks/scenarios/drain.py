@@ -22,8 +22,11 @@ class Drain(Scenario):
                    "is over the jobs done. Raw "
                    "ceilings: a redis-py BRPOP + INCR loop, one job at a time; a pyzmq PULL + INCR loop. "
                    "`cpu_us_per_job`: user + system CPU of the worker's whole process tree over the same "
-                   "jobs, per job (steadier than the rate on a shared machine).")
+                   "jobs, per job (steadier than the rate on a shared machine); `redis_cpu_us_per_job`: the "
+                   "redis-server's, from `INFO cpu` (what the queue's scripts cost the server; the job's INCR "
+                   "and the harness's polling of the counter are in every row alike).")
     metrics = (Metric("jobs_per_s", "jobs/s"), Metric("cpu_us_per_job", "µs", higher_is_better=False),
+               Metric("redis_cpu_us_per_job", "µs", higher_is_better=False),
                Metric("jobs_done", "jobs"), Metric("queued", "jobs"))
 
     def contenders(self, run):
