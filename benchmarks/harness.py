@@ -50,7 +50,7 @@ class Contender:
     """
 
     name: str
-    role: str  # "djworkers" | "peer" | "ceiling"
+    role: str  # "djworkers" | "peer" | "ceiling" | "part" (a piece of djworkers' path, for its cost)
     group: str = ""
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     note: str = ""

@@ -37,8 +37,8 @@ def test_quick_run_completes_and_writes_results(tmp_path):
     results = json.loads((tmp_path / "latest.json").read_text())
     markdown = (tmp_path / "latest.md").read_text()
     names = [scenario["name"] for scenario in results["scenarios"]]
-    assert names[:8] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes",
-                         "backlog"]
+    assert names[:9] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes",
+                         "backlog", "guarantees"]
     assert results["errors"] == []
     assert results["meta"]["load_average"]["start"], "the load average is part of the record"
     for scenario in results["scenarios"]:

@@ -50,6 +50,9 @@ class Backlog(Scenario):
                Metric("last_cpu_us_per_job", "µs", higher_is_better=False),
                Metric("depth", "jobs"))
     ratio_metric = "first_jobs_per_s"
+    #: a 100,000-job fill and two windows take about half a minute per row: one repetition keeps
+    #: `make bench` affordable (the ratio is within one measurement, the same worker and machine)
+    repetitions = 1
 
     def contenders(self, run):
         depth = run.count(100_000, 2_000)
