@@ -159,7 +159,7 @@ def run_scenario(run: RunContext, scenario: Scenario, tick: Callable[[str], None
             tick(f"{scenario.name}: {contender.name}")
             if sample.unavailable:
                 continue
-            machine = wait_for_quiet(run.quiet_wait, window=0.5 if run.quiet_wait else 0.2)
+            machine = wait_for_quiet(run.quiet_wait, window=0.5 if run.quiet_wait else 0.1)
             result = run_child(run, scenario.name, contender)
             if "unavailable" not in result:
                 sample.machine.append(machine)

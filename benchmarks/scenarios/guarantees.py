@@ -56,8 +56,10 @@ class Guarantees(Scenario):
                   "fetch1": "taking", "read": "taking", "fetch4": "taking", "brpop": "taking"}
         leaders = {"encode", "decode", "fetch1"}
         # "part": a piece of the path or a reference, not a competitor (no loss is reported for it)
+        quick = {"encode", "decode", "fetch1", "read"}  # --quick: one child per row, keep it short
         return [Contender(label, "djworkers" if piece in leaders else "part", groups[piece],
-                          {"piece": piece, "ops": ops}) for label, piece in PIECES]
+                          {"piece": piece, "ops": ops}) for label, piece in PIECES
+                if not run.quick or piece in quick]
 
     def measure(self, contender, params, child):
         django_setup(BENCH_QUEUE_BACKEND="redis", BENCH_DB="sqlite")

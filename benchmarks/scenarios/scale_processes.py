@@ -37,6 +37,7 @@ class ScaleProcesses(Scenario):
         cap = run.count(5, 1)
         rows = []
         # --quick: 2 processes only (the smoke run must stay short; 1 process is `drain`'s row)
+        # and without Huey and Dramatiq
         for processes in (2,) if run.quick else (1, 2, 4):
             group = _group(processes)
             variants: list[tuple[str, str, str, str]] = []  # (name, peer, how, role)
@@ -47,9 +48,10 @@ class ScaleProcesses(Scenario):
                 else:
                     variants.append((f"{label}, --processes {processes}", peer, "supervised", "djworkers"))
                     variants.append((f"{label}, {processes} consumers", peer, "separate", "djworkers"))
-            variants += [(f"huey, {group}", "huey", "supervised", "peer"),
-                         (f"dramatiq, {group}", "dramatiq", "supervised", "peer"),
-                         (f"raw redis, {group}", "raw redis", "separate", "ceiling")]
+            if not run.quick:  # --quick: djworkers' two ways and the raw loops only
+                variants += [(f"huey, {group}", "huey", "supervised", "peer"),
+                             (f"dramatiq, {group}", "dramatiq", "supervised", "peer")]
+            variants.append((f"raw redis, {group}", "raw redis", "separate", "ceiling"))
             for name, peer, how, role in variants:
                 skip = run.postgres_reason if "postgres" in peer and not run.postgres else ""
                 rows.append(Contender(name, role, group, {"peer": peer, "processes": processes, "how": how,
