@@ -82,7 +82,7 @@ clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .tox *.egg-info
 
 # Benchmarks (benchmarks/, docs/performance.rst): djworkers side by side with Huey, RQ, Dramatiq,
-# Celery and django-tasks-db, ~15 min on 2 cores; results in benchmarks/results/latest.{json,md}.
+# Celery and django-tasks-db, ~35 min on 2 cores when quiet (it waits up to 60 s for quiet before each measurement); results in benchmarks/results/latest.{json,md}.
 # The peers are installed by the harness into benchmarks/.venv-peers (benchmarks/requirements.txt).
 BENCH_ARGS ?=
 .PHONY: bench bench-quick

@@ -55,6 +55,26 @@ class Message:
         return f"{self.name}[{self.id}]"
 
 
+#: Message's fields, in order; a decoded envelope that fills every one skips ``__init__``.
+_FIELDS = tuple(field.name for field in dataclasses.fields(Message))
+_TRUSTED_BUILD = not hasattr(Message, "__post_init__")
+
+
+def _from_fields(fields: dict[str, Any]) -> Message:
+    """A :class:`Message` from field values :func:`decode` has already converted and checked.
+
+    A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__``:
+    a quarter of a decode for nine fields. When ``fields`` names every field (and
+    Message has no ``__post_init__``) the instance's ``__dict__`` is filled at
+    once, which gives the same object; otherwise the ordinary constructor runs.
+    """
+    if _TRUSTED_BUILD and len(fields) == len(_FIELDS):
+        message = object.__new__(Message)
+        message.__dict__.update(fields)
+        return message
+    return Message(**fields)
+
+
 def _envelope(message: Message) -> dict[str, Any]:
     return {
         "v": ENVELOPE_VERSION,
@@ -143,16 +163,16 @@ def decode(raw: bytes) -> Message:
     try:
         if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
             raise ValueError("not a version-1 envelope")
-        return Message(
-            name=str(data["name"]),
-            args=tuple(data["args"]),
-            kwargs=dict(data["kwargs"]),
-            queue=str(data["queue"]),
-            id=str(data["id"]),
-            attempt=int(data["attempt"]),
-            eta=None if data["eta"] is None else float(data["eta"]),
-            enqueued_at=float(data["enqueued_at"]),
-            options=dict(data.get("options") or {}),
-        )
+        return _from_fields({
+            "name": str(data["name"]),
+            "args": tuple(data["args"]),
+            "kwargs": dict(data["kwargs"]),
+            "queue": str(data["queue"]),
+            "id": str(data["id"]),
+            "attempt": int(data["attempt"]),
+            "eta": None if data["eta"] is None else float(data["eta"]),
+            "enqueued_at": float(data["enqueued_at"]),
+            "options": dict(data.get("options") or {}),
+        })
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedMessage(f"envelope is invalid: {exc}", raw=bytes(raw)) from exc

@@ -14,6 +14,7 @@ def _factories() -> dict[str, Callable[[], Peer]]:
     from .djworkers_queue import DjworkersQueue
     from .queues import RQ, Celery, Dramatiq, Huey
     from .raw import RawRedis, RawZmq
+    from .raw_db import RawDatabase
     from .tasks_db import TasksDb
 
     return {
@@ -31,6 +32,8 @@ def _factories() -> dict[str, Callable[[], Peer]]:
         "django-tasks-db (postgres)": lambda: TasksDb("postgres"),
         "raw redis": RawRedis,
         "raw zmq": RawZmq,
+        "raw sqlite": lambda: RawDatabase("sqlite"),
+        "raw postgres": lambda: RawDatabase("postgres"),
     }
 
 

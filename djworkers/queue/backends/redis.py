@@ -164,6 +164,9 @@ class RedisBackend(QueueBackend):
         self._counter_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self._pending: dict[str, list[str]] = {}
+        #: Bumped each time pending acks are taken (by a fetch or a flush): the flusher
+        #: leaves acks alone while fetches keep carrying them.
+        self._acks_taken = 0
         self._ack_event = threading.Event()
         self._flusher: threading.Thread | None = None
         self._fetch_thread: int | None = None
@@ -410,6 +413,8 @@ class RedisBackend(QueueBackend):
     def _take_acks(self) -> dict[str, list[str]]:
         with self._ack_lock:
             acks, self._pending = self._pending, {}
+            if acks:
+                self._acks_taken += 1
         return acks
 
     def _restore_acks(self, acks: dict[str, list[str]]) -> None:
@@ -439,7 +444,16 @@ class RedisBackend(QueueBackend):
                             return
                     continue
                 self._ack_event.clear()
+                taken = self._acks_taken
                 time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
+                if not failures and self._acks_taken != taken:
+                    # A fetch carried the acks meanwhile; those pending now came after it and
+                    # get their own ACK_DELAY (the next fetch usually takes them: a busy
+                    # worker then sends no ACK round trip of its own).
+                    with self._ack_lock:
+                        if self._pending:
+                            self._ack_event.set()
+                    continue
                 try:
                     self.flush_acks()
                     failures = 0
