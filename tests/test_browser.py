@@ -142,7 +142,7 @@ def _fail_a_job(browser, wait) -> None:
 
 
 def test_example_page_does_not_say_all_healthy_with_a_failed_job(example, browser, tmp_path):
-    """X4/X5: with a failed job in the store the example page says so, not "All healthy." (issue 10)."""
+    """X4/X5: with a failed job in the store the example page says so, not "All healthy."."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -161,7 +161,7 @@ def test_example_page_does_not_say_all_healthy_with_a_failed_job(example, browse
 def test_failed_job_admin_at_1280px(example, browser, tmp_path):
     """X5: at 1280 px the failed-job list fits (the Reason column is in view, no horizontal
     scrollbar); the read-only change page has no Save buttons, keeps the traceback's indentation
-    in a <pre>, and has a Replay button that replays the job (issue 10)."""
+    in a <pre>, and has a Replay button that replays the job."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait

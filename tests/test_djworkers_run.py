@@ -80,7 +80,7 @@ def test_djworkers_run_queue_only_in_a_subprocess(tmp_path):
     assert "dumbwaiter" not in text  # not asked for
 
 
-# -- dying with the parent, SIGHUP (issue 10) ------------------------------------------------------
+# -- dying with the parent, SIGHUP ------------------------------------------------------
 def group_settings() -> dict:
     """The group of `make demo`: a dumbwaiter function so --all starts run_dumbwaiter too, and
     ztaskd (the test app has @task functions) on a free port of its own."""
@@ -145,7 +145,7 @@ def start_demo_group(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_of_djworkers_run_takes_its_children_down(tmp_path):
-    """X3 (issue 10): SIGKILL of the group's parent (no chance to stop anything): runserver,
+    """X3: SIGKILL of the group's parent (no chance to stop anything): runserver,
     queue_consumer and run_dumbwaiter stop within seconds (PR_SET_PDEATHSIG / the lifeline pipe),
     and the port is free again. Before, they ran on as orphans and kept the port."""
     process, log, port, pids = start_demo_group(tmp_path)
@@ -164,7 +164,7 @@ def test_sigkill_of_djworkers_run_takes_its_children_down(tmp_path):
 
 @pytest.mark.slow
 def test_sighup_stops_the_group_gracefully(tmp_path):
-    """X3 (issue 10): SIGHUP (a closed terminal, a lost SSH session) is a graceful stop like
+    """X3: SIGHUP (a closed terminal, a lost SSH session) is a graceful stop like
     SIGTERM: every child is stopped in order and the group exits 0. Before, djworkers_run died of
     it at once and left its children running."""
     process, log, port, pids = start_demo_group(tmp_path)

@@ -90,7 +90,7 @@ def test_decode_accepts_memoryview_and_bytearray():
 
 
 def test_decoded_message_is_an_ordinary_frozen_message():
-    """decode builds the Message without its __init__ (issue 16, a quarter of a decode): the
+    """decode builds the Message without its __init__ (a quarter of a decode): the
     result must behave exactly like a constructed one (equal, frozen, replaceable, picklable)."""
     message = Message("a.b", args=(1, "x"), kwargs={"k": [2]}, queue="q", attempt=2, eta=5.0,
                       options={"priority": 3})

@@ -1,4 +1,4 @@
-"""The database backend's claim is served by an index, not a sort of the whole queue (Q5, issue 10).
+"""The database backend's claim is served by an index, not a sort of the whole queue (Q5).
 
 With 20,000 rows queued, ``EXPLAIN`` of the exact claim statement the backend
 sends must show an index scan in the claim order: on PostgreSQL no ``Seq Scan``

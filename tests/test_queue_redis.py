@@ -276,7 +276,7 @@ def test_unsent_acks_are_flushed_in_the_background(make_backend, redis):
 
 @pytest.mark.slow
 def test_a_busy_fetch_loop_sends_no_ack_round_trips_of_its_own(make_backend, redis):
-    """Issue 16: while a worker keeps fetching, its acks ride on the fetches; the background
+    """While a worker keeps fetching, its acks ride on the fetches; the background
     flush (every ACK_DELAY) used to send the acks of the batch in progress as ACK calls of
     their own, ~880 extra round trips per 20,000 jobs. Counted on the server: EVALSHA = fetches."""
     backend = make_backend()

@@ -1,4 +1,4 @@
-"""Redis outages and limits (Q6, Q9, X3; issue 10): back-off, clear errors, big thread pools, bad keys.
+"""Redis outages and limits (Q6, Q9, X3): back-off, clear errors, big thread pools, bad keys.
 
 Consumers run as real ``queue_consumer`` subprocesses against the private
 redis-server (tests/conftest.py), which these tests stop and restart; "Redis is

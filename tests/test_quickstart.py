@@ -1,4 +1,4 @@
-"""docs/quickstart.rst, followed literally in a new directory (issue 10; Q1, Q5, Q6, Q9, D1, D5, X4).
+"""docs/quickstart.rst, followed literally in a new directory (Q1, Q5, Q6, Q9, D1, D5, X4).
 
 The steps come from the page itself (tests/test_docs.py's block parser), so the
 doc and this test cannot drift. Everything after the two ``make`` commands is
@@ -160,7 +160,7 @@ class Reader:
 
 @pytest.mark.slow
 def test_quickstart_followed_literally_gives_working_views(tmp_path, redis_server, redis):
-    """Issue 10: a venv, the install, startproject, each file and command of the page as written;
+    """A venv, the install, startproject, each file and command of the page as written;
     the form posts with its CSRF token, a consumer confirms the order, the views answer as shown;
     then the Redis variant does the same through the private redis-server."""
     redis.config_resetstat()  # so the command counts below are this test's

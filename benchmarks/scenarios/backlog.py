@@ -1,4 +1,4 @@
-"""Scenario 8 (issues 10 and 16): does the drain rate hold when 100,000 jobs are queued?
+"""Scenario 8: does the drain rate hold when 100,000 jobs are queued?
 
 A queue whose claim sorts or scans the backlog slows as it grows: the first
 jobs of a deep queue drain slower than the last. The scenario queues the
@@ -41,7 +41,7 @@ class Backlog(Scenario):
                    "(`queue_consumer --burst -t 1`; the raw loops of `drain` and `database`) drains the first "
                    "10% (`first_jobs_per_s`). The worker is stopped, every job but the last 10% in claim "
                    "order is deleted, and a new worker drains those (`last_jobs_per_s`). `last/first` near "
-                   "1.0: the rate does not depend on the depth (issue 10 asks ≥ 1/1.3 and ≤ 1.3). Each "
+                   "1.0: the rate does not depend on the depth (the target is ≥ 1/1.3 and ≤ 1.3). Each "
                    "window is capped in time (the rate is then over the jobs done); CPU per job is the "
                    "worker's over each window.")
     metrics = (Metric("last_over_first", "×", digits=2),

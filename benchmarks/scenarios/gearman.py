@@ -87,7 +87,7 @@ class Gearman(Scenario):
         "One private gearmand. Submit: N background jobs to a function no worker serves, one by "
         "one from one client (djworkers signs and pickles a message; raw pygearman sends 1 byte). "
         "Round trip: N foreground calls, one at a time, to one worker process echoing its "
-        "argument (`gearman_worker` vs a bare pygearman worker). Issue 13 asks djworkers ≥ 0.9× "
+        "argument (`gearman_worker` vs a bare pygearman worker). The target is djworkers ≥ 0.9× "
         "raw pygearman for both."
     )
     metrics = (Metric("per_s", "calls/s"),)

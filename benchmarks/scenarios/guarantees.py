@@ -1,4 +1,4 @@
-"""Scenario 9 (issue 16): what signing and at-least-once delivery cost, per job, in CPU.
+"""Scenario 9: what signing and at-least-once delivery cost, per job, in CPU.
 
 Each row times one piece of the Redis per-job path in-process (no worker
 process, no thread hand-offs), as CPU time of this process and of the

@@ -1,4 +1,4 @@
-"""Scenario 7b (issue 16): drain rate with 1, 2 and 4 worker processes on one queue.
+"""Scenario 7b: drain rate with 1, 2 and 4 worker processes on one queue.
 
 djworkers both ways a deployment scales out: ``queue_consumer --processes N``
 (one supervisor forking N workers) and N separately started consumers (as N

@@ -26,7 +26,7 @@ class Slacker(Scenario):
         "CONN_MAX_AGE = None (both keep one connection per thread); rows 'connections closed' with the "
         "default CONN_MAX_AGE = 0, where the executor's lambda closes them too (a reconnect per lookup, "
         "which on SQLite costs more than the lookup). The http worker POSTs the signed chain to `runserver` "
-        "(threaded) on the same machine. Issue 14 asks the thread worker ≤ 1.3× run_in_executor."
+        "(threaded) on the same machine. The target is the thread worker ≤ 1.3× run_in_executor."
     )
     metrics = (
         Metric("us_per_lookup", "µs", higher_is_better=False, digits=1),

@@ -1,8 +1,8 @@
 """tests.settings plus the django-dumbwaiter README's settings, pasted unchanged (D1, D7).
 
 The function list is the README's block as written; the "Additional settings"
-are given the values the README describes (``my_app.myser`` is the issue 10
-reproduction of the serializer contract).
+are given the values the README describes (``my_app.myser`` is a module
+exposing ``serializer``: the serializer contract).
 """
 
 import sys
