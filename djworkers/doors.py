@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 BUILTIN_DOORS: tuple[str, ...] = (
     "djworkers.dumbwaiter.door.door",
     "djworkers.queue.door.door",
+    "djworkers.tasks.door.door",
 )
 
 

@@ -48,6 +48,13 @@ class ResultRecord:
     enqueued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: The message's arguments, for jobs enqueued with ``options["result_args"]`` (the
+    #: django.tasks door rebuilds a TaskResult from them); empty otherwise.
+    args: list = dataclasses.field(default_factory=list)
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    #: Earlier attempts of a retried job, oldest first: ``{"worker", "error_type", "traceback"}``
+    #: (kept for ``result_args`` jobs, whose front door reports every attempt).
+    history: list = dataclasses.field(default_factory=list)
 
     @property
     def is_final(self) -> bool:

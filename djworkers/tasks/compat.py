@@ -1,0 +1,56 @@
+"""Where ``django.tasks`` comes from: Django >= 6.0, or the ``django-tasks`` backport on 5.2.
+
+Importing this module never fails: :data:`AVAILABLE` says whether either was
+found and :data:`MISSING` says what to install when not (system check
+``djworkers.E701``). Modules that subclass Django's classes import the names
+below only after checking :data:`AVAILABLE` (see :func:`require`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from ..exceptions import DjworkersImproperlyConfigured
+
+#: The package the Tasks framework was imported from: "django.tasks", "django_tasks" or "".
+SOURCE = ""
+base: Any = None
+backends_base: Any = None
+exceptions: Any = None
+signals: Any = None
+tasks_module: ModuleType | None = None
+
+try:
+    from django import tasks as tasks_module  # type: ignore[no-redef]  # Django >= 6.0
+    from django.tasks import base, exceptions, signals  # type: ignore[no-redef]
+    from django.tasks.backends import base as backends_base  # type: ignore[no-redef]
+
+    SOURCE = "django.tasks"
+except ImportError:
+    try:
+        import django_tasks as tasks_module  # type: ignore[no-redef]  # the backport, for Django 5.2
+        from django_tasks import base, exceptions, signals  # type: ignore[no-redef]
+        from django_tasks.backends import base as backends_base  # type: ignore[no-redef]
+
+        SOURCE = "django_tasks"
+    except ImportError:
+        pass
+
+AVAILABLE = bool(SOURCE)
+
+MISSING = ("djworkers.tasks needs Django's Tasks framework: Django >= 6.0 has it (django.tasks); on "
+           "Django 5.2 install the backport (pip install 'django-tasks>=0.12') and add \"django_tasks\" "
+           "to INSTALLED_APPS.")
+
+
+def require() -> None:
+    """Raise :class:`~djworkers.exceptions.DjworkersImproperlyConfigured` naming what to install."""
+    if not AVAILABLE:
+        raise DjworkersImproperlyConfigured(MISSING)
+
+
+def task_backends() -> Any:
+    """Django's handler of the ``TASKS`` setting (``django.tasks.task_backends``)."""
+    require()
+    return tasks_module.task_backends  # type: ignore[union-attr]
