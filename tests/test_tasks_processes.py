@@ -13,7 +13,6 @@ import dataclasses
 import datetime
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -103,11 +102,10 @@ def test_mail_task_with_run_after(env, consumers):
     assert result.status == "READY" and result.task.run_after == run_after
     consumers.append(env.consumer())
     mail_dir = Path(env.settings["EMAIL_FILE_PATH"])
-    time.sleep(1)
-    assert not any(mail_dir.iterdir()), "the task ran before its run_after"
     wait_until(lambda: any(mail_dir.iterdir()), timeout=30)
-    assert time.time() >= run_after.timestamp()
-    assert "You have a message" in next(mail_dir.iterdir()).read_text()
+    [mail] = mail_dir.iterdir()
+    assert mail.stat().st_mtime >= run_after.timestamp() - 0.05, "the task ran before its run_after"
+    assert "You have a message" in mail.read_text()
     wait_until(lambda: (result.refresh(), result.is_finished)[1], timeout=20)
     assert result.status == "SUCCESSFUL" and result.return_value == 1, log_of(consumers[0])
     assert result.attempts == 1 and len(result.worker_ids) == 1
@@ -240,4 +238,4 @@ def test_task_that_kills_every_consumer_is_failed_with_a_reason(env, consumers):
     wait_until(lambda: (result.refresh(), result.is_finished)[1], timeout=40)
     assert result.status == "FAILED"
     assert result.errors[-1].exception_class_path == "djworkers.exceptions.PoisonJob"
-    assert "MAX_DELIVERIES" in result.errors[-1].traceback or not result.errors[-1].traceback
+    assert "MAX_DELIVERIES" in result.errors[-1].traceback

@@ -75,9 +75,11 @@ def to_task_result(record: ResultRecord, task: Any = None) -> Any:
     task = _replace(task, changes)
     errors = [_error(item["error_type"], item["traceback"]) for item in record.history if item.get("error_type")]
     workers = [item["worker"] for item in record.history]
-    if record.status in (RETRYING, FAILED, CANCELLED) and (record.error_type or record.status == CANCELLED):
-        errors.append(_error(record.error_type or "djworkers.exceptions.JobCancelled",
-                             record.traceback or f"Job {record.job_id} was cancelled before it ran.\n"))
+    if record.status == CANCELLED:
+        errors.append(_error("djworkers.exceptions.JobCancelled", f"Job {record.job_id} was cancelled before it ran.\n"))
+    elif record.status in (RETRYING, FAILED) and record.error_type:
+        # A job failed without running (poison: its consumers kept dying) has no traceback: the message says why.
+        errors.append(_error(record.error_type, record.traceback or f"{record.error_type}: {record.error_message}\n"))
     if record.worker and record.status != QUEUED:
         workers.append(record.worker)
     result = compat.base.TaskResult(
