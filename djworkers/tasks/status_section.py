@@ -20,7 +20,7 @@ def tasks_section(options: StatusOptions) -> dict[str, Any] | None:
 
     problems: list[str] = []
     try:
-        failed = dict(FailedJob.objects.filter(name=SHIM_NAME).values_list("queue").annotate(n=Count("id")))
+        failed = dict(FailedJob.objects.filter(name=SHIM_NAME).order_by().values_list("queue").annotate(n=Count("id")))
     except Exception as exc:
         failed = None
         problems.append(f"tasks: cannot read failed tasks: {type(exc).__name__}: {exc}")
