@@ -99,7 +99,7 @@ def test_backend_flags_and_queue_validation():
         assert isinstance(backend, DatabaseBackend)
         assert backend.supports_defer and backend.supports_priority
         assert backend.supports_get_result and backend.supports_async_task
-        with pytest.raises(compat.exceptions.InvalidTask, match="Queue 'default' is not valid"):
+        with pytest.raises(compat.InvalidTask, match="Queue 'default' is not valid"):
             compat.base.Task(func=tasks.record.func, queue_name="default")
 
 

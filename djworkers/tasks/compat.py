@@ -39,6 +39,9 @@ except ImportError:
 
 AVAILABLE = bool(SOURCE)
 
+#: Django's ``InvalidTask`` (the backport calls it ``InvalidTaskError``), or None.
+InvalidTask: Any = getattr(exceptions, "InvalidTask", None) or getattr(exceptions, "InvalidTaskError", None)
+
 MISSING = ("djworkers.tasks needs Django's Tasks framework: Django >= 6.0 has it (django.tasks); on "
            "Django 5.2 install the backport (pip install 'django-tasks>=0.12') and add \"django_tasks\" "
            "to INSTALLED_APPS.")
@@ -48,6 +51,15 @@ def require() -> None:
     """Raise :class:`~djworkers.exceptions.DjworkersImproperlyConfigured` naming what to install."""
     if not AVAILABLE:
         raise DjworkersImproperlyConfigured(MISSING)
+
+
+def normalize_json(value: Any) -> Any:
+    """Django's ``normalize_json`` (``django.utils.json`` on 6.x, ``django_tasks.utils`` in the backport)."""
+    if SOURCE == "django_tasks":
+        from django_tasks.utils import normalize_json as normalize
+    else:
+        from django.utils.json import normalize_json as normalize  # type: ignore[no-redef]
+    return normalize(value)
 
 
 def task_backends() -> Any:

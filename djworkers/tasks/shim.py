@@ -13,8 +13,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from django.utils.json import normalize_json
-
 from ..registry import Job, registry
 from . import compat
 from .results import SHIM_NAME, load_task, to_task_result
@@ -28,11 +26,11 @@ def run(path: str, args: list, kwargs: dict, meta: dict) -> Any:
         args = [compat.base.TaskContext(task_result=_running_result(task, path, args, kwargs, meta)), *args]
     if inspect.iscoroutinefunction(task.func):
         return _run_async(task.func, args, kwargs)
-    return normalize_json(task.func(*args, **kwargs))
+    return compat.normalize_json(task.func(*args, **kwargs))
 
 
 async def _run_async(func: Any, args: list, kwargs: dict) -> Any:
-    return normalize_json(await func(*args, **kwargs))
+    return compat.normalize_json(await func(*args, **kwargs))
 
 
 def _running_result(task: Any, path: str, args: list, kwargs: dict, meta: dict) -> Any:
