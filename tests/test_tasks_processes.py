@@ -102,10 +102,10 @@ def test_mail_task_with_run_after(env, consumers):
     assert result.status == "READY" and result.task.run_after == run_after
     consumers.append(env.consumer())
     mail_dir = Path(env.settings["EMAIL_FILE_PATH"])
-    wait_until(lambda: any(mail_dir.iterdir()), timeout=30)
+    # the text, not only the file: a read between the file's creation and its write sees nothing
+    wait_until(lambda: any("You have a message" in mail.read_text() for mail in mail_dir.iterdir()), timeout=30)
     [mail] = mail_dir.iterdir()
     assert mail.stat().st_mtime >= run_after.timestamp() - 0.05, "the task ran before its run_after"
-    assert "You have a message" in mail.read_text()
     wait_until(lambda: (result.refresh(), result.is_finished)[1], timeout=20)
     assert result.status == "SUCCESSFUL" and result.return_value == 1, log_of(consumers[0])
     assert result.attempts == 1 and len(result.worker_ids) == 1
