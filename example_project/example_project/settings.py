@@ -120,6 +120,9 @@ DJWORKERS = {
     "STATS": {"FLUSH_INTERVAL": 2},
 }
 
+# django.tasks through djworkers (T1): the same queue_consumer runs @task functions (demo/tasks.py).
+TASKS = {"default": {"BACKEND": "djworkers.tasks.TaskBackend"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
