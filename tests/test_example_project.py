@@ -36,7 +36,7 @@ def postgres_database():
 
         admin = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
                                 autocommit=True, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not there
+    except Exception as exc:
         missing(f"PostgreSQL on 127.0.0.1:5432 ({exc})")
     name = f"djworkers_example_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')

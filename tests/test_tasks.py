@@ -32,7 +32,7 @@ def ids(messages) -> list[str]:
 def test_package_imports_without_django_tasks(tmp_path):
     """T1: on Django 5.2 without the backport, ``djworkers.tasks`` imports and E701 names what to install
     (simulated: a path hook hides both django.tasks and django_tasks from a fresh interpreter)."""
-    script = f"""
+    script = """
 import sys, importlib.abc
 class Hide(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -47,7 +47,7 @@ import djworkers.tasks as t
 from djworkers.tasks import compat
 assert not compat.AVAILABLE
 from django.test.utils import override_settings
-with override_settings(TASKS={{"default": {{"BACKEND": "djworkers.tasks.DatabaseBackend"}}}}):
+with override_settings(TASKS={"default": {"BACKEND": "djworkers.tasks.DatabaseBackend"}}):
     from djworkers.tasks.checks import check
     print([m.id for m in check()], [m.msg for m in check()][0])
 try:

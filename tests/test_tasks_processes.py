@@ -148,7 +148,7 @@ def test_exception_surfaces_in_errors(env):
     result.refresh()
     assert result.status == "FAILED"
     with pytest.raises(ValueError, match="failed"):
-        result.return_value
+        _ = result.return_value
     [error] = result.errors
     assert error.exception_class is ValueError
     assert "task failed: boom" in error.traceback and "tasksapp/tasks.py" in error.traceback

@@ -111,7 +111,7 @@ class ResultRecord:
             return seal(data)
 
     @classmethod
-    def unseal(cls, raw: bytes) -> "ResultRecord":
+    def unseal(cls, raw: bytes) -> ResultRecord:
         data = dict(unseal(raw))
         data.pop("v", None)
         fields = {f.name for f in dataclasses.fields(cls)}

@@ -37,12 +37,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import signals
-from .coordination import owner_id
 from ..exceptions import JobNotRegistered, JobTimeout, PoisonJob
 from ..messages import Message, encode
-from ..registry import Registry, registry as default_registry
+from ..registry import Registry
+from ..registry import registry as default_registry
 from ..results.record import FAILED, RETRYING, SUCCEEDED
 from .connections import close_stale_connections
+from .coordination import owner_id
 from .failures import record_failure
 from .hooks import Hook, call_hooks
 from .retry import RetryPolicy
@@ -104,7 +105,7 @@ def run_coroutine(awaitable: Any, timeout: float | None = None) -> Any:
         return loop.run_until_complete(awaitable)
     try:
         return loop.run_until_complete(asyncio.wait_for(awaitable, timeout))
-    except (asyncio.TimeoutError, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise JobTimeout(f"timed out after {timeout:g}s") from exc
 
 

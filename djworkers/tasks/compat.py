@@ -8,6 +8,7 @@ below only after checking :data:`AVAILABLE` (see :func:`require`).
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
@@ -21,21 +22,17 @@ exceptions: Any = None
 signals: Any = None
 tasks_module: ModuleType | None = None
 
-try:
-    from django import tasks as tasks_module  # type: ignore[no-redef]  # Django >= 6.0
-    from django.tasks import base, exceptions, signals  # type: ignore[no-redef]
-    from django.tasks.backends import base as backends_base  # type: ignore[no-redef]
-
-    SOURCE = "django.tasks"
-except ImportError:
+for _package in ("django.tasks", "django_tasks"):  # Django >= 6.0, then the backport for 5.2
     try:
-        import django_tasks as tasks_module  # type: ignore[no-redef]  # the backport, for Django 5.2
-        from django_tasks import base, exceptions, signals  # type: ignore[no-redef]
-        from django_tasks.backends import base as backends_base  # type: ignore[no-redef]
-
-        SOURCE = "django_tasks"
+        tasks_module = import_module(_package)
+        base = import_module(f"{_package}.base")
+        exceptions = import_module(f"{_package}.exceptions")
+        signals = import_module(f"{_package}.signals")
+        backends_base = import_module(f"{_package}.backends.base")
     except ImportError:
-        pass
+        continue
+    SOURCE = _package
+    break
 
 AVAILABLE = bool(SOURCE)
 
@@ -58,7 +55,7 @@ def normalize_json(value: Any) -> Any:
     if SOURCE == "django_tasks":
         from django_tasks.utils import normalize_json as normalize
     else:
-        from django.utils.json import normalize_json as normalize  # type: ignore[no-redef]
+        from django.utils.json import normalize_json as normalize
     return normalize(value)
 
 

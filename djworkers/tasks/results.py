@@ -38,7 +38,7 @@ def when(timestamp: float | None) -> datetime.datetime | None:
     if timestamp is None:
         return None
     if settings.USE_TZ:
-        return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+        return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
     return datetime.datetime.fromtimestamp(timestamp)
 
 

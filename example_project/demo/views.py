@@ -13,6 +13,7 @@ from djworkers.monitoring.status import collect
 from . import buttons
 from .models import JobRun
 
+
 def cached_values() -> list[dict]:
     """Every dumbwaiter function with its current value and age (None until first computed)."""
     values = []
