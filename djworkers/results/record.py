@@ -90,7 +90,8 @@ class ResultRecord:
     def seal(self) -> bytes:
         """Signed bytes. A return value the serializer refuses is replaced by an error the
         getter sees (the job ran; its value cannot travel)."""
-        data = {"v": RECORD_VERSION, **dataclasses.asdict(self)}
+        # a shallow dict: dataclasses.asdict deep-copies every value, which cost more than the write
+        data = {"v": RECORD_VERSION, **{f.name: getattr(self, f.name) for f in _FIELDS}}
         try:
             return seal(data)
         except Exception as exc:
@@ -114,5 +115,8 @@ class ResultRecord:
     def unseal(cls, raw: bytes) -> ResultRecord:
         data = dict(unseal(raw))
         data.pop("v", None)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in fields})
+        return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
+
+
+_FIELDS = dataclasses.fields(ResultRecord)
+_FIELD_NAMES = frozenset(f.name for f in _FIELDS)
