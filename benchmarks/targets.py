@@ -26,6 +26,12 @@ TARGETS: list[tuple[str, str, str, float, str]] = [
      "issue 3: get_value on a warm Redis cache costs ≤ 1.2× cache.get (ratio ≥ 0.83)"),
     ("dumbwaiter", "get_value (locmem)", "database query (postgres)", 5.0,
      "issue 3: get_value well under a database query (taken here as ≥ 5× cheaper than a PostgreSQL query)"),
+    ("tasks", "djworkers.tasks (postgres)", "django-tasks-db (postgres)", 5.0,
+     "T1: django.tasks through djworkers on PostgreSQL drains ≥ 5× django-tasks-db's db_worker"),
+    ("tasks", "djworkers.tasks (postgres)", "djworkers queue door (postgres)", 0.8,
+     "T1: django.tasks drain ≥ 0.8× the queue door's on the same database (the adapter costs little)"),
+    ("tasks", "djworkers.tasks (redis)", "djworkers queue door (redis)", 0.8,
+     "T1: django.tasks drain ≥ 0.8× the queue door's on Redis"),
 ]
 
 

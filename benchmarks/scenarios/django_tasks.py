@@ -40,7 +40,9 @@ class DjangoTasks(Scenario):
                 label = "djworkers queue door (redis)" if name == "djworkers" else name
                 if name.startswith("djworkers database"):
                     label = f"djworkers queue door ({group})"
-                rows.append(Contender(label, "djworkers" if index == 0 else "peer", group,
+                # the queue door is djworkers' own ceiling for the adapter, not a peer it loses to
+                role = "djworkers" if index == 0 else "ceiling" if label.startswith("djworkers queue") else "peer"
+                rows.append(Contender(label, role, group,
                                       {"peer": name, "count": count, "cap": cap, "enqueue_cap": enqueue_cap,
                                        "skip": note}))
         return rows
