@@ -24,7 +24,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[redis,postgres]'
+	$(BIN)/python -m pip install -q -e '.[redis,postgres,zmq]'
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
@@ -44,16 +44,17 @@ demo: $(VENV)/.installed
 	@echo "Open http://$(DEMO_ADDR)/  (Ctrl-C stops the web server, queue_consumer and run_dumbwaiter)"
 	cd example_project && exec ../$(BIN)/python manage.py djworkers_run --all --runserver $(DEMO_ADDR)
 
-# Both passes always run (a failed SQLite pass does not hide the PostgreSQL one); the last
-# line reports each, and the exit status is non-zero if either failed.
+# Lint and both test passes always run (a failure in one does not hide the others); the last
+# line reports each, and the exit status is non-zero if any failed.
 test: $(VENV)/.installed-test
-	@sqlite=passed; postgres=passed; \
+	@lint=passed; sqlite=passed; postgres=passed; \
+	$(MAKE) --no-print-directory lint || lint=FAILED; \
 	$(MAKE) --no-print-directory test-sqlite || sqlite=FAILED; \
 	$(MAKE) --no-print-directory test-postgres || postgres=FAILED; \
 	if [ $$postgres = passed ] && ! $(BIN)/python tests/postgres_available.py 2>/dev/null; then \
 		postgres="skipped (no server on 127.0.0.1:5432)"; fi; \
-	echo "make test: SQLite pass $$sqlite; PostgreSQL pass $$postgres"; \
-	[ $$sqlite = passed ] && [ "$$postgres" != FAILED ]
+	echo "make test: lint $$lint; SQLite pass $$sqlite; PostgreSQL pass $$postgres"; \
+	[ $$lint = passed ] && [ $$sqlite = passed ] && [ "$$postgres" != FAILED ]
 
 test-sqlite: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -82,7 +83,7 @@ clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .tox *.egg-info
 
 # Benchmarks (benchmarks/, docs/performance.rst): djworkers side by side with Huey, RQ, Dramatiq,
-# Celery and django-tasks-db, ~15 min on 2 cores; results in benchmarks/results/latest.{json,md}.
+# Celery and django-tasks-db, ~35 min on 2 cores when quiet (it waits up to 60 s for quiet before each measurement); results in benchmarks/results/latest.{json,md}.
 # The peers are installed by the harness into benchmarks/.venv-peers (benchmarks/requirements.txt).
 BENCH_ARGS ?=
 .PHONY: bench bench-quick

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import report, targets, venv
 from .harness import RunContext, child_env, measurement_count, run_scenario, scenario_result
 from .scenarios import load_scenarios
-from .services import PostgresDatabase, PrivateRedis, describe_machine, load_average
+from .services import QUIET_BUSY, PostgresDatabase, PrivateRedis, describe_machine, load_average
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,10 +44,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true",
                         help="use benchmarks/.venv-peers as it is, without checking requirements")
     parser.add_argument("--timeout", type=float, default=600.0, help="limit for one measurement, seconds")
+    parser.add_argument("--quiet-wait", type=float, default=None, metavar="SECONDS",
+                        help="before each measurement, wait up to this long for a quiet machine (at most "
+                             "a quarter of the cores busy); rows that start busy are flagged (default 60, "
+                             "0 with --quick: the load is then only recorded)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
     if args.repetitions is None:
         args.repetitions = 1 if args.quick else 3
+    if args.quiet_wait is None:
+        args.quiet_wait = 0.0 if args.quick else 60.0
+    if args.quiet_wait < 0:
+        parser.error("--quiet-wait must not be negative")
     if args.repetitions < 1:
         parser.error("--repetitions must be at least 1")
     return args
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                             BENCH_WORKER_LOG=str(log_dir / "workers.log"), **postgres.settings_env())
             run = RunContext(quick=args.quick, repetitions=args.repetitions, python=python, env=env,
                              log_dir=log_dir, postgres=has_postgres, postgres_reason=postgres.reason,
-                             timeout=args.timeout)
+                             timeout=args.timeout, quiet_wait=args.quiet_wait)
             migrate(python, env, "sqlite")
             if has_postgres:
                 migrate(python, env, "postgres")
@@ -130,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "mode": "quick" if args.quick else "full",
                 "repetitions": args.repetitions,
+                "quiet_wait_s": args.quiet_wait,
+                "quiet_busy_share": QUIET_BUSY,
                 "machine": describe_machine(),
                 "load_average": loads,
                 "redis": redis.version(),

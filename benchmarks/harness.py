@@ -6,6 +6,10 @@ process* of the peers' venv (:mod:`benchmarks.child`). The harness runs every
 contender once per repetition, rotating the order each repetition (A B C, B C A,
 C A B ...) so slow drift of a shared machine spreads over everyone, and keeps
 every sample: the report gives the median and the range.
+
+Before each measurement the harness waits (bounded) for a quiet machine and
+records the load it starts under (:func:`benchmarks.services.wait_for_quiet`);
+rows with a sample taken while the machine was still busy are flagged.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .services import wait_for_quiet
 from .venv import ROOT
 
 RESULT_PREFIX = "BENCH-RESULT "
@@ -45,7 +50,7 @@ class Contender:
     """
 
     name: str
-    role: str  # "djworkers" | "peer" | "ceiling"
+    role: str  # "djworkers" | "peer" | "ceiling" | "part" (a piece of djworkers' path, for its cost)
     group: str = ""
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     note: str = ""
@@ -94,6 +99,8 @@ class RunContext:
     postgres: bool
     postgres_reason: str = ""
     timeout: float = 600.0
+    #: seconds to wait at most for a quiet machine before each measurement (0: just record the load)
+    quiet_wait: float = 60.0
 
     def count(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -106,6 +113,8 @@ class Samples:
     errors: list[str] = dataclasses.field(default_factory=list)
     unavailable: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the machine before each measurement (wait_for_quiet's record)
+    machine: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def run_child(run: RunContext, scenario: str, contender: Contender) -> dict[str, Any]:
@@ -150,20 +159,31 @@ def run_scenario(run: RunContext, scenario: Scenario, tick: Callable[[str], None
             tick(f"{scenario.name}: {contender.name}")
             if sample.unavailable:
                 continue
+            machine = wait_for_quiet(run.quiet_wait, window=0.5 if run.quiet_wait else 0.1)
             result = run_child(run, scenario.name, contender)
+            if "unavailable" not in result:
+                sample.machine.append(machine)
             if "unavailable" in result:
                 sample.unavailable = result["unavailable"]
             elif "error" in result:
                 sample.errors.append(result["error"])
             else:
                 for key, value in result.get("metrics", {}).items():
-                    sample.values.setdefault(key, []).append(value)
+                    if value is not None:  # e.g. no CPU reading when a worker exited before it was read
+                        sample.values.setdefault(key, []).append(value)
                 sample.extra.update(result.get("extra", {}))
     return list(samples.values())
 
 
 def summarize(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def machine_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load of a row's samples: 1-minute load averages, busy shares, how many were under load."""
+    return {"load1": [r["load1"] for r in records], "busy": [r["busy"] for r in records],
+            "waited_s": round(sum(r["waited"] for r in records), 1),
+            "under_load": sum(1 for r in records if r["under_load"])}
 
 
 def ratio(djworkers: float, other: float, higher_is_better: bool) -> float | None:
@@ -187,6 +207,7 @@ def scenario_result(scenario: Scenario, samples: list[Samples]) -> dict[str, Any
             "contender": contender.name, "role": contender.role, "group": contender.group,
             "note": contender.note, "metrics": {k: summarize(v) for k, v in sample.values.items()},
             "errors": sample.errors, "unavailable": sample.unavailable, "extra": sample.extra,
+            "machine": machine_summary(sample.machine),
         }
         mine = row["metrics"].get(main.name, {}).get("median")
         dj = djworkers_by_group.get(contender.group)

@@ -20,10 +20,39 @@ def _number(value: float | None, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
+def needs(target: dict[str, Any]) -> str:
+    """The threshold of a target: "≥ 0.8", or "0.77 to 1.3" for a bounded figure."""
+    if target.get("maximum") is not None:
+        return f"{target['minimum']} to {target['maximum']}"
+    return f"≥ {target['minimum']}"
+
+
 def format_ratio(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
+LOAD_HELP = ("**load**: the 1-minute load average and the share of all cores busy (others' work: our "
+             "servers idle between measurements) just before the row's measurement(s), the highest of its "
+             "samples. **⚠** marks a row with a sample that started while the machine was still busy after "
+             "the bounded wait for quiet: compare its rates with care; its CPU per job is steadier.")
+
+
+def load_cell(row: dict[str, Any]) -> str:
+    """``load1 / busy%`` of a row's samples (the worst), with ⚠ when one started under load."""
+    machine = row.get("machine") or {}
+    loads = [v for v in machine.get("load1", []) if v is not None]
+    busy = [v for v in machine.get("busy", []) if v is not None]
+    if not loads and not busy:
+        return "–"
+    text = " / ".join(part for part in (f"{max(loads):.1f}" if loads else "",
+                                        f"{max(busy) * 100:.0f}%" if busy else "") if part)
+    return ("⚠ " + text) if machine.get("under_load") else text
+
+
+def under_load(row: dict[str, Any]) -> bool:
+    return bool((row.get("machine") or {}).get("under_load"))
 
 
 def _cell(row: dict[str, Any], metric: dict[str, Any]) -> str:
@@ -39,7 +68,8 @@ def _cell(row: dict[str, Any], metric: dict[str, Any]) -> str:
 
 def scenario_markdown(scenario: dict[str, Any]) -> str:
     metrics = scenario["metrics"]
-    head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "notes"]
+    head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "load",
+                                                                                          "notes"]
     lines = [f"### {scenario['title']} (`{scenario['name']}`)", "", scenario["description"], "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in scenario["rows"]:
@@ -55,8 +85,11 @@ def scenario_markdown(scenario: dict[str, Any]) -> str:
         name = f"**{row['contender']}**" if row["role"] == "djworkers" else row["contender"]
         if row["role"] == "ceiling":
             name += " (ceiling)"
+        if under_load(row):
+            name += " ⚠"
         ratio = format_ratio(row["ratio"])
-        cells = [name, row["group"] or "–"] + [_cell(row, m) for m in metrics] + [ratio, "; ".join(notes).replace("|", "/")]
+        cells = ([name, row["group"] or "–"] + [_cell(row, m) for m in metrics]
+                 + [ratio, load_cell(row), "; ".join(notes).replace("|", "/")])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -67,6 +100,7 @@ def markdown(results: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     loads = "; ".join(f"{name}: {' / '.join(map(str, load))}" for name, load in meta["load_average"].items())
     missing = results.get("missing_djworkers") or []
+    flagged = [f"{s['name']}: {row['contender']}" for s in results["scenarios"] for row in s["rows"] if under_load(row)]
     parts = [
         "# djworkers benchmark results",
         "",
@@ -74,12 +108,17 @@ def markdown(results: dict[str, Any]) -> str:
         "contenders alternated each repetition; median (min–max))",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, {machine['os']}",
         f"- Load average (1/5/15 min) {loads}",
+        f"- Before each measurement: waited up to {meta.get('quiet_wait_s', 0):g} s for at most "
+        f"{meta.get('quiet_busy_share', 0.25) * 100:.0f}% of the cores busy; "
+        + (f"**{len(flagged)} row(s) taken under load** (⚠)" if flagged else "no row taken under load"),
         f"- Servers: redis-server {meta['redis']} (private, this run only); PostgreSQL {meta['postgres']}",
         f"- Versions: {versions}",
         f"- Command: `{meta['command']}`",
         "",
-        "The machine is shared: absolute numbers drift between runs, ratios within one run hold better.",
+        "The machine is shared: absolute numbers drift between runs, ratios within one run hold better, "
+        "and CPU per job (user + system of the worker's process tree over the same jobs) best.",
         RATIO_HELP,
+        LOAD_HELP,
         "",
     ]
     if missing:
@@ -87,7 +126,7 @@ def markdown(results: dict[str, Any]) -> str:
     parts += ["## Targets from the issues", ""]
     for target in results.get("targets", []):
         ratio = "–" if target["ratio"] is None else f"{target['ratio']:.2f}"
-        parts.append(f"- **{target['status']}** ({ratio}, needs ≥ {target['minimum']}): {target['target']}")
+        parts.append(f"- **{target['status']}** ({ratio}, needs {needs(target)}): {target['target']}")
     parts += ["", "## Where djworkers loses to a peer", ""]
     parts += [f"- {line}" for line in results.get("losses", [])] or ["- nowhere in this run"]
     parts.append("")
@@ -107,11 +146,15 @@ def restructuredtext(results: dict[str, Any]) -> str:
     machine = meta["machine"]
     loads = "; ".join(f"{name}: {' / '.join(map(str, load))}" for name, load in meta["load_average"].items())
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+    flagged = sum(1 for s in results["scenarios"] for row in s["rows"] if under_load(row))
     parts = [
         f"Run {meta['started']} to {meta['finished']} ({meta['mode']}, {meta['repetitions']} repetition(s)) on "
         f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, {machine['os']}. "
         f"Load average (1/5/15 min) {loads}. redis-server {meta['redis']}; PostgreSQL {meta['postgres']}. "
-        f"{versions}.",
+        f"{versions}. Before each measurement the harness waited up to {meta.get('quiet_wait_s', 0):g} s for "
+        f"a quiet machine; "
+        + (f"{flagged} row(s) were taken under load (marked ⚠ in the load column)." if flagged
+           else "no row was taken under load."),
         "",
     ]
     missing = results.get("missing_djworkers") or []
@@ -119,7 +162,8 @@ def restructuredtext(results: dict[str, Any]) -> str:
         parts += ["djworkers figures missing in this run: " + _rst_text("; ".join(missing)), ""]
     for scenario in results["scenarios"]:
         metrics = scenario["metrics"]
-        head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "notes"]
+        head = (["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics]
+                + ["× djworkers", "load", "notes"])
         title = f"{scenario['title']} ({scenario['name']})"
         parts += [title, "~" * len(title), "", _rst_text(scenario["description"]), "",
                   ".. list-table::", "   :header-rows: 1", ""]
@@ -132,8 +176,10 @@ def restructuredtext(results: dict[str, Any]) -> str:
                 notes.append(f"ERROR: {row['errors'][0]}")
             notes += [f"{k}={v}" for k, v in row.get("extra", {}).items()]
             name = row["contender"] + (" (ceiling)" if row["role"] == "ceiling" else "")
+            name += " ⚠" if under_load(row) else ""
             ratio = format_ratio(row["ratio"])
-            rows.append([name, row["group"] or "–"] + [_cell(row, m) for m in metrics] + [ratio, "; ".join(notes)])
+            rows.append([name, row["group"] or "–"] + [_cell(row, m) for m in metrics]
+                        + [ratio, load_cell(row), "; ".join(notes)])
         for cells in rows:
             parts.append("   * - " + (_rst_text(cells[0]) or "–"))
             parts += [f"     - {_rst_text(cell)}".rstrip() for cell in cells[1:]]
@@ -146,7 +192,7 @@ def losses_restructuredtext(results: dict[str, Any]) -> str:
     lines = ["Targets the issues set, in this run:", ""]
     for target in results.get("targets", []):
         ratio = "not measured" if target["ratio"] is None else f"{target['ratio']:.2f}"
-        lines.append(f"- **{target['status']}** ({ratio}, needs ≥ {target['minimum']}): {_rst_text(target['target'])}")
+        lines.append(f"- **{target['status']}** ({ratio}, needs {needs(target)}): {_rst_text(target['target'])}")
     lines += ["", "Peers that beat djworkers in this run:", ""]
     lines += [f"- {_rst_text(line)}" for line in results.get("losses", [])] or ["- none"]
     return "\n".join(lines)

@@ -142,6 +142,55 @@ class PostgresDatabase:
                 "BENCH_PG_NAME": self.name}
 
 
+#: The machine counts as quiet when, over a short window, at most this share of all its cores is
+#: busy (0.25 = half a core of two): between measurements our own servers are idle, so what
+#: is busy then is somebody else's work.
+QUIET_BUSY = 0.25
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat (None off Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already in user/nice
+    return total - idle, total
+
+
+def cpu_busy(window: float = 0.5) -> float | None:
+    """The share (0..1) of all cores that was busy during the next ``window`` seconds."""
+    before = _cpu_ticks()
+    time.sleep(window)
+    after = _cpu_ticks()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def wait_for_quiet(limit: float, window: float = 0.5) -> dict:
+    """Wait up to ``limit`` seconds for a quiet machine; return what was seen.
+
+    The load average lags by a minute (it still holds the previous
+    measurement), so quiet is judged on the CPU share busy over ``window``
+    seconds, re-read until it falls to :data:`QUIET_BUSY` or ``limit`` runs
+    out. ``{"load1", "busy", "waited", "under_load"}``: the 1-minute load
+    average and busy share when the measurement starts, and whether the
+    machine was still busy then (the report flags such rows).
+    """
+    started = time.monotonic()
+    while True:
+        busy = cpu_busy(window)
+        waited = time.monotonic() - started
+        if busy is None or busy <= QUIET_BUSY or waited >= limit:
+            break
+    load = load_average()
+    return {"load1": load[0] if load else None, "busy": None if busy is None else round(busy, 2),
+            "waited": round(waited, 1), "under_load": busy is not None and busy > QUIET_BUSY}
+
+
 def load_average() -> list[float]:
     try:
         return [round(value, 2) for value in os.getloadavg()]

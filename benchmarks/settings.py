@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "djworkers",
     "benchmarks.bench_app",
 ]
+if os.environ.get("BENCH_GEARMAN"):  # the gearman scenario's private gearmand (benchmarks/scenarios/gearman.py)
+    INSTALLED_APPS.append("benchmarks.bench_gearman")
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS.append("django_tasks_db")
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -62,6 +64,7 @@ DJWORKERS = {
         "BACKEND": _queue_backend,
         "CONNECTION": REDIS_URL if _queue_backend == "redis" else None,
     },
+    "GEARMAN": {"SERVERS": [os.environ.get("BENCH_GEARMAN", "127.0.0.1:4730")]},
     "DUMBWAITER": {
         "FUNCTIONS": [
             {"function": "benchmarks.bench_app.values.report", "name": "bench_report", "frequency": 3600},

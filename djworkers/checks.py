@@ -69,7 +69,7 @@ def core_checks() -> Iterator[checks.CheckMessage]:
         )
     yield from serializer_checks()
     worker = conf.section("WORKER")
-    for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL"):
+    for key in ("SHUTDOWN_TIMEOUT", "HEARTBEAT_INTERVAL", "OUTAGE_MAX_DELAY", "BURST_OUTAGE_TIMEOUT"):
         value = worker.get(key)
         if not is_positive(value):
             yield checks.Error(

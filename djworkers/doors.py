@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 BUILTIN_DOORS: tuple[str, ...] = (
     "djworkers.dumbwaiter.door.door",
     "djworkers.queue.door.door",
+    "djworkers.gearman.door.door",
+    "djworkers.ztask.door.door",
+    "djworkers.slacker.door.door",
     "djworkers.tasks.door.door",
 )
 

@@ -91,3 +91,21 @@ class RemoteJobError(ResultError):
 
 class PoisonJob(Exception):
     """A job handed out more than ``QUEUE["MAX_DELIVERIES"]`` times, its consumer dying each time."""
+
+
+class BackendUnavailable(ConnectionError):
+    """A queue backend's server cannot be reached (refused, timed out, connection lost).
+
+    The message names the backend, where it was trying to connect (passwords
+    hidden) and the setting that says so; the original error is chained
+    (``__cause__``). A subclass of the built-in :class:`ConnectionError`, so
+    code that already catches that keeps working.
+    """
+
+    def __init__(self, backend: str, location: str, setting: str, detail: str):
+        self.backend = backend
+        self.location = location
+        self.setting = setting
+        super().__init__(
+            f"The {backend} queue backend cannot reach {location} ({setting}): {detail}"
+        )

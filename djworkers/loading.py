@@ -29,6 +29,7 @@ def load_object(path: Any, setting: str) -> Any:
     except ImportError as exc:
         # import_string raises ImportError for a missing attribute as well.
         first = exc
+    cause: Exception
     try:
         return importlib.import_module(path)
     except ModuleNotFoundError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .exceptions import MalformedMessage, SerializationError
 from .serializers import BUILTIN, Serializer, get_serializer
-from .serializers.signing import unsign, sign
+from .serializers.signing import sign, unsign
 
 ENVELOPE_VERSION = 1
 
@@ -40,10 +40,10 @@ class Message:
     enqueued_at: float = dataclasses.field(default_factory=time.time)
     options: dict = dataclasses.field(default_factory=dict)
 
-    def replace(self, **changes: Any) -> "Message":
+    def replace(self, **changes: Any) -> Message:
         return dataclasses.replace(self, **changes)
 
-    def next_attempt(self, eta: float | None) -> "Message":
+    def next_attempt(self, eta: float | None) -> Message:
         """The same job, one attempt later, due at ``eta``."""
         return self.replace(attempt=self.attempt + 1, eta=eta)
 
@@ -53,6 +53,26 @@ class Message:
 
     def describe(self) -> str:
         return f"{self.name}[{self.id}]"
+
+
+#: Message's fields, in order; a decoded envelope that fills every one skips ``__init__``.
+_FIELDS = tuple(field.name for field in dataclasses.fields(Message))
+_TRUSTED_BUILD = not hasattr(Message, "__post_init__")
+
+
+def _from_fields(fields: dict[str, Any]) -> Message:
+    """A :class:`Message` from field values :func:`decode` has already converted and checked.
+
+    A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__``:
+    a quarter of a decode for nine fields. When ``fields`` names every field (and
+    Message has no ``__post_init__``) the instance's ``__dict__`` is filled at
+    once, which gives the same object; otherwise the ordinary constructor runs.
+    """
+    if _TRUSTED_BUILD and len(fields) == len(_FIELDS):
+        message = object.__new__(Message)
+        message.__dict__.update(fields)
+        return message
+    return Message(**fields)
 
 
 def _envelope(message: Message) -> dict[str, Any]:
@@ -143,16 +163,16 @@ def decode(raw: bytes) -> Message:
     try:
         if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
             raise ValueError("not a version-1 envelope")
-        return Message(
-            name=str(data["name"]),
-            args=tuple(data["args"]),
-            kwargs=dict(data["kwargs"]),
-            queue=str(data["queue"]),
-            id=str(data["id"]),
-            attempt=int(data["attempt"]),
-            eta=None if data["eta"] is None else float(data["eta"]),
-            enqueued_at=float(data["enqueued_at"]),
-            options=dict(data.get("options") or {}),
-        )
+        return _from_fields({
+            "name": str(data["name"]),
+            "args": tuple(data["args"]),
+            "kwargs": dict(data["kwargs"]),
+            "queue": str(data["queue"]),
+            "id": str(data["id"]),
+            "attempt": int(data["attempt"]),
+            "eta": None if data["eta"] is None else float(data["eta"]),
+            "enqueued_at": float(data["enqueued_at"]),
+            "options": dict(data.get("options") or {}),
+        })
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedMessage(f"envelope is invalid: {exc}", raw=bytes(raw)) from exc

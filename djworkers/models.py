@@ -66,9 +66,12 @@ class TickClaim(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "tick"], name="djworkers_tick_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.name} tick {self.tick} by {self.owner}"
 
-from .monitoring.models import *  # noqa: E402,F401,F403
-from .results.models import *  # noqa: E402,F401,F403
+
+from .monitoring.models import *  # noqa: E402, F403
+from .results.models import *  # noqa: E402, F403
 
 
 def _import_door_models() -> None:

@@ -52,7 +52,7 @@ class Job:
     OPTION_NAMES = ("queue", "retries", "retry_delay", "retry_backoff", "result", "timeout")
 
     @classmethod
-    def declare(cls, name: str, func: Callable[..., Any], door: str, **options: Any) -> "Job":
+    def declare(cls, name: str, func: Callable[..., Any], door: str, **options: Any) -> Job:
         """Build a job, rejecting option names the runtime does not understand."""
         unknown = set(options) - set(cls.OPTION_NAMES)
         if unknown:

@@ -21,6 +21,7 @@ def example_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_DB", "DJWORKERS_TEST"))}
     env["DATABASE_URL"] = f"sqlite:///{tmp / 'example.sqlite3'}"
     env["DJWORKERS_EXAMPLE_CACHE_DIR"] = str(tmp / "cache")
+    env["DJWORKERS_EXAMPLE_ZTASK_URL"] = f"tcp://127.0.0.1:{free_port()}"  # ztaskd's port, free too
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -18,7 +18,6 @@ from djworkers.models import FailedJob
 from djworkers.runtime.executor import Executor
 from djworkers.runtime.failures import quarantine
 from tests.testapp import core_jobs  # noqa: F401  (registers core.fail_if_exists)
-from tests.testapp.filesource import FileSource
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +138,55 @@ def test_replay_action_reports_a_transport_that_is_down(admin_client_, rows, fil
 
 def transport_down(door, message):
     raise ConnectionError("backend down")
+
+
+def test_change_page_is_read_only_with_a_replay_button_and_an_indented_traceback(admin_client_, rows):
+    """X5: no Save buttons on the read-only page; a Replay button; the traceback in a <pre>."""
+    failed = rows["reports"]
+    text = admin_client_.get(reverse("admin:djworkers_failedjob_change", args=[failed.pk])).content.decode()
+    for name in ("_save", "_continue", "_addanother"):
+        assert f'name="{name}"' not in text
+    replay_url = reverse("admin:djworkers_failedjob_replay", args=[failed.pk])
+    assert f'action="{replay_url}"' in text and 'name="replay"' in text
+    traceback = re.search(r'<pre class="djw-traceback">(.*?)</pre>', text, re.S).group(1)
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert re.search(r"^  File &quot;", traceback, re.M), traceback
+
+
+def test_no_replay_button_for_a_quarantined_frame(admin_client_, rows):
+    bad = rows["quarantined"]
+    text = admin_client_.get(reverse("admin:djworkers_failedjob_change", args=[bad.pk])).content.decode()
+    assert 'name="replay"' not in text
+
+
+def test_replay_button_replays_that_job(admin_client_, rows, file_door):
+    """X5: the change page's button replays one job and returns to the list with a message."""
+    failed = rows["mail"]
+    url = reverse("admin:djworkers_failedjob_replay", args=[failed.pk])
+    assert admin_client_.get(url).status_code == 405  # only the form's POST replays
+    response = admin_client_.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse(CHANGELIST)
+    assert "Replayed 1 job(s)." in response.content.decode()
+    assert not FailedJob.objects.filter(pk=failed.pk).exists()
+    assert [decode(p.read_bytes()).id for p in file_door.waiting()] == [failed.job_id]
+
+
+def test_replay_button_refusal_stays_on_the_page(admin_client_, rows):
+    bad = rows["quarantined"]
+    response = admin_client_.post(reverse("admin:djworkers_failedjob_replay", args=[bad.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:djworkers_failedjob_change", args=[bad.pk])
+    assert "quarantined frame" in response.content.decode()
+    assert FailedJob.objects.filter(pk=bad.pk).exists()
+
+
+def test_replay_button_needs_change_permission(client, django_user_model, rows):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password=None, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_failedjob"))
+    client.force_login(viewer)
+    failed = rows["mail"]
+    page = client.get(reverse("admin:djworkers_failedjob_change", args=[failed.pk]))
+    assert page.status_code == 200 and 'name="replay"' not in page.content.decode()
+    assert client.post(reverse("admin:djworkers_failedjob_replay", args=[failed.pk])).status_code == 403
+    assert FailedJob.objects.filter(pk=failed.pk).exists()

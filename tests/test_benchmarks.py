@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 )
 def test_quick_run_completes_and_writes_results(tmp_path):
     """Every scenario runs for every contender in --quick mode and the results name them all, on every
-    supported Python (issue 10: the Django 6-only pin broke `make test` on 3.11)."""
+    supported Python (the Django 6-only pin broke `make test` on 3.11)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
     # Building benchmarks/.venv-peers on a fresh machine downloads the peers: allow for it.
     process = subprocess.run(
@@ -38,7 +38,8 @@ def test_quick_run_completes_and_writes_results(tmp_path):
     results = json.loads((tmp_path / "latest.json").read_text())
     markdown = (tmp_path / "latest.md").read_text()
     names = [scenario["name"] for scenario in results["scenarios"]]
-    assert names[:7] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes"]
+    assert names[:9] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes",
+                         "backlog", "guarantees"]
     assert results["errors"] == []
     assert results["meta"]["load_average"]["start"], "the load average is part of the record"
     for scenario in results["scenarios"]:
@@ -48,14 +49,29 @@ def test_quick_run_completes_and_writes_results(tmp_path):
         for row in scenario["rows"]:
             # a row is either measured or says why not; never silently empty
             assert row["metrics"] or row["unavailable"], f"{scenario['name']}: {row['contender']} has nothing"
+            if row["metrics"]:  # the load each measurement started under is recorded
+                assert row["machine"]["load1"], f"{scenario['name']}: {row['contender']} has no load record"
+    by_name = {scenario["name"]: scenario for scenario in results["scenarios"]}
+    # cost beside the rates, for djworkers and the raw ceilings alike
+    for scenario, metric in (("drain", "cpu_us_per_job"), ("enqueue", "cpu_us_per_enqueue"),
+                             ("database", "cpu_us_per_job"), ("scale-processes", "cpu_us_per_job"),
+                             ("backlog", "first_cpu_us_per_job")):
+        for row in by_name[scenario]["rows"]:
+            if row["metrics"]:
+                assert row["metrics"][metric]["median"] > 0, f"{scenario}: {row['contender']} has no {metric}"
+    database = {row["contender"] for row in by_name["database"]["rows"] if row["metrics"]}
+    assert "raw sqlite" in database  # the raw claim-INCR-delete ceiling
+    backlog = {row["contender"]: row for row in by_name["backlog"]["rows"]}
+    assert backlog["djworkers database (sqlite)"]["metrics"]["last_over_first"]["median"] > 0
+    assert any(target["scenario"] == "backlog" for target in results["targets"])
     if sys.version_info < (3, 12):
-        # issue 10: Python 3.11 gets Django 5.2 (benchmarks/requirements.txt markers); django.tasks is
+        # Python 3.11 gets Django 5.2 (benchmarks/requirements.txt markers); django.tasks is
         # Django 6, so django-tasks-db is reported unavailable with the reason instead of failing the run.
         tasks_rows = [row for item in results["scenarios"] for row in item["rows"]
                       if row["contender"].startswith("django-tasks-db")]
         assert tasks_rows and all("Python >= 3.12" in row["unavailable"] for row in tasks_rows)
     # the peers the issue names were all measured, and the raw ceilings
-    drained = {row["contender"] for row in results["scenarios"][1]["rows"] if row["metrics"]}
+    drained = {row["contender"] for row in by_name["drain"]["rows"] if row["metrics"]}
     for peer in ("huey, 1 thread", "rq, 1 thread", "dramatiq, 1 thread", "celery (solo), 1 thread",
                  "celery (threads), 4 threads", "raw redis, 1 thread", "raw zmq, 1 thread"):
         assert peer in drained

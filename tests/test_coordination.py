@@ -15,8 +15,8 @@ import time
 import pytest
 from django.db import connection
 
-from djworkers.runtime.coordination import KEEP_TICKS, claim_tick, owner_id
 from djworkers.models import FailedJob, TickClaim
+from djworkers.runtime.coordination import KEEP_TICKS, claim_tick, owner_id
 from tests.utils import ROOT, command_env
 
 

@@ -8,7 +8,6 @@ import io
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -81,16 +80,22 @@ def test_djworkers_run_queue_only_in_a_subprocess(tmp_path):
     assert "dumbwaiter" not in text  # not asked for
 
 
-# -- dying with the parent, SIGHUP (issue 10) ------------------------------------------------------
-#: The group of `make demo`: a dumbwaiter function so --all starts run_dumbwaiter too.
-GROUP_SETTINGS = {
-    "DJWORKERS": {
-        "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
-        "STATS": {"ENABLED": False},
-        "DUMBWAITER": {"FUNCTIONS": [{"function": "tests.testapp.dumbwaiter_functions.echo",
-                                      "name": "e", "args": [1], "frequency": 60}]},
+# -- dying with the parent, SIGHUP ------------------------------------------------------
+def group_settings() -> dict:
+    """The group of `make demo`: a dumbwaiter function so --all starts run_dumbwaiter too, and
+    ztaskd (the test app has @task functions) on a free port of its own."""
+    return {
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+            "STATS": {"ENABLED": False},
+            "DUMBWAITER": {"FUNCTIONS": [{"function": "tests.testapp.dumbwaiter_functions.echo",
+                                          "name": "e", "args": [1], "frequency": 60}]},
+            "ZTASK": {"URL": f"tcp://127.0.0.1:{free_port()}"},
+        }
     }
-}
+
+
+GROUP = {"dumbwaiter", "queue", "ztaskd", "web"}
 
 
 def gone(pid: int) -> bool:
@@ -124,9 +129,9 @@ def start_demo_group(tmp_path):
     """``djworkers_run --all --runserver`` on a free port, up and serving; (process, log, port, pids)."""
     port = free_port()
     log = tmp_path / "run.log"
-    process = spawn(["djworkers_run", "--all", "--runserver", f"127.0.0.1:{port}"], settings=GROUP_SETTINGS, log=log)
+    process = spawn(["djworkers_run", "--all", "--runserver", f"127.0.0.1:{port}"], settings=group_settings(), log=log)
     try:
-        wait_until(lambda: len(re.findall(r"\| started \(pid \d+\)", log.read_text())) == 3, timeout=60)
+        wait_until(lambda: len(re.findall(r"\| started \(pid \d+\)", log.read_text())) == len(GROUP), timeout=60)
         wait_until(lambda: "Worker started" in log.read_text(), timeout=60)
         wait_for_port(port, timeout=60)
     except BaseException:
@@ -134,13 +139,13 @@ def start_demo_group(tmp_path):
         raise
     text = log.read_text()
     pids = {name: int(pid) for name, pid in re.findall(r"^ *(\w+) \| started \(pid (\d+)\)", text, re.M)}
-    assert set(pids) == {"dumbwaiter", "queue", "web"}, text
+    assert set(pids) == GROUP, text
     return process, log, port, pids
 
 
 @pytest.mark.slow
 def test_sigkill_of_djworkers_run_takes_its_children_down(tmp_path):
-    """X3 (issue 10): SIGKILL of the group's parent (no chance to stop anything): runserver,
+    """X3: SIGKILL of the group's parent (no chance to stop anything): runserver,
     queue_consumer and run_dumbwaiter stop within seconds (PR_SET_PDEATHSIG / the lifeline pipe),
     and the port is free again. Before, they ran on as orphans and kept the port."""
     process, log, port, pids = start_demo_group(tmp_path)
@@ -159,7 +164,7 @@ def test_sigkill_of_djworkers_run_takes_its_children_down(tmp_path):
 
 @pytest.mark.slow
 def test_sighup_stops_the_group_gracefully(tmp_path):
-    """X3 (issue 10): SIGHUP (a closed terminal, a lost SSH session) is a graceful stop like
+    """X3: SIGHUP (a closed terminal, a lost SSH session) is a graceful stop like
     SIGTERM: every child is stopped in order and the group exits 0. Before, djworkers_run died of
     it at once and left its children running."""
     process, log, port, pids = start_demo_group(tmp_path)
@@ -170,7 +175,7 @@ def test_sighup_stops_the_group_gracefully(tmp_path):
             process.kill()
     text = log.read_text()
     assert code == 0, text[-3000:]
-    for name in ("dumbwaiter", "queue", "web"):
+    for name in GROUP:
         assert re.search(rf"^ *{name} \| stopped$", text, re.M), text[-3000:]
     assert all(gone(pid) for pid in pids.values())
     assert port_free(port)

@@ -228,7 +228,7 @@ def test_refresh_uses_the_lease(settings):
     assert dumbwaiter.refresh("r") is True
     assert dumbwaiter.get_value("r") == "hi"
     CachedFunction.objects.filter(name="r").update(
-        running_until=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30), running_on="otherhost:1"
+        running_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), running_on="otherhost:1"
     )
     with pytest.raises(AlreadyRunning, match="otherhost:1"):
         dumbwaiter.refresh("r")

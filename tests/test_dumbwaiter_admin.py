@@ -72,7 +72,7 @@ def test_refresh_request_waits_for_a_run_in_progress(admin_client):
 
     dumbwaiter.refresh("total")
     row = CachedFunction.objects.get(name="total")
-    row.running_until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    row.running_until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     row.running_on = "web-7:1234"
     row.save()
     response = admin_client.post(reverse("admin:djworkers_cachedfunction_changelist"), {

@@ -29,8 +29,9 @@ class RecordingRunner(Runner):
         self.started: list[str] = []
 
     def _dispatch(self, spec, lease):
-        from djworkers.dumbwaiter.runner import Running
         import time
+
+        from djworkers.dumbwaiter.runner import Running
 
         self.started.append(spec.name)
         with self._lock:
@@ -166,7 +167,7 @@ def expire(coordinator, name: str) -> None:
         time.sleep(0.01)
     else:
         CachedFunction.objects.filter(name=name).update(
-            running_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+            running_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         )
 
 

@@ -88,6 +88,51 @@ def test_example_project_checks_clean(tmp_path):
 
 
 @pytest.mark.slow
+def test_tornado_example_awaits_queries_through_http_and_thread_workers(tmp_path):
+    """S2, S3: ``djworkers_run --all`` starts ``run_tornado_example`` when enabled; its handler awaits
+    postponed queries on the demo's models through the http worker (this Django server's endpoint)
+    and the thread worker, and the home page's slacker button shows the answer."""
+    import http.cookiejar
+    import urllib.error
+    import urllib.request
+
+    from tests.example_server import ExampleServer, wait_for_http
+    from tests.services import free_port
+
+    server = ExampleServer(tmp_path)
+    tornado_port = free_port()
+    tornado = f"http://127.0.0.1:{tornado_port}"
+    server.env.update(DJWORKERS_EXAMPLE_TORNADO_PORT=str(tornado_port), DJWORKERS_EXAMPLE_DJANGO_URL=server.url)
+    result = manage(["migrate", "--noinput"], server.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    create = "from demo.models import Upload; print(Upload.objects.create(name='poem.txt', text='a\\nb').pk)"
+    result = manage(["shell", "-c", create], server.env)
+    upload_pk = int(result.stdout.split()[-1])
+    server.start()
+    try:
+        wait_for_http(tornado + "/", server.process, server.log)
+        with urllib.request.urlopen(tornado + "/uploads.json", timeout=30) as response:
+            data = json.load(response)
+        assert data["http"]["newest"] == [{"id": upload_pk, "name": "poem.txt", "words": None}]
+        assert data["thread"] == {"count": 1, "lookup": {"id": upload_pk, "name": "poem.txt", "lines": None}}
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"{tornado}/uploads/{upload_pk + 100}.json", timeout=30)
+        assert info.value.code == 404 and b"DoesNotExist" in info.value.read()
+
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        home = opener.open(server.url + "/", timeout=30).read().decode()
+        assert 'id="enqueue-tornado"' in home and "Offload (slacker)" in home
+        jar = next(h.cookiejar for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        request = urllib.request.Request(server.url + "/enqueue/tornado/", method="POST", headers={"X-CSRFToken": token})
+        run = json.load(opener.open(request, timeout=30))["run"]
+        assert run["status"] == "done", run
+        assert "http worker: newest poem.txt; thread worker: 1 uploads" in run["result"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 def test_example_project_django_task_button(tmp_path):
     """T1: the demo's "Django task" button enqueues a django.tasks @task through djworkers' TASKS backend;
     a burst queue_consumer runs it and get_result (another process) says SUCCESSFUL."""

@@ -109,7 +109,7 @@ def test_retries_with_backoff_counted_then_failed_job_with_traceback(clean_regis
         assert decode(encode(message)).attempt == message.attempt  # what a transport stores
     assert outcomes == [Outcome.RETRY] * 3 + [Outcome.FAILED]
     assert job.calls == 4
-    for delay, expected in zip(delays, [1.0, 2.0, 4.0]):
+    for delay, expected in zip(delays, [1.0, 2.0, 4.0], strict=True):
         assert expected * 0.9 - 0.05 <= delay <= expected * 1.1 + 0.5, delays  # + a loaded machine
     assert [m.attempt for _, kw in received if _ == "job_retried" for m in [kw["message"]]] == [0, 1, 2]
     assert [name for name, _ in received].count("job_failed") == 1

@@ -21,7 +21,6 @@ from djworkers.runtime.executor import Executor, Outcome
 from djworkers.runtime.failures import quarantine
 from djworkers.runtime.worker import PollBackoff, Worker
 from tests.testapp import core_jobs  # noqa: F401  (registers core.fail_if_exists)
-from tests.testapp.filesource import FileSource
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""``loading.load_object``: the one dotted-path loader (issue 10; D7 serializer modules)."""
+"""``loading.load_object``: the one dotted-path loader (D7 serializer modules)."""
 
 from __future__ import annotations
 

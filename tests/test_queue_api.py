@@ -13,9 +13,8 @@ import pytest
 from django.test import override_settings
 
 from djworkers import signals
-from djworkers.exceptions import DjworkersImproperlyConfigured, DuplicateJob, SerializationError
+from djworkers.exceptions import DjworkersImproperlyConfigured, DuplicateJob, ResultsNotEnabled, SerializationError
 from djworkers.messages import decode
-from djworkers.exceptions import ResultsNotEnabled
 from djworkers.queue import (
     JobHandle,
     QueueCommand,
@@ -403,8 +402,8 @@ def test_a_raising_enqueued_receiver_does_not_fail_the_enqueue(settings, caplog)
 
     signals.job_enqueued.connect(broken)
     try:
-        from djworkers.queue.api import enqueue_message
         from djworkers.messages import Message
+        from djworkers.queue.api import enqueue_message
 
         enqueue_message(Message("tests.anything"))
     finally:

@@ -143,7 +143,7 @@ RECOVERY_HEARTBEAT = float(os.environ.get("DJWORKERS_TEST_HEARTBEAT", "1"))
 
 
 def test_recovery_after_sigkill_takes_one_lease_and_heartbeats_keep_a_long_job(tmp_path):
-    """Q5/X3 (issue 10, the LEASE_SECONDS default): two consumers, a job longer than two leases.
+    """Q5/X3 (the LEASE_SECONDS default): two consumers, a job longer than two leases.
     While its consumer lives, heartbeats renew the lease and the idle second consumer, polling all
     along, never takes the job. SIGKILL the first: the second starts the job once the lease left by
     the last heartbeat runs out, between LEASE - HEARTBEAT and LEASE seconds after the kill (plus

@@ -169,7 +169,7 @@ def test_cancelled_job_never_runs_in_a_worker(backend):
     def job(n):
         ran.append(n)
 
-    first, second, third = job(1), job(2), job(3)
+    _first, second, third = job(1), job(2), job(3)
     assert second.cancel()
     worker = Worker(backend, burst=True, exit_on_force=False,
                     poll=PollBackoff(0.01, 1.5, 0.05), fetch_timeout=0.05)

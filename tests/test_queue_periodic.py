@@ -93,7 +93,7 @@ def test_bad_expressions_raise_naming_the_field(kwargs, message):
     ],
 )
 def test_day_and_month_names(field, expression, expected):
-    """Q8: day and month names, any case, anywhere a number goes, as cron and Celery accept (issue 10)."""
+    """Q8: day and month names, any case, anywhere a number goes, as cron and Celery accept."""
     assert parse_field(field, expression) == expected
 
 

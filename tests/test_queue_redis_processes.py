@@ -141,7 +141,7 @@ def test_exactly_once_under_contention_with_forked_processes(queue, redis_server
     assert stop(forking) == 0, log_of(forking)
     assert stop(single) == 0, log_of(single)
     counts = runs(redis, keys)
-    assert [k for k, c in zip(keys, counts) if c != 1] == []
+    assert [k for k, c in zip(keys, counts, strict=True) if c != 1] == []
     pids = {int(pid) for pid in redis.smembers(jobs.PIDS)}
     assert single.pid in pids and forking.pid not in pids  # the supervisor runs no jobs
     assert len(pids - {single.pid}) == 2, "both forked children should have run jobs"

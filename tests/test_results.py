@@ -14,7 +14,10 @@ import pytest
 from django.test import override_settings
 
 from djworkers.exceptions import (
-    JobCancelled, RemoteJobError, ResultsNotEnabled, ResultTimeout,
+    JobCancelled,
+    RemoteJobError,
+    ResultsNotEnabled,
+    ResultTimeout,
 )
 from djworkers.messages import Message, encode
 from djworkers.models import FailedJob
@@ -119,7 +122,7 @@ def test_results_off_writes_nothing(memory_queue):
     assert _worker(memory_queue).run() == 0
     assert memory_queue.result_store().frames == {}
     with pytest.raises(ResultsNotEnabled, match="result=True"):
-        handle.status
+        _ = handle.status  # the property raises
 
 
 def test_results_setting_turns_them_on_for_every_job(clean_registry):

@@ -1,4 +1,4 @@
-"""The original READMEs' settings blocks, pasted unchanged, keep working (issue 10; X1, D1, D7, Q1, Q4).
+"""The original READMEs' settings blocks, pasted unchanged, keep working (X1, D1, D7, Q1, Q4).
 
 tests/seeds/*_settings.py hold each block as the README prints it, on top of
 tests.settings. ``manage.py check``, ``migrate`` and the documented usage run
@@ -56,7 +56,7 @@ def check_passes(settings_module: str) -> str:
 def test_dumbwaiter_readme_settings(monkeypatch):
     """X1/D1/D7: the dumbwaiter README's block, DUMBWAITER_SERIALIZER naming a module ("my_app.myser")
     that nothing imported first: check passes (no E114), run_dumbwaiter stores values with that
-    serializer and get_value reads them (issue 10: import_string did not import the submodule)."""
+    serializer and get_value reads them (import_string did not import the submodule)."""
     module = "tests.seeds.dumbwaiter_settings"
     output = check_passes(module)
     assert "E114" not in output
@@ -81,7 +81,7 @@ def test_dumbwaiter_readme_settings(monkeypatch):
 def test_djutils_readme_database_settings():
     """X1/Q1/Q4: QUEUE_BACKEND = '...DatabaseQeueue' and QUEUE_CONNECTION = '' as the djutils README
     prints them: check passes without E204, migrate runs, and a @queue_command enqueued under those
-    settings is run by queue_consumer (issue 10: '' stopped even migrate)."""
+    settings is run by queue_consumer ('' stopped even migrate)."""
     module = "tests.seeds.djutils_settings"
     output = check_passes(module)
     assert "E204" not in output

@@ -17,8 +17,7 @@ from django.test import override_settings
 
 from djworkers.exceptions import BadSignature, DjworkersImproperlyConfigured, SerializationError
 from djworkers.messages import Message, decode, encode
-from djworkers.serializers import LegacySerializer, get_serializer
-from djworkers.serializers import signing
+from djworkers.serializers import LegacySerializer, get_serializer, signing
 from tests.testapp import legacy_serializer
 
 
@@ -214,7 +213,7 @@ def test_json_round_trip():
     import datetime
     import json
 
-    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     message = Message(
         "mail.send", args=(1, "two", [3], {"four": 4.5}, None, True), kwargs={"when": when},
         queue="mail", attempt=2, eta=1_800_000_000.25, options={"priority": 3},

@@ -19,9 +19,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from djworkers import signals
-from djworkers.monitoring import stats
 from djworkers.messages import Message, encode
 from djworkers.models import FailedJob
+from djworkers.monitoring import stats
 from djworkers.monitoring.models import JobStat
 from djworkers.monitoring.status import SCHEMA_VERSION, StatusOptions, collect
 from tests.services import free_port
@@ -86,7 +86,6 @@ def test_json_schema():
 @pytest.mark.django_db(transaction=True)  # as in production: PostgreSQL's now() is per transaction
 def test_queue_depth_counts_written_jobs():
     """X4: ready, scheduled and in flight come from the backend's own stats()."""
-    from djworkers.messages import encode
     from djworkers.queue import build_backend
 
     backend = build_backend(["default"])

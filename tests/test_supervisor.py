@@ -1,4 +1,4 @@
-"""The one supervisor (djworkers/runtime/supervisor.py) and its children's lifeline (X3, Q9; issue 10).
+"""The one supervisor (djworkers/runtime/supervisor.py) and its children's lifeline (X3, Q9).
 
 ``djworkers_run``'s side (exec'd commands, SIGKILL and SIGHUP of the whole demo
 group) is in tests/test_djworkers_run.py; the forked workers' signals and
@@ -96,7 +96,7 @@ def test_a_child_without_the_lifeline_is_an_orphan(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_of_queue_consumer_processes_takes_its_workers_down(tmp_path):
-    """Q9/X3 (issue 10): `queue_consumer --processes 2` SIGKILLed: its forked workers stop within
+    """Q9/X3: `queue_consumer --processes 2` SIGKILLed: its forked workers stop within
     seconds instead of consuming on as orphans."""
     log = tmp_path / "consumer.log"
     process = spawn(["queue_consumer", "--processes", "2", "--no-periodic", "-d", "0.05", "-m", "0.2"], log=log)

@@ -261,7 +261,7 @@ def test_supervisor_forwards_sigterm_to_its_processes(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_to_the_whole_process_group_is_one_graceful_stop(tmp_path, sig):
     """X3: Ctrl-C in a terminal (SIGINT), systemd's default KillMode=control-group (SIGTERM) and a
-    closed terminal (SIGHUP, issue 10) signal the parent *and* its children at once; the parent's
+    closed terminal (SIGHUP) signal the parent *and* its children at once; the parent's
     forwarded SIGTERM must not count as a second signal, or every such stop would cut running
     jobs short."""
     source = FileSource(tmp_path / "q")

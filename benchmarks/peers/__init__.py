@@ -15,6 +15,7 @@ def _factories() -> dict[str, Callable[[], Peer]]:
     from .djworkers_tasks import DjworkersTasks
     from .queues import RQ, Celery, Dramatiq, Huey
     from .raw import RawRedis, RawZmq
+    from .raw_db import RawDatabase
     from .tasks_db import TasksDb
 
     return {
@@ -35,6 +36,8 @@ def _factories() -> dict[str, Callable[[], Peer]]:
         "djworkers.tasks (redis)": lambda: DjworkersTasks("redis"),
         "raw redis": RawRedis,
         "raw zmq": RawZmq,
+        "raw sqlite": lambda: RawDatabase("sqlite"),
+        "raw postgres": lambda: RawDatabase("postgres"),
     }
 
 

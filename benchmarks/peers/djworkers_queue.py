@@ -7,8 +7,6 @@ through ``get_backend().write_many`` (pipelined on Redis, one INSERT on a DB).
 
 from __future__ import annotations
 
-
-
 from ..harness import Unavailable
 from .base import Peer, django_setup
 

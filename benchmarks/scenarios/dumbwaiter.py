@@ -1,4 +1,4 @@
-"""Scenario 6 (issue 3's target): ``dumbwaiter.get_value`` vs a raw ``cache.get`` and vs a database query."""
+"""Scenario 6: ``dumbwaiter.get_value`` vs a raw ``cache.get`` and vs a database query."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ class Dumbwaiter(Scenario):
     description = ("The value (a 30-row report dict) is computed once by `run_dumbwaiter --once`; then one "
                    "process reads it N times. `cache.get` reads the same object from the same cache "
                    "backend; the database row is a one-row ORM query by primary key. Ratios: the raw "
-                   "read's cost / get_value's cost (1.0 = free; issue 3 asks ≥ 0.83, i.e. get_value ≤ 1.2× "
-                   "cache.get).")
-    metrics = (Metric("us_per_call", "µs", higher_is_better=False, digits=2),)
+                   "read's cost / get_value's cost (1.0 = free; the target is ≥ 0.83, i.e. get_value ≤ 1.2× "
+                   "cache.get). `cpu_us_per_call`: the reading process's CPU per call (the rest of the time is "
+                   "waiting for the cache or database server).")
+    metrics = (Metric("us_per_call", "µs", higher_is_better=False, digits=2),
+               Metric("cpu_us_per_call", "µs", higher_is_better=False, digits=2))
 
     def contenders(self, run):
         reads = run.count(20_000, 2_000)
@@ -69,7 +71,8 @@ class Dumbwaiter(Scenario):
             read = lambda: ContentType.objects.filter(pk=pk).first()  # noqa: E731
         for _ in range(min(200, count)):
             read()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             read()
-        return {"us_per_call": (time.perf_counter() - started) / count * 1e6}
+        return {"us_per_call": (time.perf_counter() - started) / count * 1e6,
+                "cpu_us_per_call": (time.process_time() - cpu) / count * 1e6}

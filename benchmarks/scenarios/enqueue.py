@@ -18,8 +18,11 @@ class Enqueue(Scenario):
     description = ("One process enqueues N no-op jobs through each library's client API onto the private "
                    "Redis (no worker running), up to N jobs or a few seconds, whichever comes first. Bulk uses the batch API where one exists (djworkers "
                    "`get_backend().write_many`, RQ `enqueue_many`, a raw redis-py pipeline). Raw zmq "
-                   "sends to a PULL socket in another process.")
-    metrics = (Metric("jobs_per_s", "jobs/s"), Metric("jobs", "jobs"))
+                   "sends to a PULL socket in another process. `cpu_us_per_enqueue`: the enqueuing process's "
+                   "CPU time (user + system) per job.")
+    metrics = (Metric("jobs_per_s", "jobs/s"),
+               Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1),
+               Metric("jobs", "jobs"))
 
     def contenders(self, run):
         count = run.count(20_000, 2_000)

@@ -20,9 +20,13 @@ class Latency(Scenario):
                    "jobs enqueued at a fixed rate; each job records `time.time() - enqueued_at` as its "
                    "first act. Percentiles over all jobs of the run. A worker that falls behind the rate is "
                    "given a few seconds after the last enqueue; probes still queued then count with the "
-                   "time they had waited so far, and the row says its percentiles are lower bounds.")
+                   "time they had waited so far, and the row says its percentiles are lower bounds. "
+                   "`cpu_us_per_job`: the worker's CPU from the first probe to the last, idle waits "
+                   "between probes included, per probe; `cpu_us_per_enqueue`: the sender's.")
     metrics = (Metric("p50_ms", "ms", higher_is_better=False, digits=2),
-               Metric("p99_ms", "ms", higher_is_better=False, digits=2))
+               Metric("p99_ms", "ms", higher_is_better=False, digits=2),
+               Metric("cpu_us_per_job", "µs", higher_is_better=False),
+               Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1))
 
     def contenders(self, run):
         count = run.count(600, 200)
@@ -53,6 +57,11 @@ class Latency(Scenario):
         client.set(workload.COUNTER, 0)
         count, interval = params["count"], 1.0 / params["rate"]
         sent = []
+        from ..child import TreeCpu
+
+        worker_cpu = TreeCpu([process])
+        worker_cpu_start = worker_cpu.read()
+        sender_cpu = time.process_time()
         started = time.perf_counter()
         for index in range(count):
             pause = started + index * interval - time.perf_counter()
@@ -61,7 +70,9 @@ class Latency(Scenario):
             sent.append(time.time())
             enqueue(sent[-1])
         achieved = count / (time.perf_counter() - started)
+        enqueue_cpu = (time.process_time() - sender_cpu) / count * 1e6
         child.wait_count(count, params["wait"], params["wait"], [process])
+        worker_cpu_used = worker_cpu.read() - worker_cpu_start
         latencies = [float(v) * 1000 for v in client.lrange(workload.LATENCIES, 0, -1)]
         if not latencies:
             raise RuntimeError(f"{peer.name}: none of {count} probes ran")
@@ -73,4 +84,7 @@ class Latency(Scenario):
             now = time.time()
             latencies += [(now - at) * 1000 for at in sent[-unstarted:]]
             extra.update(unstarted=unstarted, percentiles="lower bounds (worker fell behind)")
-        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99), "_extra": extra}
+        ran = max(1, child.done())
+        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
+                "cpu_us_per_job": worker_cpu_used / ran * 1e6, "cpu_us_per_enqueue": enqueue_cpu,
+                "_extra": extra}

@@ -33,13 +33,15 @@ class ScaleMemory(Scenario):
     title = "Worker footprint after many jobs (RSS, open fds)"
     description = ("One long-running worker process (1 thread) gets batches of INCR jobs; its RSS and open "
                    "file descriptors (with its children's) are read after warm-up (0), and after 50k and "
-                   "100k jobs. One repetition: this is a trajectory, not a timing. A leak shows as growth.")
+                   "100k jobs. One repetition: this is a trajectory, not a timing. A leak shows as growth. "
+                   "`cpu_us_per_job`: the worker's CPU over all the jobs, idle waits included.")
     metrics = (Metric("rss_mib_100k", "MiB", higher_is_better=False, digits=1),
                Metric("rss_mib_0", "MiB", higher_is_better=False, digits=1),
                Metric("rss_mib_50k", "MiB", higher_is_better=False, digits=1),
                Metric("fds_0", "fds", higher_is_better=False),
                Metric("fds_50k", "fds", higher_is_better=False),
-               Metric("fds_100k", "fds", higher_is_better=False))
+               Metric("fds_100k", "fds", higher_is_better=False),
+               Metric("cpu_us_per_job", "µs", higher_is_better=False))
     repetitions = 1
 
     def contenders(self, run):
@@ -61,6 +63,10 @@ class ScaleMemory(Scenario):
             time.sleep(0.2)
         time.sleep(1.0)
         base = child.done()
+        from ..child import TreeCpu
+
+        cpu = TreeCpu([process])
+        cpu_base = cpu.read()
         result = {}
         result["rss_mib_0"], result["fds_0"] = footprint(process.pid)
         step = params["step"]
@@ -71,5 +77,6 @@ class ScaleMemory(Scenario):
                 raise RuntimeError(f"{peer.name}: {count - base} of {done} jobs ran")
             time.sleep(1.0)
             result[f"rss_mib_{label}"], result[f"fds_{label}"] = footprint(process.pid)
+        result["cpu_us_per_job"] = (cpu.read() - cpu_base) / (child.done() - base) * 1e6
         child.stop(process)
         return result

@@ -102,9 +102,7 @@ def get_value(name: str, default: Any = _MISSING) -> Any:
     if held is None or held[0] is not merged:
         held = _hold(merged)
     config = held[1]
-    spec = config.functions.get(name)
-    if spec is None:
-        config.get(name)  # raises UnknownFunction naming the configured functions
+    spec = config.get(name)  # raises UnknownFunction naming the configured functions
     found = _newest(config, held[2], spec)
     if found is None:
         if default is _MISSING:
@@ -180,7 +178,7 @@ def status() -> list[dict[str, Any]]:
             "stale": age is None or age > 2 * spec.frequency,
             "last_error": row.last_error if row else "",
             "last_error_at": row.last_error_at if row else None,
-            "running_on": row.running_on if running else "",
+            "running_on": row.running_on if row is not None and running else "",
         })
     return result
 

@@ -103,12 +103,12 @@ class Config:
         except KeyError:
             raise UnknownFunction(name, list(self.functions)) from None
 
-    def serializer(self) -> "Serializer":
+    def serializer(self) -> Serializer:
         """The serializer for stored values (``SERIALIZER``; None = the top-level one)."""
         return get_value_serializer(self.serializer_name)
 
 
-def get_value_serializer(name: Any) -> "Serializer":
+def get_value_serializer(name: Any) -> Serializer:
     """Resolve ``DJWORKERS["DUMBWAITER"]["SERIALIZER"]`` (None = ``DJWORKERS["SERIALIZER"]``)."""
     from ..serializers import get_serializer
 
@@ -256,10 +256,12 @@ def load_config(validate: bool = True) -> Config:
         if found:
             raise DjworkersImproperlyConfigured(found[0].msg + (f" {found[0].hint}" if found[0].hint else ""))
     section = conf.section("DUMBWAITER")
-    frequency = section.get("DEFAULT_FREQUENCY")
-    saved = section.get("DEFAULT_SAVED")
+    frequency = section["DEFAULT_FREQUENCY"]  # always present: the door's defaults are merged in
+    saved = section["DEFAULT_SAVED"]
     functions: dict[str, FunctionSpec] = {}
-    entries = section.get("FUNCTIONS") if isinstance(section.get("FUNCTIONS"), (list, tuple)) else []
+    entries = section.get("FUNCTIONS")
+    if not isinstance(entries, (list, tuple)):
+        entries = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or entry["name"] in functions:
             continue

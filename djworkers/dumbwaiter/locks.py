@@ -26,6 +26,8 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from ..conf import new_name
+from ..redis_client import LuaScript, get_client
 from ..runtime.coordination import claim_tick, owner_id
 from .config import Config
 
@@ -117,25 +119,28 @@ class DatabaseCoordinator(Coordinator):
 
 # Compare-and-act scripts: only the owner may extend or delete its lease. Extending a
 # lease that expired but that nobody else took re-takes it (as the database does).
-_EXTEND = """
+_EXTEND = LuaScript("dumbwaiter-extend", """
 local holder = redis.call('get', KEYS[1])
 if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
-"""
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+""")
+_RELEASE = LuaScript(
+    "dumbwaiter-release",
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+)
 
 
 class RedisCoordinator(Coordinator):
-    """Claims are ``SET NX`` keys (via claim_tick); the lease is a key with a TTL."""
+    """Claims are ``SET NX`` keys (via claim_tick); the lease is a key with a TTL.
+
+    The client is the process's shared one for this connection (:mod:`djworkers.redis_client`),
+    with the same timeouts and reconnect policy as the queue's.
+    """
 
     def __init__(self, url: str, owner: str | None = None):
         super().__init__(owner)
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
-        self._extend = self.client.register_script(_EXTEND)
-        self._release = self.client.register_script(_RELEASE)
+        self.client = get_client(url or None, setting=new_name("DUMBWAITER", "CONNECTION"))
 
     def _key(self, name: str) -> str:
         return f"djworkers:dumbwaiter:running:{name}"
@@ -146,20 +151,21 @@ class RedisCoordinator(Coordinator):
         return claim_tick(tick_name(name), tick, redis=self.client, ttl=max(3600.0, 2 * period))
 
     def acquire(self, name: str, seconds: float) -> bool:
-        return bool(self._extend(keys=[self._key(name)], args=[self.owner, int(seconds * 1000)]))
+        return bool(_EXTEND(self.client, [self._key(name)], [self.owner, int(seconds * 1000)]))
 
     def extend(self, name: str, seconds: float) -> bool:
-        return bool(self._extend(keys=[self._key(name)], args=[self.owner, int(seconds * 1000)]))
+        return bool(_EXTEND(self.client, [self._key(name)], [self.owner, int(seconds * 1000)]))
 
     def release(self, name: str) -> None:
-        self._release(keys=[self._key(name)], args=[self.owner])
+        _RELEASE(self.client, [self._key(name)], [self.owner])
 
     def holder(self, name: str) -> str | None:
         value: Any = self.client.get(self._key(name))
         return value.decode() if value else None
 
     def close(self) -> None:
-        self.client.close()
+        # The client (and its pool) is shared with the rest of the process: only idle sockets go.
+        self.client.connection_pool.disconnect(inuse_connections=False)
 
 
 def coordinator_for(config: Config, owner: str | None = None) -> Coordinator:

@@ -102,7 +102,7 @@ def record_success(config: Config, spec: FunctionSpec, value: Any, started_at: d
         CachedFunction.objects.filter(name=spec.name).update(
             last_success_at=started_at, last_duration=duration, last_size=len(data)
         )
-        _trim(CachedValue.objects.filter(function_id=spec.name).order_by("-computed_at", "-id"), spec.max_saved)
+        _trim(CachedValue.objects.filter(function__name=spec.name).order_by("-computed_at", "-id"), spec.max_saved)
     cache_set(config, spec, stored, started_at.timestamp())
     return stored
 
@@ -122,7 +122,7 @@ def record_failure(spec: FunctionSpec, exc: BaseException, traceback: str, start
             failed_at=started_at,
         )
         CachedFunction.objects.filter(name=spec.name).update(last_error=summary, last_error_at=started_at)
-        _trim(CachedError.objects.filter(function_id=spec.name).order_by("-failed_at", "-id"), spec.max_saved)
+        _trim(CachedError.objects.filter(function__name=spec.name).order_by("-failed_at", "-id"), spec.max_saved)
 
 
 def cache_set(config: Config, spec: FunctionSpec, value: Any, computed_at: float) -> None:
@@ -167,7 +167,7 @@ def newest_from_db(config: Config, spec: FunctionSpec) -> tuple[Any, float] | No
     from .models import CachedValue
 
     row = (
-        CachedValue.objects.filter(function_id=spec.name)
+        CachedValue.objects.filter(function__name=spec.name)
         .order_by("-computed_at", "-id")
         .values_list("value", "serializer", "computed_at")
         .first()
@@ -200,7 +200,7 @@ def history(config: Config, spec: FunctionSpec) -> list[HistoryEntry]:
     from .models import CachedValue
 
     entries = []
-    for row in CachedValue.objects.filter(function_id=spec.name).order_by("-computed_at", "-id"):
+    for row in CachedValue.objects.filter(function__name=spec.name).order_by("-computed_at", "-id"):
         try:
             value = decode(bytes(row.value), row.serializer, config)
         except BadSignature:
@@ -215,7 +215,7 @@ def errors(spec: FunctionSpec) -> list[ErrorEntry]:
 
     return [
         ErrorEntry(e.exception, e.message, e.traceback, e.failed_at, e.duration)
-        for e in CachedError.objects.filter(function_id=spec.name).order_by("-failed_at", "-id")
+        for e in CachedError.objects.filter(function__name=spec.name).order_by("-failed_at", "-id")
     ]
 
 

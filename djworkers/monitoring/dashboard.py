@@ -57,7 +57,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "title": "djworkers dashboard",
             "opts": self.model._meta,
             "status": status,
-            "sections": list(zip(status["sections"], tables)),
+            "sections": list(zip(status["sections"], tables, strict=True)),
             "chart": per_minute_chart(status["throughput"]["per_minute"],
                                       title="Jobs processed and failed per minute, last hour (UTC)"),
             "refresh_seconds": REFRESH_SECONDS,

@@ -19,9 +19,8 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
 
 from ..doors import all_doors
 
@@ -50,7 +49,7 @@ def column(key: str, label: str) -> dict[str, str]:
     return {"key": key, "label": label}
 
 
-def section(door: str, title: str, columns: list[dict[str, str]], rows: list[dict[str, Any]],
+def section(door: str, title: str, columns: list[dict[str, str]], rows: Sequence[Mapping[str, Any]],
             problems: list[str] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     problems = list(problems or [])
     return {
@@ -59,7 +58,7 @@ def section(door: str, title: str, columns: list[dict[str, str]], rows: list[dic
         "healthy": not problems,
         "problems": problems,
         "columns": columns,
-        "rows": rows,
+        "rows": list(rows),
         "notes": list(notes or []),
     }
 
@@ -146,7 +145,7 @@ def collect(options: StatusOptions | None = None, **kwargs: Any) -> dict[str, An
             result = provider(options)
         except Exception as exc:
             owner = getattr(provider, "__self__", None)
-            name = getattr(owner, "name", None) or getattr(provider, "__name__", repr(provider))
+            name = str(getattr(owner, "name", None) or getattr(provider, "__name__", repr(provider)))
             logger.exception("status provider %s raised", name)
             result = section(name, name, [], [], [f"{name}: {type(exc).__name__}: {exc}"])
         if result is not None:

@@ -25,9 +25,9 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .. import conf, signals
 from ..exceptions import ResultsNotEnabled, ResultTimeout
-from ..results.record import QUEUED, SUCCEEDED
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
+from ..results.record import QUEUED, SUCCEEDED
 from ..runtime.executor import Executor, Outcome
 from ..serializers import get_serializer
 from .backends import backend_class
@@ -286,13 +286,13 @@ def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str |
         return []
     first = messages[0]
     tracked = [TrackedFrame(encode(m), m.id, key)
-               for m, key in zip(messages, unique_keys or [None] * len(messages))]
+               for m, key in zip(messages, unique_keys or [None] * len(messages), strict=True)]
     backend = get_backend(first.queue)
     priority = int(first.options.get("priority", 0))
 
     def write() -> list[str]:
         ids = backend.write_jobs(tracked, queue=first.queue, eta=first.eta, priority=priority)
-        for message, job_id in zip(messages, ids):
+        for message, job_id in zip(messages, ids, strict=True):
             if job_id == message.id:
                 _announce(message, backend.backend)
         return ids
@@ -394,7 +394,7 @@ def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | 
                 for m in messages]
     keys = [unique_key(job.name, m.queue, m.args, m.kwargs, unique) for m in messages]
     ids = enqueue_messages(messages, unique_keys=keys, on_commit=on_commit)
-    return [JobHandle(job_id, m.name, m.queue, m.eta, stores_result=stores) for m, job_id in zip(messages, ids)]
+    return [JobHandle(job_id, m.name, m.queue, m.eta, stores_result=stores) for m, job_id in zip(messages, ids, strict=True)]
 
 
 def known_queues() -> list[str]:
@@ -509,7 +509,7 @@ def queue_command(
     func: None = None, /, *, name: str | None = None, queue: str | None = None,
     retries: int | None = None, retry_delay: float | None = None,
     retry_backoff: float | None = None, priority: int = 0,
-    unique: bool | Callable[..., Any] = False,
+    unique: bool | Callable[..., Any] = False, result: bool | None = None, timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], QueueCommandFunction[P, R]]: ...
 
 

@@ -53,7 +53,7 @@ def _backend_checks(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
 def _connection_checks(path: Any, connection: Any) -> Iterator[checks.CheckMessage]:
     setting = new_name("QUEUE", "CONNECTION")
     if path == BACKENDS["redis"]:
-        from .backends.redis_connection import parse_connection
+        from ..redis_client import parse_connection
 
         try:
             parse_connection(connection)

@@ -104,7 +104,7 @@ def parse_field(field: str, expression: Any) -> frozenset[int]:
     return frozenset(values)
 
 
-class crontab:  # noqa: N801  (lower case, as in djutils and cron)
+class crontab:
     """A schedule matched against a minute: ``crontab(minute="*/15", hour="9-17", day_of_week="1-5")``."""
 
     def __init__(self, minute: Any = "*", hour: Any = "*", day: Any = "*", month: Any = "*",

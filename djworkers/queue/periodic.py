@@ -21,9 +21,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ..runtime.coordination import claim_tick, release_tick
 from ..messages import Message
 from ..registry import Job, registry
+from ..runtime.coordination import claim_tick, release_tick
 from .api import QueueCommandFunction, _declare, default_queue, enqueue_message
 from .crontab import crontab
 
@@ -92,7 +92,7 @@ class Scheduler:
     """
 
     def __init__(self, jobs: list[PeriodicJob] | None = None, *,
-                 enqueue: Callable[[Message], None] = enqueue_message,
+                 enqueue: Callable[[Message], object] = enqueue_message,
                  claim: Callable[[str, int], bool] = claim_tick,
                  release: Callable[[str, int], None] = release_tick):
         self._jobs = jobs

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from .base import ResultStore
 from .record import (
-    CANCELLED, FAILED, FINAL, QUEUED, RETRYING, RUNNING, STATUSES, SUCCEEDED, ResultRecord,
+    CANCELLED,
+    FAILED,
+    FINAL,
+    QUEUED,
+    RETRYING,
+    RUNNING,
+    STATUSES,
+    SUCCEEDED,
+    ResultRecord,
 )
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from django.db import OperationalError, connections
 
 from ..queue.backends.database import LOCK_RETRIES, _is_lock_error
-
 from .base import ResultStore
 from .record import FINAL, ResultRecord
 

@@ -25,7 +25,7 @@ def close_stale_connections(ping: bool = False) -> None:
         if (
             ping
             and conn.connection is not None
-            and not conn.health_check_enabled
+            and not conn.health_check_enabled  # type: ignore[attr-defined]  # set in BaseDatabaseWrapper.__init__; django-stubs lacks it
             and not conn.is_usable()
         ):
             conn.close()

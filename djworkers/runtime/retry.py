@@ -39,7 +39,7 @@ class RetryPolicy:
         return max(0.0, min(self.max_delay, base))
 
     @classmethod
-    def for_job(cls, job: Job, section: str = "QUEUE") -> "RetryPolicy":
+    def for_job(cls, job: Job, section: str = "QUEUE") -> RetryPolicy:
         """The job's own options, falling back to the ``DJWORKERS[section]`` defaults."""
         settings = conf.section(section)
         return cls(

@@ -21,12 +21,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from .lifeline import watch_from_environment
 
 logger = logging.getLogger("djworkers.runtime")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+# What signal.signal() returns and accepts: a handler, SIG_DFL/SIG_IGN, or None (not set from Python).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class Shutdown:
@@ -39,7 +44,7 @@ class Shutdown:
         self.on_force = on_force
         self.repeat_window = self.REPEAT_WINDOW if repeat_window is None else repeat_window
         self._first_at: float | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
     @property
     def requested(self) -> bool:

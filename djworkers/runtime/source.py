@@ -68,8 +68,21 @@ class Source(abc.ABC):
         the job may run again, but must not be lost.
         """
 
+    def reserve_connections(self, count: int) -> None:
+        """The worker is about to use this source from ``count`` threads at once.
+
+        A source with a bounded connection pool (Redis) makes room for them, or
+        raises :class:`~djworkers.exceptions.DjworkersImproperlyConfigured` when
+        a limit the user set is too small. Called before the worker's threads start.
+        Optional: a source without a pool has nothing to reserve.
+        """
+        return None
+
     def extend(self, deliveries: list[Delivery]) -> None:
-        """Renew the leases of running deliveries (called every heartbeat)."""
+        """Renew the leases of running deliveries (called every heartbeat).
+
+        Optional: a source without leases (or whose leases never expire) has nothing to renew."""
+        return None
 
     def result_store(self) -> Any:
         """Where jobs run from this source keep their results (a
@@ -77,7 +90,13 @@ class Source(abc.ABC):
         return None
 
     def heartbeat(self) -> None:
-        """Called every heartbeat interval by the worker's main thread (housekeeping)."""
+        """Called every heartbeat interval by the worker's main thread (housekeeping).
+
+        Optional: most sources have no housekeeping."""
+        return None
 
     def close(self) -> None:
-        """Release connections. The worker calls it once on exit."""
+        """Release connections. The worker calls it once on exit.
+
+        Optional: a source that holds no connection has nothing to release."""
+        return None

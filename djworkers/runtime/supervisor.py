@@ -184,7 +184,8 @@ class Supervisor:
                     pass
 
     def _wait(self, child: Child, deadline: float | None) -> int:
-        while child.poll() is None:
+        assert child.pid is not None, "only started children are waited for (stop() skips the rest)"
+        while (code := child.poll()) is None:
             if deadline is not None and time.monotonic() >= deadline:
                 self.write(child.name, f"did not stop within {self.stop_timeout:g}s; killing it", logging.WARNING)
                 try:
@@ -195,7 +196,7 @@ class Supervisor:
             time.sleep(0.05)
         if child.reader is not None:
             child.reader.join(2)
-        return child.returncode
+        return code
 
     def stop(self) -> int:
         """SIGTERM everyone, wait up to ``stop_timeout``, SIGKILL the rest. The worst exit code."""

@@ -34,24 +34,26 @@ import inspect
 import logging
 import os
 import sys
-import traceback
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from .. import conf
-from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage, JobNotRegistered, JobTimeout
+from ..exceptions import BackendUnavailable, DjworkersImproperlyConfigured, InvalidMessage, JobNotRegistered, JobTimeout
 from ..messages import decode, encode
 from .connections import close_stale_connections
 from .executor import Executor, Outcome, job_timeout
 from .failures import quarantine
+from .outage import Outage
 from .shutdown import Shutdown
 from .source import Delivery, Source
 
 logger = logging.getLogger("djworkers.worker")
 
-Ticker = Callable[[float], None]
+#: Called with the time on the main thread; what it returns (the scheduler's enqueued messages) is ignored.
+Ticker = Callable[[float], object]
 
 
 class PollBackoff:
@@ -129,6 +131,8 @@ class Worker:
         exit_on_force: bool = True,
         max_deliveries: int | None = None,
         exit_on_timeout: bool = False,
+        outage_max_delay: float | None = None,
+        burst_outage_timeout: float | None = None,
     ):
         if threads < 1:
             raise ValueError("threads must be >= 1")
@@ -157,10 +161,18 @@ class Worker:
             worker_settings["HEARTBEAT_INTERVAL"] if heartbeat_interval is None else heartbeat_interval
         )
         self.exit_on_force = exit_on_force
+        #: Fetch failures (a server down): shared back-off and logging for every job thread.
+        self.outage = Outage(source.door, logger, maximum=(
+            worker_settings["OUTAGE_MAX_DELAY"] if outage_max_delay is None else outage_max_delay))
+        #: ``burst``: how long the source may stay unreachable before the worker gives up (exit 1).
+        self.burst_outage_timeout = (
+            worker_settings["BURST_OUTAGE_TIMEOUT"] if burst_outage_timeout is None else burst_outage_timeout
+        )
+        self._gave_up = False
         #: Deliveries fetched and not settled yet (leases to renew), and those running now.
         self.held: dict[int, Delivery] = {}
         self.running: dict[int, Delivery] = {}
-        self.counts = collections.Counter()
+        self.counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._job_threads: list[threading.Thread] = []
         #: Time-limited jobs running now (by delivery id), each thread's current batch, and
@@ -179,6 +191,8 @@ class Worker:
         self.shutdown.install()
         logger.info("Worker started: %s, %d thread(s)", self.source.door, self.threads)
         try:
+            # job threads, the heartbeat (this thread) and a source's own helper (Redis ack flusher)
+            self.source.reserve_connections(self.threads + 2)
             for _ in range(self.threads):
                 self._start_job_thread()
             while not self.shutdown.requested:
@@ -196,6 +210,8 @@ class Worker:
                 self._stop()
                 return 1
             code = self._stop()
+            if self._gave_up:
+                return 1
             if self._timed_out_exit:
                 logger.error("A job outlived its time limit in this worker process; exiting so the "
                              "supervisor starts a fresh one (its thread cannot be stopped)")
@@ -233,17 +249,34 @@ class Worker:
         self._maybe_heartbeat()
 
     # -- a job thread ---------------------------------------------------------------
+    def _give_up(self) -> None:
+        """``--burst`` and the source stayed unreachable: stop with exit code 1 (logged once)."""
+        with self._lock:
+            first, self._gave_up = not self._gave_up, True
+        if first:
+            logger.error(
+                "Giving up: %s has been unreachable for %.0fs (--burst waits at most "
+                "DJWORKERS[\"WORKER\"][\"BURST_OUTAGE_TIMEOUT\"] = %s s)",
+                self.source.door, self.outage.elapsed(), self.burst_outage_timeout,
+            )
+
     def _job_thread(self) -> None:
         poll = PollBackoff(self.poll.initial, self.poll.backoff, self.poll.maximum)
         me = threading.current_thread()
         while not self.shutdown.requested and me not in self._abandoned:
             try:
                 deliveries = self.source.fetch(self.batch_size, self.fetch_timeout)
-            except Exception:
-                delay = poll.next()
-                logger.exception("Fetching from %s failed; retrying in %.1fs", self.source.door, delay)
+            except Exception as exc:
+                delay = self.outage.failed(exc)
+                if self.burst:
+                    left = self.burst_outage_timeout - self.outage.elapsed()
+                    if left <= 0:
+                        self._give_up()
+                        return
+                    delay = min(delay, left)
                 self.shutdown.wait(delay)
                 continue
+            self.outage.recovered()
             if not deliveries:
                 if self.burst:
                     return
@@ -398,6 +431,12 @@ class Worker:
             if held and self.source.supports_lease:
                 self.source.extend(held)
             self.source.heartbeat()
+        except BackendUnavailable as exc:
+            if self.outage.since is not None:  # the fetch threads are logging this outage already
+                logger.debug("Heartbeat of %s failed: %s", self.source.door, exc, exc_info=True)
+            else:
+                logger.warning("Heartbeat of %s failed: %s", self.source.door, exc,
+                               exc_info=logger.isEnabledFor(logging.DEBUG))
         except Exception:
             logger.exception("Heartbeat of %s failed", self.source.door)
 

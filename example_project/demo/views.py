@@ -42,6 +42,8 @@ def state(request: HttpRequest) -> JsonResponse:
         "cached": cached_values(),
         "runs": [run.as_dict() for run in JobRun.objects.all()[:15]],
         "queues": next((s for s in status["sections"] if s["door"] == "queue"), None),
+        "gearman": next((s for s in status["sections"] if s["door"] == "gearman"), None),
+        "ztask": next((s for s in status["sections"] if s["door"] == "ztask"), None),
         "failed_total": sum(r["count"] for s in status["sections"] if s["door"] == "failed" for r in s["rows"]),
         "healthy": status["healthy"],
         "problems": status["problems"],
@@ -55,7 +57,8 @@ def enqueue(request: HttpRequest, kind: str) -> JsonResponse:
         return HttpResponseBadRequest(f"unknown job kind {kind!r}; expected one of {', '.join(buttons.BUTTONS)}")
     run = JobRun.objects.create(kind=kind)
     handle = buttons.BUTTONS[kind].enqueue(run)
-    job_id = getattr(handle, "id", None) or getattr(handle, "job_id", "") or ""
+    # A queue JobHandle has .id; ztask's .delay() returns the message id itself.
+    job_id = handle if isinstance(handle, str) else getattr(handle, "id", None) or getattr(handle, "job_id", "") or ""
     JobRun.objects.filter(pk=run.pk).update(job_id=str(job_id))
     run.refresh_from_db()
     return JsonResponse({"run": run.as_dict()}, status=201)

@@ -6,8 +6,13 @@ variables switch to the servers a production site would use:
 ``DJWORKERS_EXAMPLE_QUEUE=redis``
     Queue jobs through Redis (``DJWORKERS_EXAMPLE_REDIS_URL``, default
     ``redis://127.0.0.1:6379/0``); the cache moves to the same Redis.
+``DJWORKERS_EXAMPLE_ZTASK_URL``
+    Where ``ztaskd`` listens (default ``tcp://127.0.0.1:5555``).
 ``DATABASE_URL=postgres://user@host:port/name`` (or ``sqlite:///path``)
     The database for the models, the failed-job store and the database queue.
+``DJWORKERS_EXAMPLE_TORNADO_PORT=8001`` (with ``DJWORKERS_EXAMPLE_DJANGO_URL``, default ``http://127.0.0.1:8000``)
+    Serve the slacker example's Tornado app on that port (``manage.py run_tornado_example``,
+    started by ``djworkers_run --all``); its handlers await queries through this Django server.
 """
 
 from __future__ import annotations
@@ -34,7 +39,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "djworkers",
     "demo",  # one app per front door; later doors add theirs next to it
+    "ztask_demo",
+    "slacker_demo",
 ]
+
+# The Gearman door's example (django-gearman's gearman_example app) needs a gearmand:
+# DJWORKERS_EXAMPLE_GEARMAN=127.0.0.1:4730 installs it (unset, the demo needs no gearmand).
+EXAMPLE_GEARMAN = os.environ.get("DJWORKERS_EXAMPLE_GEARMAN", "")
+if EXAMPLE_GEARMAN:
+    INSTALLED_APPS.append("gearman_example")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -95,6 +108,11 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EXAMPLE_QUEUE = os.environ.get("DJWORKERS_EXAMPLE_QUEUE", "database")
+# The slacker example: a Tornado app on this port, started by djworkers_run --all (off when unset).
+EXAMPLE_TORNADO_PORT = os.environ.get("DJWORKERS_EXAMPLE_TORNADO_PORT", "")
+EXAMPLE_TORNADO_URL = f"http://127.0.0.1:{EXAMPLE_TORNADO_PORT}" if EXAMPLE_TORNADO_PORT else ""
+# Where the Django server listens, for the Tornado app's http worker.
+EXAMPLE_DJANGO_URL = os.environ.get("DJWORKERS_EXAMPLE_DJANGO_URL", "http://127.0.0.1:8000")
 EXAMPLE_REDIS_URL = os.environ.get("DJWORKERS_EXAMPLE_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # The cache must be shared by processes: run_dumbwaiter writes values, the web server reads them.
@@ -117,8 +135,20 @@ DJWORKERS = {
         "BACKEND": EXAMPLE_QUEUE,
         "CONNECTION": EXAMPLE_REDIS_URL if EXAMPLE_QUEUE == "redis" else None,
     },
+    "ZTASK": {
+        "URL": os.environ.get("DJWORKERS_EXAMPLE_ZTASK_URL", "tcp://127.0.0.1:5555"),
+        "RETRY_COUNT": 3,
+        "RETRY_AFTER": 1,
+    },
     "STATS": {"FLUSH_INTERVAL": 2},
+    "SLACKER": {
+        # The Tornado example's http worker calls this Django server's /slacker/ endpoint.
+        "SERVER": EXAMPLE_DJANGO_URL + "/slacker/",
+        "TORNADO_COMMAND": ["run_tornado_example", "--port", EXAMPLE_TORNADO_PORT] if EXAMPLE_TORNADO_PORT else None,
+    },
 }
+if EXAMPLE_GEARMAN:
+    DJWORKERS["GEARMAN"] = {"SERVERS": [EXAMPLE_GEARMAN]}
 
 # django.tasks through djworkers (T1): the same queue_consumer runs @task functions (demo/tasks.py).
 TASKS = {"default": {"BACKEND": "djworkers.tasks.TaskBackend"}}

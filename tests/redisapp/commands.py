@@ -11,7 +11,7 @@ import os
 import time
 
 from djworkers.queue import queue_command
-from djworkers.queue.backends.redis_connection import get_client
+from djworkers.redis_client import get_client
 
 RUNS = "djworkers:test:runs:"
 PIDS = "djworkers:test:pids"
@@ -31,3 +31,11 @@ def incr(url: str, key: str, seconds: float = 0.0, mark_start: bool = False) -> 
     pipe.incr(RUNS + key)
     pipe.sadd(PIDS, os.getpid())
     pipe.execute()
+
+
+@queue_command(retries=0)
+def incr_unless_flagged(url: str, key: str, flag: str) -> None:
+    """Fail while the file ``flag`` exists, else count one run of ``key`` (replay tests)."""
+    if os.path.exists(flag):
+        raise RuntimeError(f"flag {flag} is set")
+    get_client(url).incr(RUNS + key)

@@ -3,7 +3,7 @@
 Typo (``DatabaseQeueue``) and the empty connection string included.
 """
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 # --- pasted from the djutils queue README --------------------------------------------------
 QUEUE_BACKEND = 'djutils.queue.backends.database.DatabaseQeueue'

@@ -1,14 +1,14 @@
 """tests.settings plus the django-dumbwaiter README's settings, pasted unchanged (D1, D7).
 
 The function list is the README's block as written; the "Additional settings"
-are given the values the README describes (``my_app.myser`` is the issue 10
-reproduction of the serializer contract).
+are given the values the README describes (``my_app.myser`` is a module
+exposing ``serializer``: the serializer contract).
 """
 
 import sys
 from pathlib import Path
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 # my_app sits next to this file, as a project's apps sit next to manage.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

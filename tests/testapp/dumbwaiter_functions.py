@@ -35,7 +35,7 @@ def add(a, b, scale=1):
 def rich_value():
     """A value with types that only pickle keeps exactly."""
     return {
-        "when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        "when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
         "amount": decimal.Decimal("1.10"),
         "pair": (1, 2),
         "set": frozenset({3}),

@@ -9,6 +9,9 @@ class Churnable(models.Model):
     name = models.CharField(max_length=100)
     results = models.TextField(blank=True)
 
+    def __str__(self) -> str:
+        return self.name
+
     def process_data(self, some_data: str, another_value: int) -> str:
         return f"{some_data.upper()}x{another_value}"
 
@@ -23,6 +26,9 @@ class JobRun(models.Model):
     key = models.CharField(max_length=100, unique=True)
     pid = models.IntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.key} (pid {self.pid})"
+
 
 class JobEvent(models.Model):
     """Non-unique log of what jobs did (started, attempt n, ...), with the process that did it."""
@@ -31,3 +37,6 @@ class JobEvent(models.Model):
     event = models.CharField(max_length=50)
     pid = models.IntegerField(default=0)
     at = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.event} (pid {self.pid})"

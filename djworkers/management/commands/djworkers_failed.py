@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from djworkers.models import FailedJob
-from djworkers.runtime.replay import ReplayError, replay
 from djworkers.runtime.progress import progress
+from djworkers.runtime.replay import ReplayError, replay
 
 
 class Command(BaseCommand):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
@@ -52,7 +53,7 @@ class Command(BaseCommand):
                             help="How long to wait for each process after SIGTERM before killing it "
                                  "(default: DJWORKERS['WORKER']['SHUTDOWN_TIMEOUT'] + 10).")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         available = get_commands()
         workers = worker_commands()
         commands: list[tuple[str, list[str]]] = []
@@ -80,7 +81,7 @@ class Command(BaseCommand):
             stop_timeout = float(conf.section("WORKER")["SHUTDOWN_TIMEOUT"]) + 10
         group = Supervisor.commands(
             [(name, [*base, *argv, "--verbosity", verbosity]) for name, argv in commands],
-            stop_timeout=stop_timeout, out=self.stdout._out, env=env,
+            stop_timeout=stop_timeout, out=self.stdout._out, env=env,  # type: ignore[arg-type]  # OutputWrapper._out, a TextIO the stubs omit
         )
         if options["runserver"]:
             self.stdout.write(f"djworkers_run: http://{options['runserver']}/  (Ctrl-C stops everything)")

@@ -26,7 +26,7 @@ def reference() -> list[dict[str, object]]:
             current = effective[section][key] if section else effective[key]
             rows.append({
                 "setting": name,
-                "owner": owners.get(section, "core"),
+                "owner": owners.get(section, "core") if section else "core",
                 "default": value,
                 "value": current,
                 "old_names": sorted(legacy.get(name, [])),

@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from djworkers.runtime.cli import non_negative_int, positive_float
 from djworkers.monitoring.status import StatusOptions, collect
+from djworkers.runtime.cli import non_negative_int, positive_float
 
 
 def format_cell(value: object) -> str:
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 ]
                 widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
                 for line in table:
-                    self.stdout.write("  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+                    self.stdout.write("  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
             for note in section["notes"]:
                 self.stdout.write(f"  {note}")
             for problem in section["problems"]:

@@ -13,7 +13,7 @@ from djworkers.results.base import PurgeTicker
 from djworkers.runtime.cli import backoff_factor, positive_int, seconds
 from djworkers.runtime.logs import add_logging_arguments, configure_logging
 from djworkers.runtime.supervisor import Supervisor
-from djworkers.runtime.worker import PollBackoff, Worker
+from djworkers.runtime.worker import PollBackoff, Ticker, Worker
 
 logger = logging.getLogger("djworkers.queue.consumer")
 
@@ -90,13 +90,18 @@ class Command(BaseCommand):
         periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
         max_delay = options["max_delay"]
         try:
-            build_backend(queues).close()  # fail here, with a clear message, on a bad setting
+            # Fail here, with a clear message, on a bad setting (a Redis pool too small for --threads too).
+            checked = build_backend(queues)
+            try:
+                checked.reserve_connections(options["threads"] + 2)
+            finally:
+                checked.close()
         except DjworkersImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
 
         def target() -> int:
             backend = build_backend(queues)
-            tickers = [Scheduler().tick] if periodic else []
+            tickers: list[Ticker] = [Scheduler().tick] if periodic else []
             try:
                 tickers.append(PurgeTicker(backend.result_store()))  # expired results (Q12)
             except DjworkersImproperlyConfigured:

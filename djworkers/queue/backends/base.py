@@ -65,7 +65,7 @@ class QueueBackend(Source):
         self.lease_seconds = lease_seconds
 
     @classmethod
-    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> "QueueBackend":
+    def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> QueueBackend:
         """Build from the ``DJWORKERS["QUEUE"]`` section (``get_backend`` calls this).
 
         Override to read backend-specific keys; the default passes

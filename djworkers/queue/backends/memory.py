@@ -44,6 +44,8 @@ class MemoryStore:
         self.condition = threading.Condition()
         self.ids = itertools.count(1)
         self.tokens = itertools.count(1)
+        #: the :class:`~djworkers.results.memory.MemoryResultStore` beside these jobs, made on first use
+        self.results: Any = None
 
 
 _stores: dict[str, MemoryStore] = {}
@@ -73,7 +75,7 @@ class MemoryBackend(QueueBackend):
         from ...results.memory import MemoryResultStore
 
         with self.store.condition:
-            results = getattr(self.store, "results", None)
+            results = self.store.results
             if results is None:
                 results = self.store.results = MemoryResultStore(ttl)
         return results

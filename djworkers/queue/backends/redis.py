@@ -9,7 +9,7 @@ a consumer killed mid-job simply stops renewing, and the next fetch by anyone
 moves its expired leases back to the head of the queue. Delayed jobs and
 retries wait in a ZSET scored by due time and are moved to the list by the
 same fetch script. Key layout and scripts: :mod:`.redis_scripts`; connection
-parsing: :mod:`.redis_connection`.
+parsing: :mod:`djworkers.redis_client`.
 
 Round trips are what a Redis queue costs, so:
 
@@ -27,23 +27,55 @@ Round trips are what a Redis queue costs, so:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
+from ...exceptions import BackendUnavailable, DjworkersImproperlyConfigured
+from ...redis_client import SETTING, describe, explicit_max_connections, get_client, parse_connection
 from .base import Delivery, QueueBackend, TrackedFrame
-from ...exceptions import DjworkersImproperlyConfigured
-from .redis_connection import SETTING, get_client, parse_connection
 from .redis_scripts import (
-    ACK, CANCEL, EXTEND, FETCH, FLUSH, KEY_PREFIX, RELEASE, RETRY, SCHEDULE, STATS, WRITE,
-    WRITE_JOBS, QueueKeys,
+    ACK,
+    CANCEL,
+    EXTEND,
+    FETCH,
+    FLUSH,
+    KEY_PREFIX,
+    RELEASE,
+    RETRY,
+    SCHEDULE,
+    STATS,
+    WRITE,
+    WRITE_JOBS,
+    QueueKeys,
 )
 
 logger = logging.getLogger("djworkers.queue.redis")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reaching_redis(method: F) -> F:
+    """Turn redis-py's connection errors and timeouts into :class:`BackendUnavailable`.
+
+    The error then says which server (password hidden) and which setting, so a
+    consumer's one-line outage log and an enqueue's exception both point at the
+    fix; the redis-py error stays chained as ``__cause__``.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: RedisBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except self._outage_errors as exc:
+            raise BackendUnavailable("redis", self.location, SETTING, str(exc) or type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _tags(count: int, priority: int) -> list[bytes]:
@@ -77,6 +109,9 @@ class RedisBackend(QueueBackend):
     ACK_DELAY = 0.02
     #: Shortest blocking wait (BLPOP's 0 would mean "for ever": never sent).
     MIN_WAIT = 0.01
+    #: Pool connections kept beyond what the worker's threads hold (job code that
+    #: enqueues from threads of its own, the ack flusher).
+    POOL_HEADROOM = 16
 
     def __init__(
         self,
@@ -91,6 +126,12 @@ class RedisBackend(QueueBackend):
             raise ValueError("lease_seconds must be > 0")
         self.key_prefix = key_prefix
         self.client = get_client(connection)
+        self.location = describe(connection)
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        self._outage_errors: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
+        self._reported_levels: set[tuple[str, bytes]] = set()
         self._keys: dict[str, QueueKeys] = {}
         self._consumer_keys = [key for q in self.queues for key in self.keys(q).all()]
         self._wake_keys = [self.keys(q).wake for q in self.queues]
@@ -123,6 +164,9 @@ class RedisBackend(QueueBackend):
         self._counter_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self._pending: dict[str, list[str]] = {}
+        #: Bumped each time pending acks are taken (by a fetch or a flush): the flusher
+        #: leaves acks alone while fetches keep carrying them.
+        self._acks_taken = 0
         self._ack_event = threading.Event()
         self._flusher: threading.Thread | None = None
         self._fetch_thread: int | None = None
@@ -142,6 +186,25 @@ class RedisBackend(QueueBackend):
             keys = self._keys[queue] = QueueKeys.for_queue(queue, self.key_prefix)
         return keys
 
+    def reserve_connections(self, count: int) -> None:
+        """Size redis-py's pool for ``count`` threads using this backend at once.
+
+        redis-py's pool refuses a 101st connection by default, so a consumer
+        with ``--threads 200`` would fail every fetch with ``MaxConnectionsError``.
+        The pool is shared per process and only grows. A ``max_connections`` set
+        in the connection setting is respected, and rejected if it is too small.
+        """
+        explicit = explicit_max_connections(self.connection)
+        if explicit is not None:
+            if explicit < count:
+                raise DjworkersImproperlyConfigured(
+                    f"{SETTING}: max_connections={explicit} is fewer than the {count} Redis "
+                    f"connections this consumer's threads hold at once; raise it or use fewer --threads."
+                )
+            return
+        pool = self.client.connection_pool
+        pool.max_connections = max(pool.max_connections, count + self.POOL_HEADROOM)
+
     def _reserve_receipts(self, count: int) -> int:
         with self._counter_lock:
             start = self._next_receipt
@@ -149,6 +212,7 @@ class RedisBackend(QueueBackend):
             return start
 
     # -- writing ------------------------------------------------------------------
+    @_reaching_redis
     def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
               priority: int = 0) -> None:
         """One round trip. ``priority``: higher runs first (any integer)."""
@@ -160,6 +224,7 @@ class RedisBackend(QueueBackend):
             return
         WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, frame))
 
+    @_reaching_redis
     def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
                    eta: float | None = None, priority: int = 0) -> None:
         """Append frames (all due at ``eta``, at ``priority``) in chunks of
@@ -171,12 +236,13 @@ class RedisBackend(QueueBackend):
         while chunk := list(itertools.islice(iterator, self.WRITE_CHUNK)):
             if delayed:
                 args: list[Any] = []
-                for tag, frame in zip(_tags(len(chunk), priority), chunk):
+                for tag, frame in zip(_tags(len(chunk), priority), chunk, strict=True):
                     args += (eta, tag + frame)
                 SCHEDULE(self.client, (keys.scheduled, keys.wake), args)
             else:
                 WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, *chunk))
 
+    @_reaching_redis
     def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
                    eta: float | None = None, priority: int = 0) -> list[str]:
         """Write frames with their job ids (``#<id>|<frame>``, see :mod:`.redis_scripts`),
@@ -189,7 +255,7 @@ class RedisBackend(QueueBackend):
             chunk = jobs[start:start + self.WRITE_CHUNK]
             tags = _tags(len(chunk), priority) if delayed else [b""] * len(chunk)
             args: list[Any] = [priority, eta if delayed else ""]
-            for tag, job in zip(tags, chunk):
+            for tag, job in zip(tags, chunk, strict=True):
                 if not job.job_id or "|" in job.job_id:
                     raise ValueError(f"job id {job.job_id!r} cannot be tracked (empty or has '|')")
                 args += (job.job_id, job.unique_key or "",
@@ -197,6 +263,7 @@ class RedisBackend(QueueBackend):
             ids += [job_id.decode() for job_id in WRITE_JOBS(self.client, keys.all(), args)]
         return ids
 
+    @_reaching_redis
     def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
         """One script per queue searched (see ``CANCEL`` in :mod:`.redis_scripts`)."""
         for name in ([queue] if queue is not None else self.queues):
@@ -206,6 +273,7 @@ class RedisBackend(QueueBackend):
         return False
 
     # -- fetching -----------------------------------------------------------------
+    @_reaching_redis
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` jobs; if none is ready, wait at most ``timeout`` for one."""
         self._check_fork()
@@ -220,6 +288,7 @@ class RedisBackend(QueueBackend):
         self.client.blpop(self._wake_keys, timeout=max(self.MIN_WAIT, round(wait, 3)))
         return self._fetch(limit, leasing=True)[0]
 
+    @_reaching_redis
     def read(self) -> bytes | None:
         """Take the next due frame for good (at-most-once, the old djutils API), or None."""
         self._check_fork()
@@ -247,10 +316,12 @@ class RedisBackend(QueueBackend):
                 "%d job(s) on %s outlived their lease (their consumer died or stalled); "
                 "they are queued again", reply[1], self._describe_queues(),
             )
+        if reply[2]:
+            self._report_bad_levels(reply[2])
         queues = self.queues
         deliveries = [
             Delivery(raw=reply[i + 2], receipt=reply[i + 1].decode("ascii"), queue=queues[reply[i] - 1])
-            for i in range(2, len(reply), 3)
+            for i in range(3, len(reply), 3)
         ]
         for delivery in deliveries:
             if delivery.raw[:1] == b"\xff":  # came back after a lost lease: count it (Q16)
@@ -258,6 +329,19 @@ class RedisBackend(QueueBackend):
                 delivery.deliveries = int(delivery.raw[1:bar]) + 1
                 delivery.raw = delivery.raw[bar + 1:]
         return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
+
+    def _report_bad_levels(self, found: list[Any]) -> None:
+        """Log each foreign member of a priority-levels set once per process (FETCH skipped it)."""
+        for queue_index, member in zip(found[::2], found[1::2], strict=True):
+            key = self.keys(self.queues[int(queue_index) - 1]).levels
+            if (key, member) in self._reported_levels:
+                continue
+            self._reported_levels.add((key, member))
+            logger.error(
+                "Redis key %s holds %r, which is not an integer priority; it is skipped "
+                "(jobs at the other priorities keep running). Remove it with: ZREM %s %s",
+                key, member, key, member.decode("utf-8", "replace"),
+            )
 
     def _describe_queues(self) -> str:
         return ", ".join(repr(q) for q in self.queues)
@@ -300,6 +384,7 @@ class RedisBackend(QueueBackend):
             self._ensure_flusher()
             self._ack_event.set()
 
+    @_reaching_redis
     def flush_acks(self) -> None:
         """Send pending acknowledgements now (kept for a later try if Redis is unreachable)."""
         self._check_fork()
@@ -328,6 +413,8 @@ class RedisBackend(QueueBackend):
     def _take_acks(self) -> dict[str, list[str]]:
         with self._ack_lock:
             acks, self._pending = self._pending, {}
+            if acks:
+                self._acks_taken += 1
         return acks
 
     def _restore_acks(self, acks: dict[str, list[str]]) -> None:
@@ -357,7 +444,16 @@ class RedisBackend(QueueBackend):
                             return
                     continue
                 self._ack_event.clear()
+                taken = self._acks_taken
                 time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
+                if not failures and self._acks_taken != taken:
+                    # A fetch carried the acks meanwhile; those pending now came after it and
+                    # get their own ACK_DELAY (the next fetch usually takes them: a busy
+                    # worker then sends no ACK round trip of its own).
+                    with self._ack_lock:
+                        if self._pending:
+                            self._ack_event.set()
+                    continue
                 try:
                     self.flush_acks()
                     failures = 0
@@ -370,6 +466,7 @@ class RedisBackend(QueueBackend):
                 if self._flusher is threading.current_thread():
                     self._flusher = None
 
+    @_reaching_redis
     def retry(self, delivery: Delivery, raw: bytes, eta: float) -> None:
         """Atomically swap the leased frame for ``raw``, due at ``eta``."""
         keys = self.keys(delivery.queue)
@@ -379,12 +476,14 @@ class RedisBackend(QueueBackend):
                 "the earlier copy was queued again and will run instead", delivery.queue,
             )
 
+    @_reaching_redis
     def release(self, delivery: Delivery) -> None:
         """Put an unstarted job back at the head of its queue."""
         if not delivery.receipt:
             raise ValueError("a delivery taken with read() is not leased and cannot be released")
         RELEASE(self.client, self.keys(delivery.queue).all(), (delivery.receipt,))
 
+    @_reaching_redis
     def extend(self, deliveries: list[Delivery]) -> None:
         """Renew leases; a lease that already expired is left alone (logged)."""
         by_queue: dict[str, list[str]] = {}
@@ -399,6 +498,7 @@ class RedisBackend(QueueBackend):
                     len(receipts) - renewed, len(receipts), queue,
                 )
 
+    @_reaching_redis
     def heartbeat(self) -> None:
         """Send pending acks and move due/expired jobs back to ready."""
         self._check_fork()
@@ -422,6 +522,7 @@ class RedisBackend(QueueBackend):
         queues = self.queues if queue is None else [queue]
         return [key for q in queues for key in self.keys(q).all()]
 
+    @_reaching_redis
     def flush(self, queue: str | None = None) -> None:
         """Delete every job (ready, delayed and running) of ``queue`` or all queues."""
         with self._ack_lock:
@@ -431,6 +532,7 @@ class RedisBackend(QueueBackend):
                 self._pending.pop(queue, None)
         FLUSH(self.client, self._selected_keys(queue), ())
 
+    @_reaching_redis
     def stats(self, queue: str | None = None) -> dict[str, int]:
         self.flush_acks()
         ready, scheduled, in_flight = STATS(self.client, self._selected_keys(queue), ())

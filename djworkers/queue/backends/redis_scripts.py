@@ -38,9 +38,8 @@ agree on when a lease expires.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Sequence
-from typing import Any
+
+from ...redis_client import LuaScript
 
 KEY_PREFIX = "djworkers:queue"
 #: Keys per queue that the scripts take (``QueueKeys.all()``).
@@ -62,7 +61,7 @@ class QueueKeys:
     unique: str
 
     @classmethod
-    def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> "QueueKeys":
+    def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> QueueKeys:
         base = f"{prefix}:{{{queue}}}"
         return cls(*(f"{base}:{part}" for part in (
             "ready", "levels", "scheduled", "leases", "inflight", "wake", "queued", "cancelled",
@@ -75,36 +74,6 @@ class QueueKeys:
 
     def ready_for(self, priority: int) -> str:
         return self.ready if priority == 0 else f"{self.ready}:{priority}"
-
-
-class LuaScript:
-    """A script run with EVALSHA, loaded on the first NOSCRIPT (e.g. after a server restart).
-
-    Leaner than redis-py's ``register_script`` on the hot path: one
-    ``execute_command`` and no per-call object juggling.
-    """
-
-    def __init__(self, name: str, body: str):
-        self.name = name
-        self.source = PRELUDE + body
-        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
-
-    def __call__(self, client: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        try:
-            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        except _no_script_error():
-            client.execute_command("SCRIPT", "LOAD", self.source)
-            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def __repr__(self) -> str:
-        return f"<LuaScript {self.name} {self.sha[:8]}>"
-
-
-def _no_script_error() -> type[Exception]:
-    """redis-py's NOSCRIPT exception, imported only when a script call fails."""
-    from redis.exceptions import NoScriptError
-
-    return NoScriptError
 
 
 #: Helpers shared by every script. ``k`` tables hold one queue's nine keys.
@@ -165,12 +134,19 @@ local function started(k, items)
   in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
   return frames
 end
-local function levels_desc(k)
-  -- non-zero priorities from the levels set, with '0' merged in its place
+local function levels_desc(k, bad, q)
+  -- non-zero priorities from the levels set, with '0' merged in its place. A member
+  -- that is not an integer (written by something else) is skipped, never compared:
+  -- one bad member must not stop the queue. With a table ``bad``, (q, member) pairs
+  -- of the skipped members are appended to it for the caller to report.
   local order, zero = {}, false
   for _, level in ipairs(redis.call('ZREVRANGEBYSCORE', k.levels, '+inf', '-inf')) do
-    if not zero and tonumber(level) < 0 then order[#order + 1] = '0'; zero = true end
-    order[#order + 1] = level
+    if string.match(level, '^%-?%d+$') == nil then
+      if bad then bad[#bad + 1] = q; bad[#bad + 1] = level end
+    else
+      if not zero and tonumber(level) < 0 then order[#order + 1] = '0'; zero = true end
+      order[#order + 1] = level
+    end
   end
   if not zero then order[#order + 1] = '0' end
   return order
@@ -234,20 +210,27 @@ end
 #: good), receipt prefix, first receipt number, queue count, ack group count,
 #: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
 #: none; only computed when nothing was delivered), leases recovered,
+#: {(queue index, member) of each non-integer member of a levels set, skipped},
 #: then (queue index, receipt, frame) per delivery}.
-FETCH = LuaScript("fetch", r"""
+def _script(name: str, body: str) -> LuaScript:
+    """A queue script: the shared helpers (:data:`PRELUDE`) and ``body``."""
+    return LuaScript(name, PRELUDE + body)
+
+
+FETCH = _script("fetch", r"""
 local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
 ack_groups(nq * STRIDE, 9, ng)
 local now = clock()
-local out = {-1, 0}
+local bad = {}
+local out = {-1, 0, bad}
 local remaining = limit
 for q = 1, nq do
   local k = queue_keys(q)
   out[2] = out[2] + recover(k, now, batch)
   if remaining > 0 then
-    for _, level in ipairs(levels_desc(k)) do
+    for _, level in ipairs(levels_desc(k, bad, q)) do
       if remaining <= 0 then break end
       local items = redis.call('RPOP', list_for(k.ready, level), remaining)
       local popped = items and #items or 0
@@ -281,7 +264,7 @@ for q = 1, nq do
     if remaining > 0 then redis.call('DEL', k.wake) end
   end
 end
-if #out == 2 then
+if #out == 3 then
   local soonest = nil
   for q = 1, nq do
     local k = queue_keys(q)
@@ -299,14 +282,14 @@ return out
 """)
 
 #: KEYS: (leases, inflight) per group. ARGV: per group, a count then the receipts.
-ACK = LuaScript("ack", r"""
+ACK = _script("ack", r"""
 ack_groups(0, 1, #KEYS / 2)
 return 1
 """)
 
 #: Append frames at one priority. KEYS: ready list of that priority, levels, wake.
 #: ARGV: priority, frames...
-WRITE = LuaScript("write", r"""
+WRITE = _script("write", r"""
 redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
 if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1]) end
 wake_up(KEYS[3])
@@ -314,7 +297,7 @@ return 1
 """)
 
 #: Delay frames. KEYS: scheduled, wake. ARGV: due time, "<tag>|<frame>", ...
-SCHEDULE = LuaScript("schedule", r"""
+SCHEDULE = _script("schedule", r"""
 redis.call('ZADD', KEYS[1], unpack(ARGV))
 wake_up(KEYS[2])
 return 1
@@ -323,7 +306,7 @@ return 1
 #: Replace a leased frame by a delayed one. KEYS: the queue's nine keys.
 #: ARGV: receipt, due time, new frame. Returns 0 when the lease was already
 #: lost (the old frame was handed out again, so the job is not lost either).
-RETRY = LuaScript("retry", r"""
+RETRY = _script("retry", r"""
 local k = queue_keys(1)
 if redis.call('ZREM', k.leases, ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', k.inflight, ARGV[1])
@@ -334,7 +317,7 @@ return 1
 
 #: Hand a leased frame back to the head of its queue. KEYS: the queue's nine keys.
 #: ARGV: receipt. Returns 0 when the lease was already lost.
-RELEASE = LuaScript("release", r"""
+RELEASE = _script("release", r"""
 local k = queue_keys(1)
 if redis.call('ZREM', k.leases, ARGV[1]) == 0 then return 0 end
 local frame = redis.call('HGET', k.inflight, ARGV[1])
@@ -348,7 +331,7 @@ return 1
 
 #: Renew leases. KEYS: leases. ARGV: lease seconds, receipts... Returns how many
 #: were still held (an expired one is not resurrected: it may be running elsewhere).
-EXTEND = LuaScript("extend", r"""
+EXTEND = _script("extend", r"""
 local expiry = clock() + tonumber(ARGV[1])
 local args = {}
 for i = 2, #ARGV do args[#args + 1] = expiry; args[#args + 1] = ARGV[i] end
@@ -359,7 +342,7 @@ return renewed
 
 #: {ready, scheduled, in flight} summed over the queues. KEYS: nine per queue. Frames of
 #: cancelled jobs still in a ready list are not counted.
-STATS = LuaScript("stats", r"""
+STATS = _script("stats", r"""
 local ready, scheduled, running = 0, 0, 0
 for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
@@ -374,7 +357,7 @@ return {ready, scheduled, running}
 """)
 
 #: Delete every job of the queues. KEYS: nine per queue.
-FLUSH = LuaScript("flush", r"""
+FLUSH = _script("flush", r"""
 for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
   for _, level in ipairs(levels_desc(k)) do redis.call('DEL', list_for(k.ready, level)) end
@@ -388,7 +371,7 @@ return 1
 #: ready now), then per job: id, unique key ('' for none), member ("#<id>|<frame>", behind
 #: its "<tag>|" when delayed). A job whose unique key belongs to a job still queued is not
 #: written. Returns, per job, the id now queued for it (its own or the twin's).
-WRITE_JOBS = LuaScript("write_jobs", r"""
+WRITE_JOBS = _script("write_jobs", r"""
 local k = queue_keys(1)
 local level, due = ARGV[1], ARGV[2]
 local out, ids, members = {}, {}, {}
@@ -438,7 +421,7 @@ return out
 #: ARGV: job id. Returns 1 if the job was queued or delayed (it is now cancelled), else 0
 #: (running, retrying, done, unknown). A delayed job leaves the scheduled set at once; a
 #: ready one (or a delayed one that fell due) is dropped by the fetch that meets it.
-CANCEL = LuaScript("cancel", r"""
+CANCEL = _script("cancel", r"""
 local member = redis.call('HGET', KEYS[1], ARGV[1])
 if not member then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])

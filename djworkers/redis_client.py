@@ -1,8 +1,12 @@
-"""Turning ``DJWORKERS["QUEUE"]["CONNECTION"]`` into a redis-py client.
+"""The one Redis client style: a connection setting turned into a shared redis-py client,
+and Lua scripts run by SHA.
 
-:func:`parse_connection` is the one parser of the setting (the queue's system
-checks call it too, so a typo is reported by ``manage.py check`` before a
-consumer starts). It accepts:
+Every part of djworkers that talks to Redis (the queue backend, the result
+store, the periodic cache's locks) gets its client from :func:`get_client` and
+runs its scripts as :class:`LuaScript`. :func:`parse_connection` is the one
+parser of a connection setting (``DJWORKERS["QUEUE"]["CONNECTION"]``,
+``DJWORKERS["DUMBWAITER"]["CONNECTION"]``); system checks call it too, so a
+typo is reported by ``manage.py check`` before a worker starts. It accepts:
 
 - ``None``: ``redis://127.0.0.1:6379/0``;
 - a URL (``redis://``, ``rediss://``, ``unix://``), query options included
@@ -21,12 +25,14 @@ transparently.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from ...conf import new_name
-from ...exceptions import DjworkersImproperlyConfigured
+from .conf import new_name
+from .exceptions import DjworkersImproperlyConfigured
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 URL_SCHEMES = ("redis", "rediss", "unix")
@@ -114,6 +120,49 @@ def parse_connection(value: Any, setting: str = SETTING) -> dict[str, Any] | str
     raise _invalid(value, setting, f"a {type(value).__name__} is not accepted")
 
 
+def describe(value: Any) -> str:
+    """Where the connection setting ``value`` points, for messages: a password is never shown.
+
+    ``redis://user:secret@host:6379/0`` becomes ``redis://user:***@host:6379/0``;
+    a dict or the old ``host:port:db`` form becomes ``redis://host:port/db``.
+    """
+    if hasattr(value, "connection_pool"):
+        value = value.connection_pool.connection_kwargs
+    try:
+        parsed = parse_connection(value)
+    except DjworkersImproperlyConfigured:
+        return "<invalid connection setting>"
+    if isinstance(parsed, str):
+        parts = urlsplit(parsed)
+        if parts.password is not None:
+            user = parts.username or ""
+            host = parts.netloc.rsplit("@", 1)[1]
+            parts = parts._replace(netloc=f"{user}:***@{host}")
+        if "password" in parse_qs(parts.query):
+            parts = parts._replace(query="password=***")
+        if parts.scheme == "unix":  # urlunsplit would drop the "//" of an empty host
+            return f"unix://{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return urlunsplit(parts)
+    if parsed.get("unix_socket_path"):
+        return f"unix://{parsed['unix_socket_path']}"
+    return f"redis://{parsed.get('host', '127.0.0.1')}:{parsed.get('port', 6379)}/{parsed.get('db', 0)}"
+
+
+def explicit_max_connections(value: Any) -> int | None:
+    """``max_connections`` as the user set it (URL query or dict), or None when left to redis-py."""
+    if hasattr(value, "connection_pool"):
+        return value.connection_pool.max_connections
+    try:
+        parsed = parse_connection(value)
+    except DjworkersImproperlyConfigured:
+        return None
+    if isinstance(parsed, str):
+        found = parse_qs(urlsplit(parsed).query).get("max_connections")
+        return int(found[0]) if found and found[0].isdigit() else None
+    found = parsed.get("max_connections")
+    return int(found) if found is not None else None
+
+
 # -- clients ------------------------------------------------------------------
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -167,4 +216,34 @@ def get_client(value: Any, setting: str = SETTING) -> Any:
         return client
 
 
-__all__ = ["DEFAULT_URL", "get_client", "parse_connection"]
+class LuaScript:
+    """A script run with EVALSHA, loaded on the first NOSCRIPT (e.g. after a server restart).
+
+    Leaner than redis-py's ``register_script`` on the hot path: one
+    ``execute_command`` and no per-call object juggling.
+    """
+
+    def __init__(self, name: str, source: str):
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+    def __call__(self, client: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except _no_script_error():
+            client.execute_command("SCRIPT", "LOAD", self.source)
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def __repr__(self) -> str:
+        return f"<LuaScript {self.name} {self.sha[:8]}>"
+
+
+def _no_script_error() -> type[Exception]:
+    """redis-py's NOSCRIPT exception, imported only when a script call fails."""
+    from redis.exceptions import NoScriptError
+
+    return NoScriptError
+
+
+__all__ = ["DEFAULT_URL", "LuaScript", "describe", "explicit_max_connections", "get_client", "parse_connection"]

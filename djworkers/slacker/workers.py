@@ -1,0 +1,366 @@
+"""Where a postponed chain runs (S3): ``local``, ``thread``, ``http`` and ``queue``.
+
+A worker is an object with a ``name`` and one coroutine, :meth:`Worker.run`,
+which returns the chain's value or raises its exception (or a
+:class:`~djworkers.slacker.exceptions.SlackerError` when the worker itself
+failed). Workers are named by ``DJWORKERS["SLACKER"]["WORKER"]`` or per call
+(``postpone(obj, worker="http")``); :func:`get_worker` turns a name into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import conf
+from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
+from .chain import Chain, chain_of
+from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTimeout
+from .wire import decode_result, encode_chain, evaluate
+
+
+class PerLoop:
+    """One value per running event loop, made by ``factory()`` on first use in that loop.
+
+    Kept per thread (a thread runs one loop at a time) and replaced when the
+    thread's loop changes, so a closed loop's objects are not kept alive: a
+    Semaphore or an HTTP client refers to its loop, so a mapping keyed by the
+    loop would never drop them.
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        self.factory = factory
+        self._local = threading.local()
+
+    def get(self, key: Any = None) -> Any:
+        loop = asyncio.get_running_loop()
+        entry = getattr(self._local, "entry", None)
+        if entry is None or entry[0] is not loop or entry[1] != key:
+            entry = self._local.entry = (loop, key, self.factory())
+        return entry[2]
+
+
+class LoopSlots:
+    """A semaphore per event loop, as wide as a setting: how many chains a worker starts at once.
+
+    Chains beyond it wait here, in the loop, costing nothing. Starting a hundred
+    chains in one loop iteration would cost the loop a burst of work (a
+    hundred requests set up, or a hundred executor submissions fighting the
+    freshly woken pool threads for the GIL on every queue lock): tens of
+    milliseconds of lag on a busy machine. This way each finished chain lets
+    one more in.
+    """
+
+    def __init__(self, setting: str, factor: int = 1):
+        self.setting = setting
+        self.factor = factor
+        self._size = 0
+        self._semaphores = PerLoop(lambda: asyncio.Semaphore(self._size))
+
+    def __call__(self) -> asyncio.Semaphore:
+        self._size = int(conf.section("SLACKER")[self.setting]) * self.factor
+        return self._semaphores.get(self._size)
+
+
+class Worker:
+    """Runs a chain somewhere and hands back its value. Subclass and set ``name``."""
+
+    name: str = ""
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        """The chain's value; its own exception if it raised; SlackerTimeout after ``timeout`` s."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class LocalWorker(Worker):
+    """Runs the chain right here, in the event loop's thread, blocking it (tests, trivial chains).
+
+    Django refuses ORM queries in a thread running an event loop
+    (``SynchronousOnlyOperation``) unless ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set:
+    that refusal is the reason the other workers exist.
+    """
+
+    name = "local"
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        return evaluate(chain.execute())
+
+
+def run_in_thread(chain: Chain) -> Any:
+    """Run ``chain`` in a pool thread, then let Django close its connections as after a request.
+
+    With the default ``CONN_MAX_AGE = 0`` the thread's database connections are
+    closed after every chain, so an idle pool holds none; a persistent
+    ``CONN_MAX_AGE`` is honoured like Django's request handling honours it.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        return evaluate(chain.execute())
+    finally:
+        close_old_connections()
+
+
+def _prestart(pool: ThreadPoolExecutor, size: int) -> None:
+    """Start all of the pool's threads now, from this helper thread.
+
+    The executor starts a thread on a ``submit`` that finds none idle, and
+    ``Thread.start`` waits for the new thread to run: on a busy machine, a few
+    milliseconds each, in the event loop's thread. Tasks that wait for each
+    other make the executor start ``size`` threads here instead.
+    """
+    barrier = threading.Barrier(size)
+
+    def meet() -> None:
+        from django.db import close_old_connections
+
+        close_old_connections()  # first use sets up this thread's connection handler
+        try:
+            barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+
+    try:
+        for _ in range(size):
+            pool.submit(meet)
+    except RuntimeError:  # shut down meanwhile (settings changed)
+        barrier.abort()
+
+
+class ThreadWorker(Worker):
+    """A bounded pool of ``DJWORKERS["SLACKER"]["THREADS"]`` threads in this process.
+
+    At most twice that many chains are handed to the pool at once (one running
+    and one queued per thread), the others wait their turn in the loop (see
+    :class:`LoopSlots`); one that times out while waiting never runs.
+    """
+
+    name = "thread"
+    _lock = threading.Lock()
+    _pool: ThreadPoolExecutor | None = None
+    _size = 0
+
+    @classmethod
+    def pool(cls) -> ThreadPoolExecutor:
+        size = int(conf.section("SLACKER")["THREADS"])
+        with cls._lock:
+            if cls._pool is None or cls._size != size:
+                if cls._pool is not None:
+                    cls._pool.shutdown(wait=False)
+                cls._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
+                cls._size = size
+                threading.Thread(
+                    target=_prestart, args=(cls._pool, size), daemon=True, name="djworkers-slacker-prestart"
+                ).start()
+            return cls._pool
+
+    @classmethod
+    def shutdown(cls, wait: bool = True) -> None:
+        with cls._lock:
+            if cls._pool is not None:
+                cls._pool.shutdown(wait=wait, cancel_futures=True)
+            cls._pool = None
+
+    def __init__(self) -> None:
+        # Twice the pool: a thread that finishes finds the next chain already queued instead of
+        # idling until the loop comes round to hand it one.
+        self._slot = LoopSlots("THREADS", factor=2)
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        pool = self.pool()
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                async with self._slot():
+                    return await asyncio.wrap_future(pool.submit(run_in_thread, chain))
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the chain's own TimeoutError
+            raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread worker") from None
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def endpoint_url(server: str | None = None) -> str:
+    """``DJWORKERS["SLACKER"]["SERVER"]``, completed with ``slacker/`` when it names only a host.
+
+    The old ``SLACKER_SERVER`` held ``http://host:port``; the endpoint is where
+    ``include("djworkers.slacker.urls")`` is mounted, ``/slacker/`` as documented.
+    """
+    server = server or conf.section("SLACKER")["SERVER"]
+    if not server or not isinstance(server, str):
+        raise DjworkersImproperlyConfigured(
+            'The http worker needs DJWORKERS["SLACKER"]["SERVER"], the URL of the slacker endpoint '
+            '(e.g. "http://127.0.0.1:8000/slacker/").'
+        )
+    if "://" not in server:
+        server = "http://" + server
+    if urlsplit(server).path in ("", "/"):
+        server = server.rstrip("/") + "/slacker/"
+    return server
+
+
+class HttpWorker(Worker):
+    """POSTs the signed chain to the Django endpoint with Tornado's ``AsyncHTTPClient``.
+
+    Each event loop gets its own client; at most
+    ``DJWORKERS["SLACKER"]["HTTP_MAX_CLIENTS"]`` requests are open at once, the
+    other chains wait their turn (see :class:`LoopSlots`) within their timeout.
+    """
+
+    name = "http"
+
+    def __init__(self, server: str | None = None):
+        self.server = server
+        self._slot = LoopSlots("HTTP_MAX_CLIENTS")
+        self._clients = PerLoop(self._new_client)
+
+    @staticmethod
+    def _new_client() -> Any:
+        from tornado.httpclient import AsyncHTTPClient
+
+        return AsyncHTTPClient(force_instance=True, max_clients=int(conf.section("SLACKER")["HTTP_MAX_CLIENTS"]))
+
+    def _client(self) -> Any:
+        return self._clients.get()
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        from tornado.httpclient import HTTPClientError, HTTPRequest
+
+        url = endpoint_url(self.server)
+        started = loop_time()
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._slot():
+                    left = max(0.001, timeout - (loop_time() - started))
+                    request = HTTPRequest(
+                        url,
+                        method="POST",
+                        body=encode_chain(chain),
+                        headers={"Content-Type": "application/octet-stream"},
+                        connect_timeout=left,
+                        request_timeout=left,
+                        follow_redirects=False,
+                    )
+                    response = await self._client().fetch(request)
+        except TimeoutError:
+            raise SlackerTimeout(f"{url} did not answer {chain.describe()} within {timeout}s") from None
+        except HTTPClientError as exc:
+            if exc.code == 599:
+                message = f"{url} did not answer {chain.describe()} within {timeout}s ({exc})"
+                raise SlackerTimeout(message) from None
+            detail = (
+                exc.response.body[:300].decode("utf-8", "replace")
+                if exc.response is not None and exc.response.body
+                else exc.message or ""
+            )
+            if exc.code == 403:
+                raise ChainRefused(
+                    f"{url} refused the chain (403: {detail}). Does the server sign with "
+                    "the same SIGNING_KEY/SECRET_KEY, and do the clocks agree within "
+                    'DJWORKERS["SLACKER"]["MAX_AGE"]?',
+                    403,
+                ) from None
+            raise SlackerHTTPError(
+                f"{url} answered HTTP {exc.code} to {chain.describe()}: {detail}", exc.code
+            ) from None
+        except OSError as exc:
+            raise SlackerHTTPError(f"cannot reach the slacker endpoint {url}: {exc}") from None
+        try:
+            status, value = decode_result(response.body)
+        except InvalidMessage as exc:
+            raise SlackerError(
+                f"{url} answered with a frame that is not a signed slacker result ({exc}); "
+                "is the endpoint mounted at that URL?"
+            ) from None
+        if status == "error":
+            raise value
+        return value
+
+
+class QueueThreads(ThreadWorker):
+    """The queue worker's own pool (same size as the thread worker's): it writes jobs and waits for
+    their results, so waiting chains never take the thread worker's threads."""
+
+    name = "queue-threads"
+    _lock = threading.Lock()
+    _pool = None
+    _size = 0
+
+
+class QueueWorker(Worker):
+    """Sends the chain as a job of the queue door and awaits its result from the result store.
+
+    A ``queue_consumer`` (of ``DJWORKERS["SLACKER"]["QUEUE"]``, default the
+    queue's default) runs it, in another process or host. Writing the job and
+    waiting for its result (``JobHandle.get``) block, so both happen in a pool
+    of ``THREADS`` threads of this worker, whose database connections Django
+    closes after each use as after a request; both count against the chain's
+    timeout, and a chain still queued when its caller gave up is not run.
+    """
+
+    name = "queue"
+
+    def __init__(self) -> None:
+        self._threads = QueueThreads()
+
+    async def run(self, chain: Chain, timeout: float) -> Any:
+        from .chain import postpone
+        from .jobs import run_chain_job
+
+        started = loop_time()
+        queue = conf.section("SLACKER")["QUEUE"] or conf.section("QUEUE")["NAME"]
+        frame = base64.b64encode(encode_chain(chain)).decode("ascii")
+        send = postpone(run_chain_job).schedule((frame, time.time() + timeout), queue=queue, on_commit=False)
+        try:
+            handle = await self._threads.run(chain_of(send), timeout)
+            left = max(0.001, timeout - (loop_time() - started))
+            # The store's own timeout ends the wait (ResultTimeout); the pool's is a backstop.
+            encoded = await self._threads.run(chain_of(postpone(handle).get(left)), left + 1.0)
+        except TimeoutError as exc:  # SlackerTimeout of the pool, or the result store's ResultTimeout
+            raise SlackerTimeout(
+                f"{chain.describe()} had no result from the queue within {timeout}s (is a queue_consumer "
+                f"running for queue {queue!r}?): {exc}"
+            ) from None
+        status, value = decode_result(base64.b64decode(encoded))
+        if status == "error":
+            raise value
+        return value
+
+
+WORKERS: dict[str, type[Worker]] = {
+    "local": LocalWorker,
+    "thread": ThreadWorker,
+    "http": HttpWorker,
+    "queue": QueueWorker,
+}
+
+_instances: dict[str, Worker] = {}
+
+
+def get_worker(spec: Worker | str | None = None) -> Worker:
+    """A worker object from a name, an object, or ``None`` (``DJWORKERS["SLACKER"]["WORKER"]``)."""
+    if isinstance(spec, Worker):
+        return spec
+    name = spec if spec is not None else conf.section("SLACKER")["WORKER"]
+    where = "postpone(..., worker=...)" if spec is not None else 'DJWORKERS["SLACKER"]["WORKER"]'
+    if not isinstance(name, str) or name not in WORKERS:
+        raise DjworkersImproperlyConfigured(
+            f"{where} is {name!r}; the slacker workers are {', '.join(sorted(WORKERS))}."
+        )
+    worker = _instances.get(name)
+    if worker is None:
+        worker = _instances[name] = WORKERS[name]()
+    return worker
