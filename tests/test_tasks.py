@@ -183,3 +183,25 @@ def test_results_visible_in_the_admin(client, django_user_model):
     page = client.get("/admin/djworkers/jobresult/").content.decode()
     assert result.id in page and "task tests.tasksapp.tasks.calculate_meaning_of_life" in page
     assert "succeeded" in page
+
+
+@needs_tasks
+@pytest.mark.django_db(transaction=True)
+def test_aenqueue_and_aget_result():
+    """T1: the async twins: ``await task.aenqueue()`` and ``await task.aget_result(id)``."""
+    import asyncio
+
+    from djworkers.queue.api import get_backend
+    from djworkers.runtime.worker import Worker
+    from tests.tasksapp import tasks
+
+    with override_settings(DJWORKERS=MEMORY, TASKS={"default": {"BACKEND": "djworkers.tasks.TaskBackend"}}):
+        reset_backends()
+        try:
+            result = asyncio.run(tasks.add_async.aenqueue(4, 5))
+            assert result.status == "READY"
+            Worker(get_backend(), threads=1, burst=True).run()
+            fetched = asyncio.run(tasks.add_async.aget_result(result.id))
+            assert fetched.status == "SUCCESSFUL" and fetched.return_value == 9
+        finally:
+            reset_backends()
