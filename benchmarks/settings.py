@@ -4,6 +4,7 @@
 (file ``BENCH_SQLITE_PATH``) or ``postgres`` (the per-run database named by
 ``BENCH_PG_*``). ``BENCH_QUEUE_BACKEND``: ``redis`` or ``database``.
 ``BENCH_DUMBWAITER_CACHE``: the cache alias dumbwaiter writes to.
+``BENCH_TASKS=djworkers``: ``TASKS["default"]`` is djworkers' backend, not django-tasks-db's.
 """
 
 import importlib.util
@@ -30,6 +31,8 @@ if os.environ.get("BENCH_GEARMAN"):  # the gearman scenario's private gearmand (
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS.append("django_tasks_db")
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+if os.environ.get("BENCH_TASKS") == "djworkers":  # the django.tasks scenario's djworkers rows (T1)
+    TASKS = {"default": {"BACKEND": "djworkers.tasks.TaskBackend"}}
 
 if os.environ.get("BENCH_DB", "sqlite") == "postgres":
     DATABASES = {

@@ -45,6 +45,12 @@ TARGETS: list[tuple] = [
      "database backend (SQLite) ≥ 0.8× the raw loop at 100,000 deep (first 10%)"),
     ("backlog", "djworkers database (postgres)", "raw postgres", 0.8,
      "database backend (PostgreSQL) ≥ 0.8× the raw loop at 100,000 deep (first 10%)"),
+    ("tasks", "djworkers.tasks (postgres)", "django-tasks-db (postgres)", 5.0,
+     "T1: django.tasks through djworkers on PostgreSQL drains ≥ 5× django-tasks-db's db_worker"),
+    ("tasks", "djworkers.tasks (postgres)", "djworkers queue door (postgres)", 0.8,
+     "T1: django.tasks drain ≥ 0.8× the queue door's on the same database (the adapter costs little)"),
+    ("tasks", "djworkers.tasks (redis)", "djworkers queue door (redis)", 0.8,
+     "T1: django.tasks drain ≥ 0.8× the queue door's on Redis"),
 ]
 
 #: (scenario, row, metric, low, high, what the issue says): a figure that must lie in [low, high]

@@ -37,6 +37,7 @@ BUILTIN_DOORS: tuple[str, ...] = (
     "djworkers.gearman.door.door",
     "djworkers.ztask.door.door",
     "djworkers.slacker.door.door",
+    "djworkers.tasks.door.door",
 )
 
 

@@ -130,3 +130,27 @@ def test_tornado_example_awaits_queries_through_http_and_thread_workers(tmp_path
         assert "http worker: newest poem.txt; thread worker: 1 uploads" in run["result"]
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_example_project_django_task_button(tmp_path):
+    """T1: the demo's "Django task" button enqueues a django.tasks @task through djworkers' TASKS backend;
+    a burst queue_consumer runs it and get_result (another process) says SUCCESSFUL."""
+    from djworkers.tasks import compat
+
+    if not compat.AVAILABLE:
+        pytest.skip(compat.MISSING)
+    env = example_env(tmp_path)
+    result = manage(["migrate", "--noinput"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    enqueue = ("from demo.buttons import BUTTONS; from demo.models import JobRun; "
+               "run = JobRun.objects.create(kind='django-task'); print(run.pk, BUTTONS['django-task'].enqueue(run).id)")
+    result = manage(["shell", "-c", enqueue], env)
+    assert result.returncode == 0, result.stderr
+    run_id, task_id = result.stdout.split()[-2:]
+    result = manage(["queue_consumer", "--burst", "--no-periodic"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    check = manage(["shell", "-c", f"from demo.tasks import count_letters as t; from demo.models import JobRun; "
+                                   f"r = t.get_result({task_id!r}); print(r.status, r.return_value['task_result_id'], "
+                                   f"JobRun.objects.get(pk={run_id}).status)"], env)
+    assert check.stdout.split()[-3:] == ["SUCCESSFUL", task_id, "done"], check.stdout + check.stderr

@@ -12,6 +12,7 @@ from .base import Peer
 
 def _factories() -> dict[str, Callable[[], Peer]]:
     from .djworkers_queue import DjworkersQueue
+    from .djworkers_tasks import DjworkersTasks
     from .queues import RQ, Celery, Dramatiq, Huey
     from .raw import RawRedis, RawZmq
     from .raw_db import RawDatabase
@@ -30,6 +31,9 @@ def _factories() -> dict[str, Callable[[], Peer]]:
         "celery (threads)": lambda: Celery("threads"),
         "django-tasks-db (sqlite)": lambda: TasksDb("sqlite"),
         "django-tasks-db (postgres)": lambda: TasksDb("postgres"),
+        "djworkers.tasks (sqlite)": lambda: DjworkersTasks("database", "sqlite"),
+        "djworkers.tasks (postgres)": lambda: DjworkersTasks("database", "postgres"),
+        "djworkers.tasks (redis)": lambda: DjworkersTasks("redis"),
         "raw redis": RawRedis,
         "raw zmq": RawZmq,
         "raw sqlite": lambda: RawDatabase("sqlite"),

@@ -14,6 +14,8 @@ import contextlib
 import copy
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db import OperationalError, connections
 
@@ -28,13 +30,18 @@ POLL = (0.05, 1.5, 1.0)
 
 
 class DatabaseResultStore(ResultStore):
-    def __init__(self, ttl: float, alias: str = "default"):
+    def __init__(self, ttl: float, alias: str = "default", connection: Callable[[], Any] | None = None):
+        """``connection``: returns the connection to write through (the queue backend passes its
+        consumer's persistent one: the thread's Django connection is closed after every job when
+        ``CONN_MAX_AGE`` is 0, and reconnecting per result cost more than the job). Default: the
+        thread's Django connection for ``alias``."""
         super().__init__(ttl)
         self.alias = alias
+        self._get_connection = connection
 
     @property
     def _connection(self):
-        return connections[self.alias]
+        return connections[self.alias] if self._get_connection is None else self._get_connection()
 
     @property
     def _table(self) -> str:
@@ -101,7 +108,7 @@ class DatabaseResultStore(ResultStore):
     def _wait_notified(self, job_id: str, deadline: float | None) -> bytes | None:
         """LISTEN first, then read once (a result written in between is not missed), then
         read again only when a NOTIFY names this job."""
-        base = self._connection
+        base = connections[self.alias]
         wrapper = type(base)(copy.deepcopy(base.settings_dict), self.alias)
         try:
             wrapper.ensure_connection()

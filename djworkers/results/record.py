@@ -48,6 +48,13 @@ class ResultRecord:
     enqueued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: The message's arguments, for jobs enqueued with ``options["result_args"]`` (the
+    #: django.tasks door rebuilds a TaskResult from them); empty otherwise.
+    args: list = dataclasses.field(default_factory=list)
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    #: Earlier attempts of a retried job, oldest first: ``{"worker", "error_type", "traceback"}``
+    #: (kept for ``result_args`` jobs, whose front door reports every attempt).
+    history: list = dataclasses.field(default_factory=list)
 
     @property
     def is_final(self) -> bool:
@@ -83,7 +90,8 @@ class ResultRecord:
     def seal(self) -> bytes:
         """Signed bytes. A return value the serializer refuses is replaced by an error the
         getter sees (the job ran; its value cannot travel)."""
-        data = {"v": RECORD_VERSION, **dataclasses.asdict(self)}
+        # a shallow dict: dataclasses.asdict deep-copies every value, which cost more than the write
+        data = {"v": RECORD_VERSION, **{f.name: getattr(self, f.name) for f in _FIELDS}}
         try:
             return seal(data)
         except Exception as exc:
@@ -107,5 +115,8 @@ class ResultRecord:
     def unseal(cls, raw: bytes) -> ResultRecord:
         data = dict(unseal(raw))
         data.pop("v", None)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in fields})
+        return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
+
+
+_FIELDS = dataclasses.fields(ResultRecord)
+_FIELD_NAMES = frozenset(f.name for f in _FIELDS)

@@ -33,13 +33,17 @@ class RedisResultStore(ResultStore):
     def write(self, job_id: str, status: str, frame: bytes) -> None:
         ttl_ms = max(1, int(self.ttl * 1000))
         key = self._key(job_id)
-        pipe = self.client.pipeline(transaction=True)
+        if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
+            self.client.set(key, bytes(frame), px=ttl_ms)
+            return
+        # In order on one connection: a waiter that wakes on the token reads the final record. A
+        # pipeline cut halfway leaves no token; waiters re-read the record every slice anyway.
+        done = f"{key}:done"
+        pipe = self.client.pipeline(transaction=False)
         pipe.set(key, bytes(frame), px=ttl_ms)
-        if status in FINAL:
-            done = f"{key}:done"
-            pipe.delete(done)
-            pipe.rpush(done, b"1")
-            pipe.pexpire(done, ttl_ms)
+        pipe.delete(done)
+        pipe.rpush(done, b"1")
+        pipe.pexpire(done, ttl_ms)
         pipe.execute()
 
     def read(self, job_id: str) -> bytes | None:

@@ -25,6 +25,7 @@ retries and finishes; a job that did not ask costs one dict lookup.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import enum
 import inspect
@@ -68,6 +69,11 @@ def _send(signal: Any, sender: str, **kwargs: Any) -> None:
 
 
 _loops = threading.local()
+
+#: The message whose job runs in this thread (or task) now, for front doors whose jobs need
+#: their own id or attempt (the django.tasks door's ``takes_context``). None between jobs.
+current_message: contextvars.ContextVar[Message | None] = contextvars.ContextVar(
+    "djworkers_current_message", default=None)
 
 
 def run_coroutine(awaitable: Any, timeout: float | None = None) -> Any:
@@ -173,6 +179,7 @@ class Executor:
         except JobNotRegistered as exc:
             return self._fail(message, raw, exc, reason="unknown-job", started=started, record=record)
         call_hooks(self.hooks, "before_job", message)
+        token = current_message.set(message)
         try:
             value = job.func(*message.args, **message.kwargs)
             if value is not None and inspect.isawaitable(value):  # most jobs return None: no ABC check
@@ -186,6 +193,8 @@ class Executor:
                 return Result(Outcome.FAILED, message, exception=exc, duration=time.monotonic() - started)
             return self.failed(message, raw, exc, job=job, started=started, record=record,
                                reason="timed-out" if isinstance(exc, JobTimeout) else "exception")
+        finally:
+            current_message.reset(token)
         # After a success the caller closes stale connections once its own bookkeeping
         # (the ack) is done: the worker does, a request's end does for eager runs.
         duration = time.monotonic() - started
@@ -240,6 +249,16 @@ class Executor:
             message.id, RUNNING, name=message.name, queue=message.queue, attempts=message.attempt + 1,
             worker=owner_id(), enqueued_at=message.enqueued_at, started_at=time.time(),
         )
+        if message.options.get("result_args"):
+            record.args, record.kwargs = list(message.args), dict(message.kwargs)
+            if message.attempt and self.results is not None:  # a retry: keep the earlier attempts
+                try:
+                    earlier = self.results.load(message.id)
+                except Exception:
+                    earlier = None
+                if earlier is not None and earlier.worker:
+                    record.history = [*earlier.history, {"worker": earlier.worker, "error_type": earlier.error_type,
+                                                         "traceback": earlier.traceback}]
         if save:
             self._save(record)
         return record

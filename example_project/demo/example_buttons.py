@@ -6,7 +6,7 @@ import random
 
 from . import commands
 from .buttons import button
-from .models import Upload
+from .models import JobRun, Upload
 
 SAMPLE_TEXTS = [
     "The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs.",
@@ -29,3 +29,15 @@ def flaky(run):
 @button("doomed", "Doomed job (always fails)", door="Queue")
 def doomed(run):
     return commands.doomed_job(run_id=run.pk)
+
+
+@button("django-task", "Django task (@task, enqueued with .enqueue())", door="Django tasks")
+def django_task(run):
+    from djworkers.tasks import compat
+
+    if not compat.AVAILABLE:
+        JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.FAILED, error=compat.MISSING)
+        return None
+    from .tasks import count_letters
+
+    return count_letters.enqueue(random.choice(SAMPLE_TEXTS), run_id=run.pk)

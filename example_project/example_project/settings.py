@@ -150,6 +150,9 @@ DJWORKERS = {
 if EXAMPLE_GEARMAN:
     DJWORKERS["GEARMAN"] = {"SERVERS": [EXAMPLE_GEARMAN]}
 
+# django.tasks through djworkers (T1): the same queue_consumer runs @task functions (demo/tasks.py).
+TASKS = {"default": {"BACKEND": "djworkers.tasks.TaskBackend"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

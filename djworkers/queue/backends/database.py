@@ -109,7 +109,7 @@ class DatabaseBackend(QueueBackend):
     def build_result_store(self, ttl: float):
         from ...results.database import DatabaseResultStore
 
-        return DatabaseResultStore(ttl, self.alias)
+        return DatabaseResultStore(ttl, self.alias, connection=self._consumer_connection)
 
     # -- helpers ------------------------------------------------------------------------
     @property

@@ -1,0 +1,88 @@
+"""django.tasks through djworkers (T1) beside django-tasks-db's ``db_worker`` and djworkers' own queue door."""
+
+from __future__ import annotations
+
+import time
+
+from .. import peers
+from ..harness import Contender, Metric, Scenario, Unavailable
+from . import register
+from .database import clear_database_queues
+
+
+@register
+class DjangoTasks(Scenario):
+    name = "tasks"
+    title = "django.tasks: djworkers backends vs django-tasks-db and the queue door"
+    description = ("One process enqueues up to N `@task` jobs one by one through `task.enqueue()` "
+                   "(the queue door: `@queue_command` calls), timed: enqueue; then one worker process "
+                   "drains them with one thread (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
+                   "`db_worker --batch`); each job INCRs a Redis counter. djworkers.tasks stores every "
+                   "task's result (READY at enqueue, RUNNING, SUCCESSFUL), the queue door's jobs store none. "
+                   "Databases: a per-run SQLite file or PostgreSQL database; and the Redis queue.")
+    metrics = (Metric("drain_jobs_per_s", "jobs/s"), Metric("enqueue_jobs_per_s", "jobs/s"),
+               Metric("jobs_queued", "jobs"), Metric("jobs_done", "jobs"))
+
+    def contenders(self, run):
+        count = run.count(5_000, 300)
+        cap = run.count(6, 1)  # seconds of draining at most
+        enqueue_cap = run.count(3, 1)  # seconds of enqueueing at most
+        rows = []
+        groups = {
+            "sqlite": ("djworkers.tasks (sqlite)", "django-tasks-db (sqlite)", "djworkers database (sqlite)"),
+            "postgres": ("djworkers.tasks (postgres)", "django-tasks-db (postgres)",
+                         "djworkers database (postgres)"),
+            "redis": ("djworkers.tasks (redis)", "djworkers"),
+        }
+        for group, names in groups.items():
+            note = run.postgres_reason if group == "postgres" and not run.postgres else ""
+            for index, name in enumerate(names):
+                label = "djworkers queue door (redis)" if name == "djworkers" else name
+                if name.startswith("djworkers database"):
+                    label = f"djworkers queue door ({group})"
+                # the queue door is djworkers' own ceiling for the adapter, not a peer it loses to
+                role = "djworkers" if index == 0 else "ceiling" if label.startswith("djworkers queue") else "peer"
+                rows.append(Contender(label, role, group,
+                                      {"peer": name, "count": count, "cap": cap, "enqueue_cap": enqueue_cap,
+                                       "skip": note}))
+        return rows
+
+    def measure(self, contender, params, child):
+        if params["skip"]:
+            raise Unavailable(params["skip"])
+        peer = peers.get(params["peer"])
+        command, env = peer.worker(1, child)
+        child.flush()
+        clear_all()
+        enqueue = peer.enqueuer("incr")
+        for _ in range(20):  # connections, imports: then empty the queue again
+            enqueue()
+        clear_all()
+        count, started = 0, time.perf_counter()
+        while count < params["count"] and time.perf_counter() - started < params["enqueue_cap"]:
+            for _ in range(50):
+                enqueue()
+            count += 50
+        enqueue_rate = count / (time.perf_counter() - started)
+        from django.db import connections
+
+        connections.close_all()  # SQLite: let the worker have the file
+        process = child.spawn(command, env)
+        try:
+            drained = child.drain_rate(count, params["cap"], [process])
+        finally:
+            child.stop(process)
+        clear_all()
+        return {"drain_jobs_per_s": drained["jobs_per_s"], "enqueue_jobs_per_s": enqueue_rate,
+                "jobs_queued": count, "jobs_done": drained["jobs_done"]}
+
+
+def clear_all() -> None:
+    """Both libraries' queues, and djworkers' stored results (database store)."""
+    clear_database_queues()
+    from django.conf import settings
+
+    if settings.DJWORKERS["QUEUE"]["BACKEND"] == "database":
+        from djworkers.results.models import JobResult
+
+        JobResult.objects.all().delete()
