@@ -216,7 +216,7 @@ def test_timeout_with_processes_replaces_the_child(env, consumers):
         return False
 
     wait_until(lambda: gone(event.pid), timeout=30)
-    wait_until(lambda: log_of(supervisor).count("Started worker process") >= 3, timeout=15)
+    wait_until(lambda: log_of(supervisor).count("started worker process") >= 3, timeout=15)
     for n in range(4):
         commands.record_run(f"after-child-{n}")
     wait_until(lambda: JobRun.objects.filter(key__startswith="after-child-").count() == 4, timeout=20)
