@@ -27,27 +27,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     scenarios = list(load_scenarios())
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description=("Measure djworkers side by side with Huey, RQ, Dramatiq, Celery and django-tasks-db (and raw "
-                     "redis-py / pyzmq ceilings) in one run, on a private redis-server and a per-run PostgreSQL "
-                     "database. Peers are installed into benchmarks/.venv-peers from benchmarks/requirements.txt. "
-                     "Writes benchmarks/results/latest.json and latest.md."),
+        description=(
+            "Measure djworkers side by side with Huey, RQ, Dramatiq, Celery and django-tasks-db (and raw "
+            "redis-py / pyzmq ceilings) in one run, on a private redis-server and a per-run PostgreSQL "
+            "database. Peers are installed into benchmarks/.venv-peers from benchmarks/requirements.txt. "
+            "Writes benchmarks/results/latest.json and latest.md."
+        ),
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="small counts, one repetition (< 2 minutes once the venv exists): checks the harness "
-                             "works, the numbers mean little")
-    parser.add_argument("-r", "--repetitions", type=int, default=None,
-                        help="repetitions of each measurement (default 3, 1 with --quick)")
-    parser.add_argument("-s", "--scenario", action="append", choices=scenarios, metavar="NAME",
-                        help=f"run only this scenario (repeatable): {', '.join(scenarios)}")
-    parser.add_argument("-o", "--output", type=Path, default=RESULTS,
-                        help="directory for latest.json and latest.md (default: %(default)s)")
-    parser.add_argument("--no-install", action="store_true",
-                        help="use benchmarks/.venv-peers as it is, without checking requirements")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small counts, one repetition (< 2 minutes once the venv exists): checks the harness "
+        "works, the numbers mean little",
+    )
+    parser.add_argument(
+        "-r",
+        "--repetitions",
+        type=int,
+        default=None,
+        help="repetitions of each measurement (default 3, 1 with --quick)",
+    )
+    parser.add_argument(
+        "-s",
+        "--scenario",
+        action="append",
+        choices=scenarios,
+        metavar="NAME",
+        help=f"run only this scenario (repeatable): {', '.join(scenarios)}",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="directory for latest.json and latest.md (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="use benchmarks/.venv-peers as it is, without checking requirements"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="limit for one measurement, seconds")
-    parser.add_argument("--quiet-wait", type=float, default=None, metavar="SECONDS",
-                        help="before each measurement, wait up to this long for a quiet machine (at most "
-                             "a quarter of the cores busy); rows that start busy are flagged (default 60, "
-                             "0 with --quick: the load is then only recorded)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="before each measurement, wait up to this long for a quiet machine (at most "
+        "a quarter of the cores busy); rows that start busy are flagged (default 60, "
+        "0 with --quick: the load is then only recorded)",
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
     if args.repetitions is None:
@@ -73,7 +100,11 @@ def migrate(python: Path, env: dict[str, str], database: str) -> None:
     """Create the tables (djworkers, django-tasks-db) once per database, before any measurement."""
     result = subprocess.run(
         [str(python), "-m", "django", "migrate", "--verbosity", "0", "--settings=benchmarks.settings"],
-        env=dict(env, BENCH_DB=database), cwd=venv.ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(env, BENCH_DB=database),
+        cwd=venv.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if result.returncode != 0:  # the measurements that need it will fail and say so; show why here
         print(f"migrate on {database} failed:\n{result.stderr[-3000:]}", file=sys.stderr)
@@ -108,11 +139,24 @@ def main(argv: list[str] | None = None) -> int:
         redis.start()
         try:
             has_postgres = postgres.create()
-            env = child_env(os.environ, BENCH_REDIS_URL=redis.url, BENCH_SQLITE_PATH=str(work / "bench.sqlite3"),
-                            BENCH_WORKER_LOG=str(log_dir / "workers.log"), **postgres.settings_env())
-            run = RunContext(quick=args.quick, repetitions=args.repetitions, python=python, env=env,
-                             log_dir=log_dir, postgres=has_postgres, postgres_reason=postgres.reason,
-                             timeout=args.timeout, quiet_wait=args.quiet_wait)
+            env = child_env(
+                os.environ,
+                BENCH_REDIS_URL=redis.url,
+                BENCH_SQLITE_PATH=str(work / "bench.sqlite3"),
+                BENCH_WORKER_LOG=str(log_dir / "workers.log"),
+                **postgres.settings_env(),
+            )
+            run = RunContext(
+                quick=args.quick,
+                repetitions=args.repetitions,
+                python=python,
+                env=env,
+                log_dir=log_dir,
+                postgres=has_postgres,
+                postgres_reason=postgres.reason,
+                timeout=args.timeout,
+                quiet_wait=args.quiet_wait,
+            )
             migrate(python, env, "sqlite")
             if has_postgres:
                 migrate(python, env, "postgres")
@@ -151,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             redis.stop()
             postgres.drop()
 
-    missing = [f"{s['name']}: {row['contender']} ({row['unavailable'] or row['errors'][0]})"
-               for s in results for row in s["rows"]
-               if row["role"] == "djworkers" and not row["metrics"]]
+    missing = [
+        f"{s['name']}: {row['contender']} ({row['unavailable'] or row['errors'][0]})"
+        for s in results
+        for row in s["rows"]
+        if row["role"] == "djworkers" and not row["metrics"]
+    ]
     errors = [f"{s['name']}: {row['contender']}: {e}" for s in results for row in s["rows"] for e in row["errors"]]
     document = {"meta": meta, "scenarios": results, "missing_djworkers": missing, "errors": errors}
     document["targets"] = targets.check(document)

@@ -131,8 +131,9 @@ class Child:
         """Start a worker as users run it, in its own session (so its children stop with it)."""
         full_env = dict(os.environ, **(env or {}))
         log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "ab")
-        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.processes.append(process)
         return process
@@ -169,9 +170,15 @@ class Child:
         for process in list(self.processes):
             self.stop(process, grace=3)
 
-    def wait_count(self, target: int, start_timeout: float, run_timeout: float,
-                   processes: list[subprocess.Popen] = (), poll: float = 0.01,
-                   cpu: Meters | None = None) -> tuple[float | None, float, int, int]:
+    def wait_count(
+        self,
+        target: int,
+        start_timeout: float,
+        run_timeout: float,
+        processes: list[subprocess.Popen] = (),
+        poll: float = 0.01,
+        cpu: Meters | None = None,
+    ) -> tuple[float | None, float, int, int]:
         """Poll the job counter until it reaches ``target``.
 
         Gives up ``start_timeout`` s after the call if no job ran yet, or
@@ -210,9 +217,15 @@ class Child:
                 return first_at, last_at, first_count, count
             time.sleep(poll)
 
-    def drain_rate(self, target: int, run_timeout: float, processes: list[subprocess.Popen] = (),
-                   start_timeout: float = 60.0, workers: list[subprocess.Popen] = (),
-                   server: bool = False) -> dict[str, float]:
+    def drain_rate(
+        self,
+        target: int,
+        run_timeout: float,
+        processes: list[subprocess.Popen] = (),
+        start_timeout: float = 60.0,
+        workers: list[subprocess.Popen] = (),
+        server: bool = False,
+    ) -> dict[str, float]:
         """Jobs per second between the first and the last job seen; raises if nothing ran.
 
         ``processes``: stop waiting when all of these exited (burst workers).
@@ -222,15 +235,18 @@ class Child:
         the job's own INCR included, the harness's polling too, alike for all).
         """
         meters = Meters(TreeCpu(list(workers)), *([RedisCpu(self.redis)] if server else [])) if workers else None
-        first_at, last_at, first_count, count = self.wait_count(target, start_timeout, run_timeout, processes,
-                                                                cpu=meters)
+        first_at, last_at, first_count, count = self.wait_count(
+            target, start_timeout, run_timeout, processes, cpu=meters
+        )
         if first_at is None or count - first_count <= 0 or last_at <= first_at:
             exits = [p.poll() for p in processes]
             raise RuntimeError(f"worker ran {count} of {target} jobs (exit codes {exits})")
         jobs = count - first_count
         result = {"jobs_per_s": jobs / (last_at - first_at), "jobs_done": count}
         if meters is not None:
-            for key, first, last in zip(("cpu_us_per_job", "redis_cpu_us_per_job"), meters.first, meters.last):
+            # the worker's meter always, redis-server's only where the scenario has one
+            names = ("cpu_us_per_job", "redis_cpu_us_per_job")
+            for key, first, last in zip(names, meters.first, meters.last, strict=False):
                 if last > first:
                     result[key] = (last - first) / jobs * 1e6
         return result

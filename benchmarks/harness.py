@@ -120,21 +120,28 @@ class Samples:
 def run_child(run: RunContext, scenario: str, contender: Contender) -> dict[str, Any]:
     """Run one measurement in a fresh child of the peers' venv; return its JSON result."""
     log_path = run.log_dir / f"{scenario}--{contender.name.replace(' ', '_').replace('/', '_')}.log"
-    payload = json.dumps({"scenario": scenario, "contender": contender.name, "params": contender.params,
-                          "quick": run.quick})
+    payload = json.dumps(
+        {"scenario": scenario, "contender": contender.name, "params": contender.params, "quick": run.quick}
+    )
     with open(log_path, "a") as log:
         log.write(f"\n==== {time.strftime('%H:%M:%S')} {scenario} / {contender.name}\n")
         log.flush()
         try:
             process = subprocess.run(
-                [str(run.python), "-m", "benchmarks.child"], input=payload, text=True,
-                stdout=subprocess.PIPE, stderr=log, env=run.env, cwd=ROOT, timeout=run.timeout,
+                [str(run.python), "-m", "benchmarks.child"],
+                input=payload,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=run.env,
+                cwd=ROOT,
+                timeout=run.timeout,
             )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {run.timeout:.0f}s (log: {log_path})"}
     for line in reversed(process.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            return json.loads(line[len(RESULT_PREFIX) :])
     return {"error": f"child exited {process.returncode} without a result (log: {log_path})"}
 
 
@@ -181,9 +188,12 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 def machine_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The load of a row's samples: 1-minute load averages, busy shares, how many were under load."""
-    return {"load1": [r["load1"] for r in records], "busy": [r["busy"] for r in records],
-            "waited_s": round(sum(r["waited"] for r in records), 1),
-            "under_load": sum(1 for r in records if r["under_load"])}
+    return {
+        "load1": [r["load1"] for r in records],
+        "busy": [r["busy"] for r in records],
+        "waited_s": round(sum(r["waited"] for r in records), 1),
+        "under_load": sum(1 for r in records if r["under_load"]),
+    }
 
 
 def ratio(djworkers: float, other: float, higher_is_better: bool) -> float | None:
@@ -204,9 +214,14 @@ def scenario_result(scenario: Scenario, samples: list[Samples]) -> dict[str, Any
     for sample in samples:
         contender = sample.contender
         row: dict[str, Any] = {
-            "contender": contender.name, "role": contender.role, "group": contender.group,
-            "note": contender.note, "metrics": {k: summarize(v) for k, v in sample.values.items()},
-            "errors": sample.errors, "unavailable": sample.unavailable, "extra": sample.extra,
+            "contender": contender.name,
+            "role": contender.role,
+            "group": contender.group,
+            "note": contender.note,
+            "metrics": {k: summarize(v) for k, v in sample.values.items()},
+            "errors": sample.errors,
+            "unavailable": sample.unavailable,
+            "extra": sample.extra,
             "machine": machine_summary(sample.machine),
         }
         mine = row["metrics"].get(main.name, {}).get("median")
@@ -214,8 +229,11 @@ def scenario_result(scenario: Scenario, samples: list[Samples]) -> dict[str, Any
         row["ratio"] = ratio(dj, mine, main.higher_is_better) if (dj and mine) else None
         rows.append(row)
     return {
-        "name": scenario.name, "title": scenario.title, "description": scenario.description,
-        "metrics": [dataclasses.asdict(m) for m in scenario.metrics], "ratio_metric": main.name,
+        "name": scenario.name,
+        "title": scenario.title,
+        "description": scenario.description,
+        "metrics": [dataclasses.asdict(m) for m in scenario.metrics],
+        "ratio_metric": main.name,
         "rows": rows,
     }
 

@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-RATIO_HELP = ("**× djworkers**: how many times better djworkers' figure is than this row's, on the "
-              "scenario's main metric, against djworkers' row of the same group (> 1: djworkers better, "
-              "< 1: djworkers worse; for times and latencies, this row's time ÷ djworkers' time).")
+RATIO_HELP = (
+    "**× djworkers**: how many times better djworkers' figure is than this row's, on the "
+    "scenario's main metric, against djworkers' row of the same group (> 1: djworkers better, "
+    "< 1: djworkers worse; for times and latencies, this row's time ÷ djworkers' time)."
+)
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -33,10 +35,12 @@ def format_ratio(value: float | None) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
-LOAD_HELP = ("**load**: the 1-minute load average and the share of all cores busy (others' work: our "
-             "servers idle between measurements) just before the row's measurement(s), the highest of its "
-             "samples. **⚠** marks a row with a sample that started while the machine was still busy after "
-             "the bounded wait for quiet: compare its rates with care; its CPU per job is steadier.")
+LOAD_HELP = (
+    "**load**: the 1-minute load average and the share of all cores busy (others' work: our "
+    "servers idle between measurements) just before the row's measurement(s), the highest of its "
+    "samples. **⚠** marks a row with a sample that started while the machine was still busy after "
+    "the bounded wait for quiet: compare its rates with care; its CPU per job is steadier."
+)
 
 
 def load_cell(row: dict[str, Any]) -> str:
@@ -46,8 +50,9 @@ def load_cell(row: dict[str, Any]) -> str:
     busy = [v for v in machine.get("busy", []) if v is not None]
     if not loads and not busy:
         return "–"
-    text = " / ".join(part for part in (f"{max(loads):.1f}" if loads else "",
-                                        f"{max(busy) * 100:.0f}%" if busy else "") if part)
+    text = " / ".join(
+        part for part in (f"{max(loads):.1f}" if loads else "", f"{max(busy) * 100:.0f}%" if busy else "") if part
+    )
     return ("⚠ " + text) if machine.get("under_load") else text
 
 
@@ -68,16 +73,23 @@ def _cell(row: dict[str, Any], metric: dict[str, Any]) -> str:
 
 def scenario_markdown(scenario: dict[str, Any]) -> str:
     metrics = scenario["metrics"]
-    head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "load",
-                                                                                          "notes"]
-    lines = [f"### {scenario['title']} (`{scenario['name']}`)", "", scenario["description"], "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "load", "notes"]
+    lines = [
+        f"### {scenario['title']} (`{scenario['name']}`)",
+        "",
+        scenario["description"],
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for row in scenario["rows"]:
         notes = []
         if row["unavailable"]:
             notes.append(f"not run: {row['unavailable']}")
         if row["errors"]:
-            notes.append(f"ERROR: {row['errors'][0]}" + (f" (+{len(row['errors']) - 1} more)" if len(row["errors"]) > 1 else ""))
+            notes.append(
+                f"ERROR: {row['errors'][0]}" + (f" (+{len(row['errors']) - 1} more)" if len(row["errors"]) > 1 else "")
+            )
         if row["note"]:
             notes.append(row["note"])
         for key, value in row.get("extra", {}).items():
@@ -88,8 +100,11 @@ def scenario_markdown(scenario: dict[str, Any]) -> str:
         if under_load(row):
             name += " ⚠"
         ratio = format_ratio(row["ratio"])
-        cells = ([name, row["group"] or "–"] + [_cell(row, m) for m in metrics]
-                 + [ratio, load_cell(row), "; ".join(notes).replace("|", "/")])
+        cells = (
+            [name, row["group"] or "–"]
+            + [_cell(row, m) for m in metrics]
+            + [ratio, load_cell(row), "; ".join(notes).replace("|", "/")]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -153,8 +168,11 @@ def restructuredtext(results: dict[str, Any]) -> str:
         f"Load average (1/5/15 min) {loads}. redis-server {meta['redis']}; PostgreSQL {meta['postgres']}. "
         f"{versions}. Before each measurement the harness waited up to {meta.get('quiet_wait_s', 0):g} s for "
         f"a quiet machine; "
-        + (f"{flagged} row(s) were taken under load (marked ⚠ in the load column)." if flagged
-           else "no row was taken under load."),
+        + (
+            f"{flagged} row(s) were taken under load (marked ⚠ in the load column)."
+            if flagged
+            else "no row was taken under load."
+        ),
         "",
     ]
     missing = results.get("missing_djworkers") or []
@@ -162,11 +180,20 @@ def restructuredtext(results: dict[str, Any]) -> str:
         parts += ["djworkers figures missing in this run: " + _rst_text("; ".join(missing)), ""]
     for scenario in results["scenarios"]:
         metrics = scenario["metrics"]
-        head = (["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics]
-                + ["× djworkers", "load", "notes"])
+        head = (
+            ["contender", "group"] + [f"{m['name']} [{m['unit']}]" for m in metrics] + ["× djworkers", "load", "notes"]
+        )
         title = f"{scenario['title']} ({scenario['name']})"
-        parts += [title, "~" * len(title), "", _rst_text(scenario["description"]), "",
-                  ".. list-table::", "   :header-rows: 1", ""]
+        parts += [
+            title,
+            "~" * len(title),
+            "",
+            _rst_text(scenario["description"]),
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+        ]
         rows = [head]
         for row in scenario["rows"]:
             notes = []
@@ -178,8 +205,11 @@ def restructuredtext(results: dict[str, Any]) -> str:
             name = row["contender"] + (" (ceiling)" if row["role"] == "ceiling" else "")
             name += " ⚠" if under_load(row) else ""
             ratio = format_ratio(row["ratio"])
-            rows.append([name, row["group"] or "–"] + [_cell(row, m) for m in metrics]
-                        + [ratio, load_cell(row), "; ".join(notes)])
+            rows.append(
+                [name, row["group"] or "–"]
+                + [_cell(row, m) for m in metrics]
+                + [ratio, load_cell(row), "; ".join(notes)]
+            )
         for cells in rows:
             parts.append("   * - " + (_rst_text(cells[0]) or "–"))
             parts += [f"     - {_rst_text(cell)}".rstrip() for cell in cells[1:]]

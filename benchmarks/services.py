@@ -68,9 +68,22 @@ class PrivateRedis:
     def start(self) -> None:
         log = open(self.directory / "redis-server.log", "ab")
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            cwd=self.directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         wait_for_port(self.port)
@@ -108,9 +121,24 @@ class PostgresDatabase:
 
     def _psql(self, sql: str, database: str = "postgres") -> subprocess.CompletedProcess:
         return subprocess.run(
-            [self.psql, "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-            capture_output=True, text=True, timeout=60,
+            [
+                self.psql,
+                "-h",
+                PG_HOST,
+                "-p",
+                str(PG_PORT),
+                "-U",
+                PG_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def create(self) -> bool:
@@ -138,8 +166,12 @@ class PostgresDatabase:
             self.created = False
 
     def settings_env(self) -> dict[str, str]:
-        return {"BENCH_PG_HOST": PG_HOST, "BENCH_PG_PORT": str(PG_PORT), "BENCH_PG_USER": PG_USER,
-                "BENCH_PG_NAME": self.name}
+        return {
+            "BENCH_PG_HOST": PG_HOST,
+            "BENCH_PG_PORT": str(PG_PORT),
+            "BENCH_PG_USER": PG_USER,
+            "BENCH_PG_NAME": self.name,
+        }
 
 
 #: The machine counts as quiet when, over a short window, at most this share of all its cores is
@@ -187,8 +219,12 @@ def wait_for_quiet(limit: float, window: float = 0.5) -> dict:
         if busy is None or busy <= QUIET_BUSY or waited >= limit:
             break
     load = load_average()
-    return {"load1": load[0] if load else None, "busy": None if busy is None else round(busy, 2),
-            "waited": round(waited, 1), "under_load": busy is not None and busy > QUIET_BUSY}
+    return {
+        "load1": load[0] if load else None,
+        "busy": None if busy is None else round(busy, 2),
+        "waited": round(waited, 1),
+        "under_load": busy is not None and busy > QUIET_BUSY,
+    }
 
 
 def load_average() -> list[float]:

@@ -67,8 +67,9 @@ def _stamp() -> str:
 
 
 def _venv_minor() -> str:
-    result = subprocess.run([str(python()), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(python()), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    )
     return result.stdout.strip()
 
 
@@ -97,9 +98,21 @@ def ensure(log=print, force: bool = False) -> Path:
         subprocess.run(command + ["-m", "venv", str(VENV)], env=env, check=True)
     log(f"installing {REQUIREMENTS.name} and djworkers (editable) into {VENV.name}")
     result = subprocess.run(
-        [str(python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", str(REQUIREMENTS), "-e", f"{ROOT}[redis,postgres,zmq]"],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            str(python()),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(REQUIREMENTS),
+            "-e",
+            f"{ROOT}[redis,postgres,zmq]",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:  # pip's own words name the package that failed
         raise RuntimeError(f"installing the peers into {VENV} failed:\n{result.stdout}\n{result.stderr}")
@@ -109,8 +122,21 @@ def ensure(log=print, force: bool = False) -> Path:
 
 def versions(py: Path) -> dict[str, str]:
     """Installed versions of the packages the report names."""
-    names = ["python", "django", "djworkers", "redis", "hiredis", "pyzmq", "psycopg", "huey", "rq",
-             "dramatiq", "celery", "kombu", "django-tasks-db"]
+    names = [
+        "python",
+        "django",
+        "djworkers",
+        "redis",
+        "hiredis",
+        "pyzmq",
+        "psycopg",
+        "huey",
+        "rq",
+        "dramatiq",
+        "celery",
+        "kombu",
+        "django-tasks-db",
+    ]
     code = (
         "import json, sys, importlib.metadata as m\n"
         "out = {'python': sys.version.split()[0]}\n"

@@ -17,8 +17,10 @@ import time
 COUNTER = "bench:done"
 LATENCIES = "bench:latency"
 #: what the raw ceilings push: about the size of a signed djworkers frame
-RAW_PAYLOAD = (b'{"id":"3f1c2b7e9a8d4c5b","name":"benchmarks.bench_app.commands.incr","args":[],'
-               b'"kwargs":{},"queue":"default","attempt":0}' + b"." * 64)
+RAW_PAYLOAD = (
+    b'{"id":"3f1c2b7e9a8d4c5b","name":"benchmarks.bench_app.commands.incr","args":[],'
+    b'"kwargs":{},"queue":"default","attempt":0}' + b"." * 64
+)
 
 _client = None
 _lock = threading.Lock()

@@ -22,7 +22,9 @@ class FailedJobAdmin(admin.ModelAdmin):
     search_fields = ("name", "job_id", "error", "arguments", "exception")
     date_hierarchy = "failed_at"
     readonly_fields = [f.name for f in FailedJob._meta.fields if f.name not in ("raw", "traceback")] + [
-        "traceback_display", "raw_size"]
+        "traceback_display",
+        "raw_size",
+    ]
     exclude = ("raw", "traceback")
     actions = ["replay_selected", "delete_selected"]
 
@@ -52,8 +54,7 @@ class FailedJobAdmin(admin.ModelAdmin):
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
-            "can_replay": failed is not None and not failed.quarantined
-            and self.has_change_permission(request, failed),
+            "can_replay": failed is not None and not failed.quarantined and self.has_change_permission(request, failed),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -75,8 +76,7 @@ class FailedJobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if self._replay(request, [failed]):
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djworkers_failedjob_changelist"))
-        return HttpResponseRedirect(
-            reverse(f"{self.admin_site.name}:djworkers_failedjob_change", args=[failed.pk]))
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:djworkers_failedjob_change", args=[failed.pk]))
 
     @admin.action(description="Replay selected failed jobs", permissions=["change"])
     def replay_selected(self, request, queryset):
@@ -92,8 +92,10 @@ class FailedJobAdmin(admin.ModelAdmin):
             except ReplayError as exc:
                 refused.append(str(exc))
             except Exception as exc:  # the transport is down: say so, keep the row, go on
-                refused.append(f"Failed job {failed.pk} could not be replayed: "
-                               f"{type(exc).__name__}: {exc}. It is kept; try again later.")
+                refused.append(
+                    f"Failed job {failed.pk} could not be replayed: "
+                    f"{type(exc).__name__}: {exc}. It is kept; try again later."
+                )
         if done:
             self.message_user(request, f"Replayed {done} job(s).", messages.SUCCESS)
         for text in refused:

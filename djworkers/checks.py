@@ -30,8 +30,7 @@ def core_checks() -> Iterator[checks.CheckMessage]:
     try:
         sections = conf.sections()
     except ImproperlyConfigured as exc:  # a door named in DJWORKERS["DOORS"] does not import
-        yield checks.Error(str(exc), hint='Fix or remove the entry in DJWORKERS["DOORS"].',
-                           id="djworkers.E007")
+        yield checks.Error(str(exc), hint='Fix or remove the entry in DJWORKERS["DOORS"].', id="djworkers.E007")
         return
     for name in sections:
         value = (raw or {}).get(name)
@@ -89,8 +88,7 @@ def serializer_checks() -> Iterator[checks.CheckMessage]:
     protocol = conf.get("PICKLE_PROTOCOL")
     if not (is_whole(protocol) and 0 <= protocol <= pickle.HIGHEST_PROTOCOL):
         yield checks.Error(
-            f'DJWORKERS["PICKLE_PROTOCOL"] must be an int from 0 to {pickle.HIGHEST_PROTOCOL}, '
-            f"got {protocol!r}.",
+            f'DJWORKERS["PICKLE_PROTOCOL"] must be an int from 0 to {pickle.HIGHEST_PROTOCOL}, got {protocol!r}.',
             id="djworkers.E005",
         )
     from .serializers.signing import signing_keys
@@ -102,7 +100,11 @@ def serializer_checks() -> Iterator[checks.CheckMessage]:
     if not has_key:
         yield checks.Error(
             "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor SECRET_KEY is set"
-            + (" and the pickle serializer would run code from any forged message." if serializer.name == "pickle" else "."),
+            + (
+                " and the pickle serializer would run code from any forged message."
+                if serializer.name == "pickle"
+                else "."
+            ),
             hint="Set SECRET_KEY (or DJWORKERS['SIGNING_KEY']).",
             id="djworkers.E003",
         )

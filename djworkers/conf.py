@@ -92,9 +92,7 @@ def _user_settings() -> dict[str, Any]:
     if not isinstance(value, dict):
         from .exceptions import DjworkersImproperlyConfigured
 
-        raise DjworkersImproperlyConfigured(
-            f"settings.DJWORKERS must be a dict, got {type(value).__name__}."
-        )
+        raise DjworkersImproperlyConfigured(f"settings.DJWORKERS must be a dict, got {type(value).__name__}.")
     return value
 
 
@@ -179,9 +177,14 @@ def reset() -> None:
 
 @receiver(setting_changed)
 def _on_setting_changed(setting: str, **kwargs: Any) -> None:
-    if setting == "DJWORKERS" or setting in _legacy_names() or setting in (
-        "SECRET_KEY",
-        "SECRET_KEY_FALLBACKS",
+    if (
+        setting == "DJWORKERS"
+        or setting in _legacy_names()
+        or setting
+        in (
+            "SECRET_KEY",
+            "SECRET_KEY_FALLBACKS",
+        )
     ):
         reset()
 

@@ -128,13 +128,15 @@ def _load(path: str) -> Door:
         from .exceptions import DjworkersImproperlyConfigured
 
         where = "djworkers.doors.BUILTIN_DOORS" if path in BUILTIN_DOORS else 'DJWORKERS["DOORS"]'
-        raise DjworkersImproperlyConfigured(f"{where} names the door {path!r}, which cannot be imported: "
-                                            f"{exc}") from exc
+        raise DjworkersImproperlyConfigured(
+            f"{where} names the door {path!r}, which cannot be imported: {exc}"
+        ) from exc
     if not isinstance(door, Door):
         from .exceptions import DjworkersImproperlyConfigured
 
         raise DjworkersImproperlyConfigured(
-            f'DJWORKERS["DOORS"] names {path!r}, a {type(door).__name__}, not a djworkers.doors.Door.')
+            f'DJWORKERS["DOORS"] names {path!r}, a {type(door).__name__}, not a djworkers.doors.Door.'
+        )
     return door
 
 

@@ -106,6 +106,4 @@ class BackendUnavailable(ConnectionError):
         self.backend = backend
         self.location = location
         self.setting = setting
-        super().__init__(
-            f"The {backend} queue backend cannot reach {location} ({setting}): {detail}"
-        )
+        super().__init__(f"The {backend} queue backend cannot reach {location} ({setting}): {detail}")

@@ -142,9 +142,7 @@ def unseal(raw: bytes) -> Any:
         raise MalformedMessage("frame has no serializer name", raw=bytes(raw))
     serializer_name = name.decode("utf-8", "replace")
     try:
-        serializer = (
-            BUILTIN[serializer_name]() if serializer_name in BUILTIN else get_serializer()
-        )
+        serializer = BUILTIN[serializer_name]() if serializer_name in BUILTIN else get_serializer()
         if serializer.name != serializer_name:
             raise MalformedMessage(
                 f"frame was written with serializer {serializer_name!r}, which is not configured",
@@ -163,16 +161,18 @@ def decode(raw: bytes) -> Message:
     try:
         if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
             raise ValueError("not a version-1 envelope")
-        return _from_fields({
-            "name": str(data["name"]),
-            "args": tuple(data["args"]),
-            "kwargs": dict(data["kwargs"]),
-            "queue": str(data["queue"]),
-            "id": str(data["id"]),
-            "attempt": int(data["attempt"]),
-            "eta": None if data["eta"] is None else float(data["eta"]),
-            "enqueued_at": float(data["enqueued_at"]),
-            "options": dict(data.get("options") or {}),
-        })
+        return _from_fields(
+            {
+                "name": str(data["name"]),
+                "args": tuple(data["args"]),
+                "kwargs": dict(data["kwargs"]),
+                "queue": str(data["queue"]),
+                "id": str(data["id"]),
+                "attempt": int(data["attempt"]),
+                "eta": None if data["eta"] is None else float(data["eta"]),
+                "enqueued_at": float(data["enqueued_at"]),
+                "options": dict(data.get("options") or {}),
+            }
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedMessage(f"envelope is invalid: {exc}", raw=bytes(raw)) from exc

@@ -26,10 +26,12 @@ class FailedJob(models.Model):
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True, db_index=True)
     queue = models.CharField(max_length=100, blank=True, db_index=True)
-    door = models.CharField(max_length=50, db_index=True,
-                            help_text="The front door that delivered the job (replay sends it back there).")
-    backend = models.CharField(max_length=50, blank=True,
-                               help_text="The door's storage kind (database, redis, memory, ...).")
+    door = models.CharField(
+        max_length=50, db_index=True, help_text="The front door that delivered the job (replay sends it back there)."
+    )
+    backend = models.CharField(
+        max_length=50, blank=True, help_text="The door's storage kind (database, redis, memory, ...)."
+    )
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     raw = models.BinaryField()
     arguments = models.TextField(blank=True, help_text="repr() of args and kwargs, for reading.")
@@ -52,7 +54,7 @@ class FailedJob(models.Model):
 
 
 class TickClaim(models.Model):
-    """"Periodic work ``name`` for tick ``tick`` was taken by ``owner``."
+    """ "Periodic work ``name`` for tick ``tick`` was taken by ``owner``."
 
     The unique constraint is the lock: of several runners that try to insert the
     same (name, tick), exactly one succeeds. Old rows are pruned by the claimer.

@@ -51,9 +51,7 @@ _HINT = (
 
 
 def _invalid(value: Any, setting: str, why: str) -> DjworkersImproperlyConfigured:
-    return DjworkersImproperlyConfigured(
-        f"{setting} = {value!r} is not a Redis connection: {why}; {_HINT}."
-    )
+    return DjworkersImproperlyConfigured(f"{setting} = {value!r} is not a Redis connection: {why}; {_HINT}.")
 
 
 def _parse_url(value: str, setting: str) -> str:
@@ -186,7 +184,8 @@ def _build_client(parsed: dict[str, Any] | str) -> Any:
         # connection closed). Timeouts are not retried: a stalled server
         # surfaces at once, and the worker backs off.
         "retry": Retry(
-            ExponentialWithJitterBackoff(cap=0.5, base=0.05), 1,
+            ExponentialWithJitterBackoff(cap=0.5, base=0.05),
+            1,
             supported_errors=(redis.ConnectionError,),
         ),
         "client_name": "djworkers",

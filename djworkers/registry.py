@@ -67,9 +67,7 @@ class Job:
         if options.get("result") not in (None, True, False):
             raise ValueError(f"Job {name!r}: result must be True or False, got {options['result']!r}.")
         timeout = options.get("timeout")
-        if timeout is not None and (
-            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
-        ):
+        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
             raise ValueError(f"Job {name!r}: timeout must be a number of seconds > 0, got {timeout!r}.")
         for key, minimum in (("retry_delay", 0), ("retry_backoff", 1)):
             value = options.get(key)
@@ -155,8 +153,7 @@ def autodiscover(module_names: tuple[str, ...] | None = None) -> list[str]:
                 import_module(full)
             except Exception as exc:
                 raise AutodiscoverError(
-                    f"djworkers autodiscovery: importing {full} failed: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"djworkers autodiscovery: importing {full} failed: {type(exc).__name__}: {exc}"
                 ) from exc
             imported.append(full)
     return imported

@@ -324,9 +324,13 @@ class BackendContract:
         returns the twin's id; once the twin is fetched the key is free again."""
         from djworkers.queue.backends.base import TrackedFrame
 
-        ids = tracking.write_jobs([TrackedFrame(_frame(1), "u-1", "key"),
-                                   TrackedFrame(_frame(2), "u-2", "key"),
-                                   TrackedFrame(_frame(3), "u-3", "other-key")])
+        ids = tracking.write_jobs(
+            [
+                TrackedFrame(_frame(1), "u-1", "key"),
+                TrackedFrame(_frame(2), "u-2", "key"),
+                TrackedFrame(_frame(3), "u-3", "other-key"),
+            ]
+        )
         assert ids == ["u-1", "u-1", "u-3"]
         assert tracking.write_jobs([TrackedFrame(_frame(4), "u-4", "key")]) == ["u-1"]
         assert len(tracking) == 2

@@ -22,10 +22,12 @@ def pytest_configure(config):
     try:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                             autocommit=True, connect_timeout=3) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'test_djworkers_%'")]
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
+        ) as conn:
+            names = [
+                row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test_djworkers_%'")
+            ]
             for name in names:
                 pid = name.rsplit("_", 1)[-1]
                 if pid.isdigit() and not _alive(int(pid)):
@@ -108,6 +110,9 @@ def file_door(tmp_path, settings):
     from tests.testapp.filesource import FileSource
 
     source = FileSource(tmp_path / "file-queue")
-    settings.DJWORKERS = {**settings.DJWORKERS, "DOORS": ["tests.testapp.door.door"],
-                          "FILEDOOR": {"DIR": str(source.root)}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "DOORS": ["tests.testapp.door.door"],
+        "FILEDOOR": {"DIR": str(source.root)},
+    }
     return source

@@ -27,8 +27,9 @@ def example_env(tmp: Path) -> dict[str, str]:
 
 
 def manage(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=EXAMPLE, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -62,7 +63,10 @@ class ExampleServer:
             assert result.returncode == 0, result.stdout + result.stderr
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "djworkers_run", "--all", "--runserver", f"127.0.0.1:{self.port}"],
-            cwd=EXAMPLE, env=self.env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+            cwd=EXAMPLE,
+            env=self.env,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         wait_for_http(self.url + "/state.json", self.process, self.log)

@@ -59,9 +59,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         log = open(self.directory / f"{self.binary}.log", "ab")
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.directory, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(self.command(), cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -90,8 +88,17 @@ class RedisServer(ServiceProcess):
 
     def command(self) -> list[str]:
         return [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.directory),
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
         ]
 
     @property
@@ -109,8 +116,15 @@ class Gearmand(ServiceProcess):
 
     def command(self) -> list[str]:
         return [
-            self.binary, "--listen", "127.0.0.1", "--port", str(self.port),
-            "--log-file", str(self.directory / "gearmand-internal.log"), "--threads", "1",
+            self.binary,
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-file",
+            str(self.directory / "gearmand-internal.log"),
+            "--threads",
+            "1",
         ]
 
     @property

@@ -31,8 +31,6 @@ def admin_client_(client, django_user_model):
     return client
 
 
-
-
 @pytest.fixture
 def rows(tmp_path):
     flag = tmp_path / "broken"

@@ -31,15 +31,28 @@ def test_quick_run_completes_and_writes_results(tmp_path):
     # Building benchmarks/.venv-peers on a fresh machine downloads the peers: allow for it.
     process = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert process.returncode == 0, f"stdout:\n{process.stdout[-4000:]}\nstderr:\n{process.stderr[-4000:]}"
 
     results = json.loads((tmp_path / "latest.json").read_text())
     markdown = (tmp_path / "latest.md").read_text()
     names = [scenario["name"] for scenario in results["scenarios"]]
-    assert names[:9] == ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes",
-                         "backlog", "guarantees"]
+    assert names[:9] == [
+        "enqueue",
+        "drain",
+        "latency",
+        "database",
+        "dumbwaiter",
+        "scale-memory",
+        "scale-processes",
+        "backlog",
+        "guarantees",
+    ]
     assert results["errors"] == []
     assert results["meta"]["load_average"]["start"], "the load average is part of the record"
     for scenario in results["scenarios"]:
@@ -53,9 +66,13 @@ def test_quick_run_completes_and_writes_results(tmp_path):
                 assert row["machine"]["load1"], f"{scenario['name']}: {row['contender']} has no load record"
     by_name = {scenario["name"]: scenario for scenario in results["scenarios"]}
     # cost beside the rates, for djworkers and the raw ceilings alike
-    for scenario, metric in (("drain", "cpu_us_per_job"), ("enqueue", "cpu_us_per_enqueue"),
-                             ("database", "cpu_us_per_job"), ("scale-processes", "cpu_us_per_job"),
-                             ("backlog", "first_cpu_us_per_job")):
+    for scenario, metric in (
+        ("drain", "cpu_us_per_job"),
+        ("enqueue", "cpu_us_per_enqueue"),
+        ("database", "cpu_us_per_job"),
+        ("scale-processes", "cpu_us_per_job"),
+        ("backlog", "first_cpu_us_per_job"),
+    ):
         for row in by_name[scenario]["rows"]:
             if row["metrics"]:
                 assert row["metrics"][metric]["median"] > 0, f"{scenario}: {row['contender']} has no {metric}"
@@ -67,11 +84,22 @@ def test_quick_run_completes_and_writes_results(tmp_path):
     if sys.version_info < (3, 12):
         # Python 3.11 gets Django 5.2 (benchmarks/requirements.txt markers); django.tasks is
         # Django 6, so django-tasks-db is reported unavailable with the reason instead of failing the run.
-        tasks_rows = [row for item in results["scenarios"] for row in item["rows"]
-                      if row["contender"].startswith("django-tasks-db")]
+        tasks_rows = [
+            row
+            for item in results["scenarios"]
+            for row in item["rows"]
+            if row["contender"].startswith("django-tasks-db")
+        ]
         assert tasks_rows and all("Python >= 3.12" in row["unavailable"] for row in tasks_rows)
     # the peers the issue names were all measured, and the raw ceilings
     drained = {row["contender"] for row in by_name["drain"]["rows"] if row["metrics"]}
-    for peer in ("huey, 1 thread", "rq, 1 thread", "dramatiq, 1 thread", "celery (solo), 1 thread",
-                 "celery (threads), 4 threads", "raw redis, 1 thread", "raw zmq, 1 thread"):
+    for peer in (
+        "huey, 1 thread",
+        "rq, 1 thread",
+        "dramatiq, 1 thread",
+        "celery (solo), 1 thread",
+        "celery (threads), 4 threads",
+        "raw redis, 1 thread",
+        "raw zmq, 1 thread",
+    ):
         assert peer in drained

@@ -19,9 +19,18 @@ from tests.services import missing
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +52,9 @@ def browser(tmp_path):
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
     options.add_argument(f"--user-data-dir={profile}")
     # An explicit driver path: Selenium Manager never runs, so nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")), options=options
+    )
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
@@ -80,22 +90,25 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
 
     # Enqueue: the job is queued, the consumer runs it, the page shows its result.
     browser.find_element(By.ID, "enqueue-upload").click()
-    done = wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#runs tr[data-kind="upload"][data-status="done"]')))
+    done = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, '#runs tr[data-kind="upload"][data-status="done"]'))
+    )
     assert "words" in done.find_element(By.CSS_SELECTOR, "td.result").text
 
     # A job that keeps failing ends as failed after its retries, and is counted.
     browser.find_element(By.ID, "enqueue-doomed").click()
-    failed = wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#runs tr[data-kind="doomed"][data-status="failed"]')))
+    failed = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, '#runs tr[data-kind="doomed"][data-status="failed"]'))
+    )
     assert failed.find_elements(By.TAG_NAME, "td")[3].text == "3"  # 1 attempt + 2 retries
     wait.until(lambda d: d.find_element(By.ID, "failed-total").text == "1")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '#queues tr[data-queue="default"]'))
 
     # ztask (Z1): the button's task goes over ZeroMQ to ztaskd, which runs it; its node shows up.
     browser.find_element(By.ID, "enqueue-ztask-email").click()
-    sent = wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#runs tr[data-kind="ztask-email"][data-status="done"]')))
+    sent = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, '#runs tr[data-kind="ztask-email"][data-status="done"]'))
+    )
     assert "thank-you sent to" in sent.find_element(By.CSS_SELECTOR, "td.result").text
     wait.until(lambda d: "up" in d.find_element(By.ID, "ztask-nodes").text)
     screenshot(browser, "example-home.png")
@@ -113,7 +126,8 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
     assert "server-time" in page and "upload-stats" in page
     # Stats are flushed every 2 s in the example project; the page reloads every 10 s.
     WebDriverWait(browser, 60, poll_frequency=1).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "svg.djworkers-chart rect.bar-failed") or d.refresh())
+        lambda d: d.find_elements(By.CSS_SELECTOR, "svg.djworkers-chart rect.bar-failed") or d.refresh()
+    )
     screenshot(browser, "admin-dashboard.png")
 
     # Ctrl-C stops the web server, the consumer and the runner; nothing is left behind.
@@ -178,8 +192,7 @@ def test_failed_job_admin_at_1280px(example, browser, tmp_path):
     browser.save_screenshot(str(tmp_path / "admin-failedjob-changelist.png"))
     viewport = browser.execute_script("return document.documentElement.clientWidth")
     assert viewport <= 1280
-    widest = browser.execute_script(
-        "return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+    widest = browser.execute_script("return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
     assert widest <= viewport, f"the page is {widest}px wide in a {viewport}px viewport"
     # The admin puts the table in a box that scrolls sideways (div.results): the Reason column,
     # and the last one, must end inside what that box shows, and the box must not scroll.
@@ -190,8 +203,9 @@ def test_failed_job_admin_at_1280px(example, browser, tmp_path):
     for column in (reason, last):
         right = browser.execute_script("return arguments[0].getBoundingClientRect().right", column)
         assert right <= shown, f"{column.text} column ends at {right}px, past the visible {shown}px"
-    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", box), \
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", box), (
         "the results table scrolls sideways"
+    )
 
     # The change page: read-only, no Save buttons, the traceback in a <pre> with its indentation.
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a, #result_list tbody tr td a").click()

@@ -120,8 +120,7 @@ def test_e005_every_valid_protocol_passes(protocol):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("SHUTDOWN_TIMEOUT", 0), ("SHUTDOWN_TIMEOUT", "30"), ("HEARTBEAT_INTERVAL", -1),
-     ("HEARTBEAT_INTERVAL", True)],
+    [("SHUTDOWN_TIMEOUT", 0), ("SHUTDOWN_TIMEOUT", "30"), ("HEARTBEAT_INTERVAL", -1), ("HEARTBEAT_INTERVAL", True)],
     ids=repr,
 )
 def test_e006_worker_timeouts_must_be_positive_numbers(key, value):
@@ -136,8 +135,7 @@ def test_w001_legacy_name_names_the_new_key():
     found = {m.msg: m.hint for m in messages_with("djworkers.W001")}
     assert found == {
         "settings.QUEUE_NAME is a legacy setting name.": 'It still works; move it to DJWORKERS["QUEUE"]["NAME"].',
-        "settings.DUMBWAITER_THREADED is a legacy setting name.":
-            'It still works; move it to DJWORKERS["DUMBWAITER"]["THREADED"].',
+        "settings.DUMBWAITER_THREADED is a legacy setting name.": 'It still works; move it to DJWORKERS["DUMBWAITER"]["THREADED"].',
     }
 
 

@@ -47,7 +47,8 @@ README_LEGACY_NAMES = {
 
 DOOR_DEFAULTS = sorted(
     ((door.settings_section, key), value)
-    for door in doors.all_doors() if door.settings_section
+    for door in doors.all_doors()
+    if door.settings_section
     for key, value in door.defaults.items()
 )
 LEGACY = sorted(conf.legacy_settings().items())

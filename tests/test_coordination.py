@@ -68,8 +68,14 @@ def test_exactly_one_process_wins():
     )
     env = command_env()
     processes = [
-        subprocess.Popen([sys.executable, "-m", "django", "shell", "-c", code], env=env, cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "django", "shell", "-c", code],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     outputs = []

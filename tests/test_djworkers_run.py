@@ -38,9 +38,11 @@ def test_help_names_each_worker():
 
 def test_a_child_exiting_stops_the_others_and_sets_the_exit_code():
     out = io.StringIO()
-    group = Supervisor.commands([("sleeper", SLEEPER),
-                          ("crasher", [sys.executable, "-c", "import time, sys; time.sleep(1); sys.exit(3)"])],
-                         stop_timeout=10, out=out)
+    group = Supervisor.commands(
+        [("sleeper", SLEEPER), ("crasher", [sys.executable, "-c", "import time, sys; time.sleep(1); sys.exit(3)"])],
+        stop_timeout=10,
+        out=out,
+    )
     started = time.monotonic()
     assert group.run() == 3
     assert time.monotonic() - started < 15
@@ -53,8 +55,11 @@ def test_a_child_exiting_stops_the_others_and_sets_the_exit_code():
 
 def test_sigint_stops_the_group_and_kills_what_ignores_sigterm():
     """Ctrl-C: SIGTERM to each child; one that ignores it is killed after the stop timeout."""
-    stubborn = [sys.executable, "-c",
-                "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(120)"]
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(120)",
+    ]
     out = io.StringIO()
     group = Supervisor.commands([("polite", SLEEPER), ("stubborn", stubborn)], stop_timeout=2, out=out)
     threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
@@ -88,8 +93,11 @@ def group_settings() -> dict:
         "DJWORKERS": {
             "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
             "STATS": {"ENABLED": False},
-            "DUMBWAITER": {"FUNCTIONS": [{"function": "tests.testapp.dumbwaiter_functions.echo",
-                                          "name": "e", "args": [1], "frequency": 60}]},
+            "DUMBWAITER": {
+                "FUNCTIONS": [
+                    {"function": "tests.testapp.dumbwaiter_functions.echo", "name": "e", "args": [1], "frequency": 60}
+                ]
+            },
             "ZTASK": {"URL": f"tcp://127.0.0.1:{free_port()}"},
         }
     }

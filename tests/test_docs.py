@@ -48,7 +48,9 @@ def code_blocks(path: Path) -> list[dict]:
                 caption = option.group(2).strip()
             index += 1
         body = []
-        while index < len(lines) and (not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent):
+        while index < len(lines) and (
+            not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent
+        ):
             body.append(lines[index])
             index += 1
         while body and not body[-1].strip():
@@ -56,8 +58,9 @@ def code_blocks(path: Path) -> list[dict]:
         while body and not body[0].strip():
             body.pop(0)
         width = min((len(line) - len(line.lstrip()) for line in body if line.strip()), default=0)
-        blocks.append({"language": language, "caption": caption,
-                       "code": "\n".join(line[width:] for line in body) + "\n"})
+        blocks.append(
+            {"language": language, "caption": caption, "code": "\n".join(line[width:] for line in body) + "\n"}
+        )
     return blocks
 
 
@@ -78,7 +81,10 @@ def test_sphinx_build_with_warnings_as_errors(tmp_path):
     """The docs build with -W (every toctree page exists, no broken refs)."""
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path / "html")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "html" / "quickstart.html").exists()
@@ -100,7 +106,7 @@ def documented_settings() -> dict[str, dict]:
     """Each ``DJWORKERS[...]`` heading of settings.rst with its ``Default:`` and ``Old name`` lines."""
     text = (DOCS / "settings.rst").read_text()
     entries = {}
-    pattern = re.compile(r'^``(DJWORKERS\[[^`]+\])``\n[~^-]+\n(.*?)(?=^``DJWORKERS\[|\Z)', re.M | re.S)
+    pattern = re.compile(r"^``(DJWORKERS\[[^`]+\])``\n[~^-]+\n(.*?)(?=^``DJWORKERS\[|\Z)", re.M | re.S)
     for match in pattern.finditer(text):
         body = match.group(2)
         default = re.search(r"^Default: ``(.+?)``", body, re.M)
@@ -192,8 +198,9 @@ def test_quickstart_make_demo_starts_and_stops_on_ctrl_c(tmp_path):
     env = example_env(tmp_path)
     env["DEMO_ADDR"] = f"127.0.0.1:{port}"
     log = tmp_path / "make-demo.log"
-    process = subprocess.Popen(["make", "demo"], cwd=ROOT, env=env, stdout=open(log, "wb"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "demo"], cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/", process, log, timeout=120)
         wait_for_http(f"http://127.0.0.1:{port}/state.json", process, log)
@@ -238,16 +245,20 @@ def test_make_test_runs_both_passes_when_the_first_fails(tmp_path):
     reports lint and both passes, and the exit status is non-zero."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_DB", "DJWORKERS_TEST"))}
     failing = tmp_path / "test_fails_everywhere.py"
-    failing.write_text("import pytest\n\npytestmark = pytest.mark.postgres\n\n\n"
-                       "def test_fails():\n    assert False, 'FAILS-ON-PURPOSE'\n")
+    failing.write_text(
+        "import pytest\n\npytestmark = pytest.mark.postgres\n\n\n"
+        "def test_fails():\n    assert False, 'FAILS-ON-PURPOSE'\n"
+    )
     env["PYTEST_ARGS"] = f"-q -p no:cacheprovider --rootdir {ROOT} {failing}"
     result = subprocess.run(["make", "test"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
     summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith("make test: lint "), result.stdout[-3000:]
     assert "; SQLite pass FAILED; PostgreSQL pass " in summary, result.stdout[-3000:]
-    postgres_up = subprocess.run([sys.executable, str(ROOT / "tests" / "postgres_available.py")],
-                                 capture_output=True).returncode == 0
+    postgres_up = (
+        subprocess.run([sys.executable, str(ROOT / "tests" / "postgres_available.py")], capture_output=True).returncode
+        == 0
+    )
     if postgres_up:
         assert summary.endswith("PostgreSQL pass FAILED")
         assert result.stdout.count("1 failed") == 2, result.stdout[-3000:]  # both passes ran it
@@ -270,8 +281,12 @@ def feature_page() -> tuple[set[str], list[str]]:
 def test_every_cited_feature_id_is_on_the_features_page():
     """Code, tests and docs cite ids like Q8 or X2: each one must be explained in docs/features.rst."""
     listed, _ = feature_page()
-    sources = [*ROOT.glob("djworkers/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py"),
-               *(p for p in DOCS.glob("*.rst") if p.name != "features.rst")]
+    sources = [
+        *ROOT.glob("djworkers/**/*.py"),
+        *ROOT.glob("tests/**/*.py"),
+        *ROOT.glob("benchmarks/**/*.py"),
+        *(p for p in DOCS.glob("*.rst") if p.name != "features.rst"),
+    ]
     cited: dict[str, str] = {}
     for path in sources:
         if any(part.startswith(".venv") for part in path.relative_to(ROOT).parts):
@@ -287,6 +302,9 @@ def test_features_page_names_tests_that_exist():
     assert tests, "docs/features.rst names no tests"
     for path, name in tests:
         source = (ROOT / path).read_text()
-        names = {node.name for node in ast.walk(ast.parse(source))
-                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        names = {
+            node.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
         assert name in names, f"docs/features.rst cites {path}::{name}, which does not exist"

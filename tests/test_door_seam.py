@@ -66,10 +66,14 @@ def test_djworkers_run_offers_and_starts_the_doors_worker(file_door, tmp_path):
     from djworkers.messages import encode
 
     file_door.put(encode(Message("core.touch", args=(str(done),))))
-    settings = {"DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 5, "HEARTBEAT_INTERVAL": 1},
-                              "STATS": {"ENABLED": False},
-                              "DOORS": ["tests.testapp.door.door"],
-                              "FILEDOOR": {"DIR": str(file_door.root)}}}
+    settings = {
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 5, "HEARTBEAT_INTERVAL": 1},
+            "STATS": {"ENABLED": False},
+            "DOORS": ["tests.testapp.door.door"],
+            "FILEDOOR": {"DIR": str(file_door.root)},
+        }
+    }
     result = run(["djworkers_run", "--files"], settings=settings, timeout=120)
     # The burst worker drains the directory and exits 0; the group then stops.
     assert done.exists(), result.stdout + result.stderr
@@ -94,5 +98,9 @@ def test_settings_reference_lists_the_doors_keys(file_door):
     rows = {row["setting"]: row for row in json.loads(out.getvalue())}
     row = rows['DJWORKERS["FILEDOOR"]["DIR"]']
     assert (row["owner"], row["default"], row["value"], row["old_names"]) == (
-        "file", None, str(file_door.root), ["FILEDOOR_DIR"])
+        "file",
+        None,
+        str(file_door.root),
+        ["FILEDOOR_DIR"],
+    )
     assert rows['DJWORKERS["QUEUE"]["BACKEND"]']["owner"] == "queue"

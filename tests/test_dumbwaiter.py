@@ -46,8 +46,13 @@ pytestmark = pytest.mark.django_db
 
 def test_unknown_name_lists_configured_names(settings):
     """D5: a typo is a LookupError naming the configured functions (old bug: unrelated crash)."""
-    configure(settings, [{"function": f"{F}.echo", "name": "alpha", "args": [1]},
-                         {"function": f"{F}.echo", "name": "beta", "args": [2]}])
+    configure(
+        settings,
+        [
+            {"function": f"{F}.echo", "name": "alpha", "args": [1]},
+            {"function": f"{F}.echo", "name": "beta", "args": [2]},
+        ],
+    )
     with pytest.raises(UnknownFunction) as info:
         dumbwaiter.get_value("alhpa")
     assert isinstance(info.value, LookupError)
@@ -116,8 +121,11 @@ def test_json_round_trip_is_identical_from_cache_and_db(settings):
     """D7: JSON: JSON values come back equal, and the cache serves what the database would (no tuple/list split)."""
     from tests.testapp.dumbwaiter_functions import json_value
 
-    configure(settings, [{"function": f"{F}.json_value", "name": "j"},
-                         {"function": f"{F}.echo", "name": "t", "args": [(1, 2)]}], SERIALIZER="json")
+    configure(
+        settings,
+        [{"function": f"{F}.json_value", "name": "j"}, {"function": f"{F}.echo", "name": "t", "args": [(1, 2)]}],
+        SERIALIZER="json",
+    )
     run("j")
     run("t")
     assert CachedValue.objects.get(function_id="j").serializer == "json"
@@ -204,9 +212,14 @@ def test_tampered_db_row_is_never_deserialized(settings):
 
 def test_status_reports_age_staleness_and_errors(settings):
     """X4/D8: status() for the status command and dashboard."""
-    configure(settings, [{"function": f"{F}.echo", "name": "fresh", "args": [1], "frequency": 60},
-                         {"function": f"{F}.explode", "name": "broken", "frequency": 60},
-                         {"function": f"{F}.echo", "name": "never", "args": [1]}])
+    configure(
+        settings,
+        [
+            {"function": f"{F}.echo", "name": "fresh", "args": [1], "frequency": 60},
+            {"function": f"{F}.explode", "name": "broken", "frequency": 60},
+            {"function": f"{F}.echo", "name": "never", "args": [1]},
+        ],
+    )
     run("fresh")
     run("broken")
     by_name = {s["name"]: s for s in dumbwaiter.status()}
@@ -214,8 +227,15 @@ def test_status_reports_age_staleness_and_errors(settings):
     assert by_name["fresh"]["age"] < 5 and by_name["fresh"]["stale"] is False
     assert by_name["broken"]["age"] is None and by_name["broken"]["stale"] is True
     assert by_name["broken"]["last_error"] == "Boom: kaboom" and by_name["broken"]["last_error_at"]
-    assert by_name["never"] == {"name": "never", "frequency": 300.0, "age": None, "stale": True,
-                                "last_error": "", "last_error_at": None, "running_on": ""}
+    assert by_name["never"] == {
+        "name": "never",
+        "frequency": 300.0,
+        "age": None,
+        "stale": True,
+        "last_error": "",
+        "last_error_at": None,
+        "running_on": "",
+    }
     CachedFunction.objects.filter(name="fresh").update(
         last_success_at=CachedFunction.objects.get(name="fresh").last_success_at - dt.timedelta(seconds=121)
     )
@@ -257,8 +277,9 @@ def test_cache_server_down_falls_back_to_database(settings, redis_server):
     run("v")
     redis_server.stop()
     try:
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                       "LOCATION": redis_server.url}}
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_server.url}
+        }
         assert dumbwaiter.get_value("v") == "kept"
         age = dumbwaiter.get_age("v")  # the age too (it used to raise with the cache down)
         assert age is not None and 0 <= age < 60
@@ -270,8 +291,10 @@ def test_aget_value_for_async_views(settings):
     """D5: the async twin reads the same value, with the same errors."""
     import asyncio
 
-    configure(settings, [{"function": f"{F}.echo", "name": "a", "args": [[1, 2]]},
-                         {"function": f"{F}.echo", "name": "b", "args": [1]}])
+    configure(
+        settings,
+        [{"function": f"{F}.echo", "name": "a", "args": [[1, 2]]}, {"function": f"{F}.echo", "name": "b", "args": [1]}],
+    )
     run("a")
 
     async def read():
@@ -310,8 +333,10 @@ def test_reader_sees_a_value_written_by_another_process(settings):
     caches["default"].clear()  # another process: its cache never saw the runner's write
     assert dumbwaiter.get_value("p") == "old"
     # The runner lives in another process: its LocMem cache is not ours.
-    settings.CACHES = {**settings.CACHES, "runner-process": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "runner-process"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "runner-process": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "runner-process"},
+    }
     runner = Runner(dataclasses.replace(current(), cache_alias="runner-process"), names=["p"])
     runner.run_one(dataclasses.replace(runner.specs[0], args=("new",)))
     assert dumbwaiter.get_value("p") == "old"  # still within the primed lifetime (until the next run is due)
@@ -330,8 +355,11 @@ def test_function_given_as_a_callable(settings):
 
 def test_top_level_serializer_is_the_default(settings):
     """D7: DUMBWAITER SERIALIZER None follows DJWORKERS["SERIALIZER"]."""
-    settings.DJWORKERS = {**settings.DJWORKERS, "SERIALIZER": "json",
-                          "DUMBWAITER": {"FUNCTIONS": [{"function": f"{F}.echo", "name": "t", "args": [(1, 2)]}]}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "SERIALIZER": "json",
+        "DUMBWAITER": {"FUNCTIONS": [{"function": f"{F}.echo", "name": "t", "args": [(1, 2)]}]},
+    }
     run("t")
     assert CachedValue.objects.get().serializer == "json"
     assert dumbwaiter.get_value("t") == [1, 2]
@@ -342,8 +370,9 @@ def test_redis_cache_backend_round_trip(settings, redis, redis_server, serialize
     """D5/D7: with Django's Redis cache (shared by processes) the warm path is one GET and no query."""
     from tests.testapp.dumbwaiter_functions import json_value
 
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": redis_server.url}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_server.url}
+    }
     configure(settings, [{"function": f"{F}.json_value", "name": "j"}], SERIALIZER=serializer)
     run("j")
     with django_assert_num_queries(0):

@@ -20,10 +20,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def functions(settings):
     caches["default"].clear()
-    settings.DJWORKERS = {**settings.DJWORKERS, "DUMBWAITER": {"FUNCTIONS": [
-        {"function": f"{F}.add", "name": "total", "args": [40, 2], "frequency": 30},
-        {"function": f"{F}.explode", "name": "broken", "args": ["<disk> full"]},
-    ]}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "DUMBWAITER": {
+            "FUNCTIONS": [
+                {"function": f"{F}.add", "name": "total", "args": [40, 2], "frequency": 30},
+                {"function": f"{F}.explode", "name": "broken", "args": ["<disk> full"]},
+            ]
+        },
+    }
     yield
     caches["default"].clear()
 
@@ -46,9 +51,14 @@ def test_refresh_now_action_requests_and_the_runner_computes(admin_client):
 
     url = reverse("admin:djworkers_cachedfunction_changelist")
     admin_client.get(url)
-    response = admin_client.post(url, {
-        "action": "refresh_now", "_selected_action": list(CachedFunction.objects.values_list("pk", flat=True)),
-    }, follow=True)
+    response = admin_client.post(
+        url,
+        {
+            "action": "refresh_now",
+            "_selected_action": list(CachedFunction.objects.values_list("pk", flat=True)),
+        },
+        follow=True,
+    )
     html = response.content.decode()
     assert "Refresh requested for broken, total" in html
     assert CachedValue.objects.count() == 0 and CachedError.objects.count() == 0  # not computed here
@@ -75,8 +85,11 @@ def test_refresh_request_waits_for_a_run_in_progress(admin_client):
     row.running_until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     row.running_on = "web-7:1234"
     row.save()
-    response = admin_client.post(reverse("admin:djworkers_cachedfunction_changelist"), {
-        "action": "refresh_now", "_selected_action": [row.pk]}, follow=True)
+    response = admin_client.post(
+        reverse("admin:djworkers_cachedfunction_changelist"),
+        {"action": "refresh_now", "_selected_action": [row.pk]},
+        follow=True,
+    )
     assert "Refresh requested for total" in response.content.decode()
     runner = Runner(threaded=False)
     assert runner.take_refresh_requests() == []
@@ -92,10 +105,12 @@ def test_change_page_shows_values_and_error_tracebacks(admin_client):
     """D4/D8: stored values (preview) and errors with the full traceback are visible."""
     dumbwaiter.refresh("total")
     dumbwaiter.refresh("broken")
-    page = admin_client.get(reverse("admin:djworkers_cachedfunction_change",
-                                    args=[CachedFunction.objects.get(name="total").pk]))
+    page = admin_client.get(
+        reverse("admin:djworkers_cachedfunction_change", args=[CachedFunction.objects.get(name="total").pk])
+    )
     assert page.status_code == 200 and ">42<" in page.content.decode()
-    page = admin_client.get(reverse("admin:djworkers_cachedfunction_change",
-                                    args=[CachedFunction.objects.get(name="broken").pk]))
+    page = admin_client.get(
+        reverse("admin:djworkers_cachedfunction_change", args=[CachedFunction.objects.get(name="broken").pk])
+    )
     html = page.content.decode()
     assert "Traceback (most recent call last)" in html and "in explode" in html

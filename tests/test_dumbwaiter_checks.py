@@ -14,8 +14,10 @@ GOOD = {"function": f"{F}.echo", "name": "ok", "args": [1]}
 
 
 def ids_for(settings, functions=None, **options):
-    settings.DJWORKERS = {**settings.DJWORKERS, "DUMBWAITER": {
-        "FUNCTIONS": [GOOD] if functions is None else functions, **options}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "DUMBWAITER": {"FUNCTIONS": [GOOD] if functions is None else functions, **options},
+    }
     return check()
 
 
@@ -26,31 +28,42 @@ def only(messages, check_id):
 
 
 def test_valid_configuration_has_no_errors(settings):
-    assert ids_for(settings, [GOOD, {"function": len, "name": "callable", "args": [[1]], "frequency": 0.5,
-                                     "kwargs": {}, "max_saved": 1}]) == []
+    assert (
+        ids_for(
+            settings,
+            [
+                GOOD,
+                {"function": len, "name": "callable", "args": [[1]], "frequency": 0.5, "kwargs": {}, "max_saved": 1},
+            ],
+        )
+        == []
+    )
 
 
-@pytest.mark.parametrize("functions, options, check_id, needle", [
-    ({"not": "a list"}, {}, "djworkers.E101", "must be a list"),
-    (["time.time"], {}, "djworkers.E102", "FUNCTIONS\"][0] must be a dict"),
-    ([{**GOOD, "frequncy": 5}], {}, "djworkers.E103", "'frequncy'"),
-    ([{"function": f"{F}.echo"}], {}, "djworkers.E104", "needs a 'name'"),
-    ([GOOD, {**GOOD}], {}, "djworkers.E105", "the name 'ok' is already used by"),
-    ([{"name": "nofunc"}], {}, "djworkers.E106", "('nofunc') needs a 'function'"),
-    ([{"function": f"{F}.missing", "name": "typo"}], {}, "djworkers.E107", "('typo') 'function'"),
-    ([{"function": f"{F}.not_callable", "name": "nc"}], {}, "djworkers.E107", "is not callable"),
-    ([{**GOOD, "frequency": 0}], {}, "djworkers.E108", "'frequency' must be a positive number"),
-    ([{**GOOD, "args": "abc"}], {}, "djworkers.E109", "'args' must be a list"),
-    ([{**GOOD, "kwargs": [1]}], {}, "djworkers.E109", "'kwargs' must be a dict"),
-    (None, {"THREADED": "yes"}, "djworkers.E110", "THREADED"),
-    (None, {"DEFAULT_FREQUENCY": -1}, "djworkers.E110", "DEFAULT_FREQUENCY"),
-    (None, {"DEFAULT_SAVED": 0}, "djworkers.E110", "DEFAULT_SAVED"),
-    ([{**GOOD, "max_saved": 0}], {}, "djworkers.E111", "('ok'): 'max_saved'"),
-    (None, {"CACHE_ALIAS": "nope"}, "djworkers.E112", "'nope' is not a cache"),
-    (None, {"LOCK": "zookeeper"}, "djworkers.E113", "LOCK"),
-    (None, {"LOCK": "redis"}, "djworkers.E113", "CONNECTION"),
-    (None, {"SERIALIZER": "tests.testapp.nothing_here"}, "djworkers.E114", "SERIALIZER"),
-])
+@pytest.mark.parametrize(
+    "functions, options, check_id, needle",
+    [
+        ({"not": "a list"}, {}, "djworkers.E101", "must be a list"),
+        (["time.time"], {}, "djworkers.E102", 'FUNCTIONS"][0] must be a dict'),
+        ([{**GOOD, "frequncy": 5}], {}, "djworkers.E103", "'frequncy'"),
+        ([{"function": f"{F}.echo"}], {}, "djworkers.E104", "needs a 'name'"),
+        ([GOOD, {**GOOD}], {}, "djworkers.E105", "the name 'ok' is already used by"),
+        ([{"name": "nofunc"}], {}, "djworkers.E106", "('nofunc') needs a 'function'"),
+        ([{"function": f"{F}.missing", "name": "typo"}], {}, "djworkers.E107", "('typo') 'function'"),
+        ([{"function": f"{F}.not_callable", "name": "nc"}], {}, "djworkers.E107", "is not callable"),
+        ([{**GOOD, "frequency": 0}], {}, "djworkers.E108", "'frequency' must be a positive number"),
+        ([{**GOOD, "args": "abc"}], {}, "djworkers.E109", "'args' must be a list"),
+        ([{**GOOD, "kwargs": [1]}], {}, "djworkers.E109", "'kwargs' must be a dict"),
+        (None, {"THREADED": "yes"}, "djworkers.E110", "THREADED"),
+        (None, {"DEFAULT_FREQUENCY": -1}, "djworkers.E110", "DEFAULT_FREQUENCY"),
+        (None, {"DEFAULT_SAVED": 0}, "djworkers.E110", "DEFAULT_SAVED"),
+        ([{**GOOD, "max_saved": 0}], {}, "djworkers.E111", "('ok'): 'max_saved'"),
+        (None, {"CACHE_ALIAS": "nope"}, "djworkers.E112", "'nope' is not a cache"),
+        (None, {"LOCK": "zookeeper"}, "djworkers.E113", "LOCK"),
+        (None, {"LOCK": "redis"}, "djworkers.E113", "CONNECTION"),
+        (None, {"SERIALIZER": "tests.testapp.nothing_here"}, "djworkers.E114", "SERIALIZER"),
+    ],
+)
 def test_each_error_id(settings, functions, options, check_id, needle):
     msg = only(ids_for(settings, functions, **options), check_id)
     assert needle in msg

@@ -31,8 +31,7 @@ def runner_settings(functions, **dumbwaiter) -> dict:
 
 
 def stamp_fn(name: str, path: Path, frequency: float = 1, seconds: float = 0.0) -> dict:
-    return {"function": f"{F}.stamp", "name": name, "frequency": frequency,
-            "args": [str(path), name, seconds]}
+    return {"function": f"{F}.stamp", "name": name, "frequency": frequency, "args": [str(path), name, seconds]}
 
 
 def read(path: Path) -> list[tuple[str, str, float, int]]:
@@ -62,18 +61,25 @@ def started(logfile: Path) -> bool:
 
 def start_runner(tmp_path: Path, settings: dict, name: str = "runner", extra: tuple[str, ...] = ()):
     logfile = tmp_path / f"{name}.log"
-    process = spawn(["run_dumbwaiter", "--logfile", str(logfile), *extra], settings=settings,
-                    log=tmp_path / f"{name}.out")
+    process = spawn(
+        ["run_dumbwaiter", "--logfile", str(logfile), *extra], settings=settings, log=tmp_path / f"{name}.out"
+    )
     return process, logfile
 
 
 def test_schedule_first_run_at_start_then_every_period(tmp_path):
     """D2: frequency 1 s over 5 s gives 5-6 runs, the first at start, on a fixed schedule; SIGTERM stops cleanly."""
     out = tmp_path / "stamps"
-    process, logfile = start_runner(tmp_path, runner_settings([
-        stamp_fn("every1", out, 1), stamp_fn("hourly", out, 3600),
-        {"function": f"{F}.explode", "name": "failing", "frequency": 1, "max_saved": 3},
-    ]))
+    process, logfile = start_runner(
+        tmp_path,
+        runner_settings(
+            [
+                stamp_fn("every1", out, 1),
+                stamp_fn("hourly", out, 3600),
+                {"function": f"{F}.explode", "name": "failing", "frequency": 1, "max_saved": 3},
+            ]
+        ),
+    )
     try:
         wait_until(lambda: starts(read(out), "every1"), timeout=30)
         first = starts(read(out), "every1")[0]
@@ -101,9 +107,16 @@ def test_schedule_first_run_at_start_then_every_period(tmp_path):
 def test_threaded_slow_function_does_not_delay_neighbour(tmp_path):
     """D3: a 3 s function every 1 s never delays a fast neighbour, and is itself never run twice at once."""
     out = tmp_path / "stamps"
-    process, logfile = start_runner(tmp_path, runner_settings([
-        stamp_fn("slow", out, 1, seconds=3.0), stamp_fn("fast", out, 1, seconds=0.05),
-    ], THREADED=True))
+    process, logfile = start_runner(
+        tmp_path,
+        runner_settings(
+            [
+                stamp_fn("slow", out, 1, seconds=3.0),
+                stamp_fn("fast", out, 1, seconds=0.05),
+            ],
+            THREADED=True,
+        ),
+    )
     try:
         wait_until(lambda: starts(read(out), "fast"), timeout=30)
         first = starts(read(out), "fast")[0]
@@ -131,8 +144,10 @@ def test_unthreaded_runs_functions_one_at_a_time(tmp_path):
     out = tmp_path / "stamps"
     settings = runner_settings([])
     settings["DJWORKERS"].pop("DUMBWAITER")
-    settings["DUMBWAITER_FUNCTION_LIST"] = [stamp_fn("slow", out, 1, seconds=1.5),
-                                            stamp_fn("fast", out, 1, seconds=0.2)]
+    settings["DUMBWAITER_FUNCTION_LIST"] = [
+        stamp_fn("slow", out, 1, seconds=1.5),
+        stamp_fn("fast", out, 1, seconds=0.2),
+    ]
     settings["DUMBWAITER_THREADED"] = False
     process, _logfile = start_runner(tmp_path, settings)
     try:
@@ -159,8 +174,7 @@ def test_once_runs_named_function_and_exits(tmp_path):
     assert list(CachedValue.objects.values_list("function_id", flat=True)) == ["b"]
     bad = run(["run_dumbwaiter", "--once", "c"], settings=settings)
     assert bad.returncode != 0 and "'c'" in bad.stderr and "'a', 'b'" in bad.stderr
-    failing = run(["run_dumbwaiter", "--once"], settings=runner_settings([
-        {"function": f"{F}.explode", "name": "x"}]))
+    failing = run(["run_dumbwaiter", "--once"], settings=runner_settings([{"function": f"{F}.explode", "name": "x"}]))
     assert failing.returncode == 1 and "1 function(s) failed: x" in failing.stderr
 
 
@@ -208,9 +222,7 @@ def test_three_runners_compute_once_per_period_database_lock(tmp_path):
 def test_three_runners_compute_once_per_period_redis_lock(tmp_path, redis):
     """D6: the same with LOCK = "redis" (a private redis-server)."""
     url = redis.connection_pool.connection_kwargs
-    three_runners_share_the_work(
-        tmp_path, {"LOCK": "redis", "CONNECTION": f"redis://{url['host']}:{url['port']}/0"}
-    )
+    three_runners_share_the_work(tmp_path, {"LOCK": "redis", "CONNECTION": f"redis://{url['host']}:{url['port']}/0"})
 
 
 def test_admin_refresh_now_is_computed_by_the_runner(tmp_path, admin_client, settings):
@@ -233,8 +245,11 @@ def test_admin_refresh_now_is_computed_by_the_runner(tmp_path, admin_client, set
         first = dumbwaiter.get_history("hourly")[0].value
         row = CachedFunction.objects.get(name="hourly")
         asked = time.time()
-        response = admin_client.post(reverse("admin:djworkers_cachedfunction_changelist"), {
-            "action": "refresh_now", "_selected_action": [row.pk]}, follow=True)
+        response = admin_client.post(
+            reverse("admin:djworkers_cachedfunction_changelist"),
+            {"action": "refresh_now", "_selected_action": [row.pk]},
+            follow=True,
+        )
         assert "Refresh requested for hourly" in response.content.decode()
         wait_until(lambda: len(starts(read(out), "hourly")) >= 2, timeout=10)
         second_start = starts(read(out), "hourly")[1]

@@ -46,10 +46,15 @@ class RecordingRunner(Runner):
 @pytest.fixture(autouse=True)
 def functions(settings):
     caches["default"].clear()
-    settings.DJWORKERS = {**settings.DJWORKERS, "DUMBWAITER": {"FUNCTIONS": [
-        {"function": f"{F}.echo", "name": "ten", "args": [1], "frequency": 10},
-        {"function": f"{F}.echo", "name": "three", "args": [3], "frequency": 3},
-    ]}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "DUMBWAITER": {
+            "FUNCTIONS": [
+                {"function": f"{F}.echo", "name": "ten", "args": [1], "frequency": 10},
+                {"function": f"{F}.echo", "name": "three", "args": [3], "frequency": 3},
+            ]
+        },
+    }
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -166,9 +171,7 @@ def expire(coordinator, name: str) -> None:
 
         time.sleep(0.01)
     else:
-        CachedFunction.objects.filter(name=name).update(
-            running_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        )
+        CachedFunction.objects.filter(name=name).update(running_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
 
 
 def test_keep_leases_extends_running_functions(coordinators):
@@ -192,9 +195,14 @@ def test_hanging_function_is_abandoned_at_shutdown(settings):
     """X3: stop() waits SHUTDOWN_TIMEOUT for a hanging function, then releases its lease and reports it."""
     from tests.testapp import dumbwaiter_functions as funcs
 
-    settings.DJWORKERS = {**settings.DJWORKERS, "DUMBWAITER": {"FUNCTIONS": [
-        {"function": f"{F}.wait_for_release", "name": "hang", "frequency": 1},
-    ]}}
+    settings.DJWORKERS = {
+        **settings.DJWORKERS,
+        "DUMBWAITER": {
+            "FUNCTIONS": [
+                {"function": f"{F}.wait_for_release", "name": "hang", "frequency": 1},
+            ]
+        },
+    }
     funcs.release_event.clear()
     r = Runner(current(), coordinator=DatabaseCoordinator("host:1"))
     try:

@@ -21,8 +21,14 @@ def test_database_url_parsing():
     database_from_url = module.database_from_url
 
     pg = database_from_url("postgres://app:s%40cret@db.example:6543/shop")
-    assert pg == {"ENGINE": "django.db.backends.postgresql", "NAME": "shop", "USER": "app",
-                  "PASSWORD": "s@cret", "HOST": "db.example", "PORT": "6543"}
+    assert pg == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "shop",
+        "USER": "app",
+        "PASSWORD": "s@cret",
+        "HOST": "db.example",
+        "PORT": "6543",
+    }
     assert database_from_url("sqlite:////tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"
     with pytest.raises(ValueError, match="unsupported scheme 'mysql'"):
         database_from_url("mysql://root@localhost/x")
@@ -34,8 +40,9 @@ def postgres_database():
     try:
         import psycopg
 
-        admin = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
-                                autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
+        )
     except Exception as exc:
         missing(f"PostgreSQL on 127.0.0.1:5432 ({exc})")
     name = f"djworkers_example_{uuid.uuid4().hex[:10]}"
@@ -52,8 +59,9 @@ def test_example_project_on_redis_and_postgresql(tmp_path, redis_server, redis, 
     """A button's job, enqueued through the example's code, travels through Redis and is run
     by a real queue_consumer against PostgreSQL; status reports the Redis backend."""
     env = example_env(tmp_path)
-    env.update(DJWORKERS_EXAMPLE_QUEUE="redis", DJWORKERS_EXAMPLE_REDIS_URL=redis_server.url,
-               DATABASE_URL=postgres_database)
+    env.update(
+        DJWORKERS_EXAMPLE_QUEUE="redis", DJWORKERS_EXAMPLE_REDIS_URL=redis_server.url, DATABASE_URL=postgres_database
+    )
     for args in (["check"], ["migrate", "--noinput"]):
         result = manage(args, env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -74,7 +82,14 @@ def test_example_project_on_redis_and_postgresql(tmp_path, redis_server, redis, 
 
     result = manage(["queue_consumer", "--burst", "--no-periodic"], env)
     assert result.returncode == 0, result.stdout + result.stderr
-    check = manage(["shell", "-c", f"from demo.models import JobRun; r = JobRun.objects.get(pk={run_id}); print(r.status, r.result)"], env)
+    check = manage(
+        [
+            "shell",
+            "-c",
+            f"from demo.models import JobRun; r = JobRun.objects.get(pk={run_id}); print(r.status, r.result)",
+        ],
+        env,
+    )
     assert check.stdout.splitlines()[-1].startswith("done upload-"), check.stdout + check.stderr
     status = manage(["djworkers_status", "--json"], env)
     queue = next(s for s in json.loads(status.stdout)["sections"] if s["door"] == "queue")
@@ -124,7 +139,9 @@ def test_tornado_example_awaits_queries_through_http_and_thread_workers(tmp_path
         assert 'id="enqueue-tornado"' in home and "Offload (slacker)" in home
         jar = next(h.cookiejar for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor))
         token = next(c.value for c in jar if c.name == "csrftoken")
-        request = urllib.request.Request(server.url + "/enqueue/tornado/", method="POST", headers={"X-CSRFToken": token})
+        request = urllib.request.Request(
+            server.url + "/enqueue/tornado/", method="POST", headers={"X-CSRFToken": token}
+        )
         run = json.load(opener.open(request, timeout=30))["run"]
         assert run["status"] == "done", run
         assert "http worker: newest poem.txt; thread worker: 1 uploads" in run["result"]
@@ -143,14 +160,23 @@ def test_example_project_django_task_button(tmp_path):
     env = example_env(tmp_path)
     result = manage(["migrate", "--noinput"], env)
     assert result.returncode == 0, result.stdout + result.stderr
-    enqueue = ("from demo.buttons import BUTTONS; from demo.models import JobRun; "
-               "run = JobRun.objects.create(kind='django-task'); print(run.pk, BUTTONS['django-task'].enqueue(run).id)")
+    enqueue = (
+        "from demo.buttons import BUTTONS; from demo.models import JobRun; "
+        "run = JobRun.objects.create(kind='django-task'); print(run.pk, BUTTONS['django-task'].enqueue(run).id)"
+    )
     result = manage(["shell", "-c", enqueue], env)
     assert result.returncode == 0, result.stderr
     run_id, task_id = result.stdout.split()[-2:]
     result = manage(["queue_consumer", "--burst", "--no-periodic"], env)
     assert result.returncode == 0, result.stdout + result.stderr
-    check = manage(["shell", "-c", f"from demo.tasks import count_letters as t; from demo.models import JobRun; "
-                                   f"r = t.get_result({task_id!r}); print(r.status, r.return_value['task_result_id'], "
-                                   f"JobRun.objects.get(pk={run_id}).status)"], env)
+    check = manage(
+        [
+            "shell",
+            "-c",
+            f"from demo.tasks import count_letters as t; from demo.models import JobRun; "
+            f"r = t.get_result({task_id!r}); print(r.status, r.return_value['task_result_id'], "
+            f"JobRun.objects.get(pk={run_id}).status)",
+        ],
+        env,
+    )
     assert check.stdout.split()[-3:] == ["SUCCESSFUL", task_id, "done"], check.stdout + check.stderr

@@ -31,9 +31,11 @@ def received():
     log: list[tuple[str, dict]] = []
     receivers = []
     for name in SIGNALS:
+
         def receiver(sender, name=name, **kwargs):
             kwargs.pop("signal")
             log.append((name, {"sender": sender, **kwargs}))
+
         getattr(signals, name).connect(receiver, weak=False)
         receivers.append((name, receiver))
     yield log
@@ -115,20 +117,23 @@ def test_retries_with_backoff_counted_then_failed_job_with_traceback(clean_regis
     assert [name for name, _ in received].count("job_failed") == 1
 
     failed = FailedJob.objects.get()
-    assert (failed.name, failed.queue, failed.door, failed.reason) == (
-        "core.flaky", "reports", "unit", "exception")
+    assert (failed.name, failed.queue, failed.door, failed.reason) == ("core.flaky", "reports", "unit", "exception")
     assert failed.job_id == message.id
     assert failed.attempts == 4
     assert failed.exception == "RuntimeError" and failed.error == "boom 4"
     assert "Traceback (most recent call last)" in failed.traceback
-    assert "raise RuntimeError(f\"boom {self.calls}\")" in failed.traceback
+    assert 'raise RuntimeError(f"boom {self.calls}")' in failed.traceback
     assert failed.arguments == "'x'"
     assert bytes(failed.raw) == raw  # the exact frame of the last attempt
     assert hook.calls == [
-        ("before_job", 0), ("on_retry", 0, "RuntimeError"),
-        ("before_job", 1), ("on_retry", 1, "RuntimeError"),
-        ("before_job", 2), ("on_retry", 2, "RuntimeError"),
-        ("before_job", 3), ("on_failure", 3, True),
+        ("before_job", 0),
+        ("on_retry", 0, "RuntimeError"),
+        ("before_job", 1),
+        ("on_retry", 1, "RuntimeError"),
+        ("before_job", 2),
+        ("on_retry", 2, "RuntimeError"),
+        ("before_job", 3),
+        ("on_failure", 3, True),
     ]
 
 
@@ -300,8 +305,9 @@ class TestRetryPolicy:
 
     def test_for_job_prefers_job_options(self):
         job = Job.declare("x", len, door="q", retries=4, retry_delay=2.5)
-        with override_settings(DJWORKERS={"QUEUE": {"RETRIES": 1, "RETRY_DELAY": 9, "RETRY_BACKOFF": 3,
-                                                    "RETRY_MAX_DELAY": 50}}):
+        with override_settings(
+            DJWORKERS={"QUEUE": {"RETRIES": 1, "RETRY_DELAY": 9, "RETRY_BACKOFF": 3, "RETRY_MAX_DELAY": 50}}
+        ):
             policy = RetryPolicy.for_job(job)
         assert (policy.retries, policy.delay, policy.backoff, policy.max_delay) == (4, 2.5, 3, 50)
 
@@ -327,6 +333,7 @@ def test_a_job_calling_sys_exit_fails_like_any_error(clean_registry):
 def test_a_raising_signal_receiver_never_loses_the_job(clean_registry, caplog):
     """Review fix: with Signal.send, a job_succeeded receiver that raised made run() raise
     after the job had run, so the worker never acknowledged it (it ran again and again)."""
+
     def broken_receiver(sender, **kwargs):
         raise RuntimeError("observer bug")
 
@@ -345,6 +352,7 @@ def test_failure_record_survives_nul_characters_and_long_names(clean_registry):
     """Review fix: PostgreSQL refuses NUL in text and over-long CharFields; a failure
     that cannot be recorded keeps its job coming back, so the job's own data must
     never make the record fail."""
+
     def nul_error(text):
         raise ValueError(f"bad byte {text[1]} in input")
 

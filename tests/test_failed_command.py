@@ -45,8 +45,6 @@ def make_failed(flag, done, *, door="unit", queue="default", name="core.fail_if_
     return FailedJob.objects.get(job_id=message.id)
 
 
-
-
 def test_list_shows_failed_jobs(flag, tmp_path):
     failed = make_failed(flag, tmp_path / "done", queue="reports")
     out, _ = command("--list")
@@ -154,7 +152,11 @@ def test_replay_through_the_real_queue(flag, tmp_path):
     finally:
         backend.close()
     assert (message.name, message.id, message.attempt, message.queue) == (
-        "core.fail_if_exists", failed.job_id, 0, "replayed")
+        "core.fail_if_exists",
+        failed.job_id,
+        0,
+        "replayed",
+    )
 
 
 def test_unimportable_door_is_a_clear_error_and_keeps_the_row(flag, tmp_path, settings):

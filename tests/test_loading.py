@@ -37,7 +37,7 @@ def test_attributes_still_load(fresh_my_app):
 
 def test_a_missing_attribute_reports_the_attribute(fresh_my_app):
     with pytest.raises(DjworkersImproperlyConfigured) as info:
-        load_object("my_app.utils.nope", "DJWORKERS[\"X\"]")
+        load_object("my_app.utils.nope", 'DJWORKERS["X"]')
     assert str(info.value).startswith("DJWORKERS[\"X\"] = 'my_app.utils.nope' cannot be imported")
     assert '"nope" attribute' in str(info.value)
 

@@ -62,14 +62,28 @@ def test_next_attempt_and_is_due():
         (b"pickle\n" + pickle.dumps([1, 2, 3]), "not a version-1 envelope"),
         (b"pickle\n" + pickle.dumps({"v": ENVELOPE_VERSION + 1}), "not a version-1 envelope"),
         (b'json\n{"v": 1, "name": "a.b"}', "envelope is invalid"),
-        (b'json\n{"v": 1, "id": "x", "name": "a", "args": [], "kwargs": [1], "queue": "q", '
-         b'"attempt": 0, "eta": null, "enqueued_at": 1}', "envelope is invalid"),
-        (b'json\n{"v": 1, "id": "x", "name": "a", "args": [], "kwargs": {}, "queue": "q", '
-         b'"attempt": "first", "eta": null, "enqueued_at": 1}', "envelope is invalid"),
+        (
+            b'json\n{"v": 1, "id": "x", "name": "a", "args": [], "kwargs": [1], "queue": "q", '
+            b'"attempt": 0, "eta": null, "enqueued_at": 1}',
+            "envelope is invalid",
+        ),
+        (
+            b'json\n{"v": 1, "id": "x", "name": "a", "args": [], "kwargs": {}, "queue": "q", '
+            b'"attempt": "first", "eta": null, "enqueued_at": 1}',
+            "envelope is invalid",
+        ),
         (b"yaml\nname: a.b", "serializer 'yaml', which is not configured"),
     ],
-    ids=["no-newline", "garbage-pickle", "not-a-dict", "future-version", "missing-keys",
-         "kwargs-not-a-dict", "attempt-not-int", "unknown-serializer"],
+    ids=[
+        "no-newline",
+        "garbage-pickle",
+        "not-a-dict",
+        "future-version",
+        "missing-keys",
+        "kwargs-not-a-dict",
+        "attempt-not-int",
+        "unknown-serializer",
+    ],
 )
 def test_signed_but_malformed_frames(body, detail):
     frame = sign(body)
@@ -92,8 +106,7 @@ def test_decode_accepts_memoryview_and_bytearray():
 def test_decoded_message_is_an_ordinary_frozen_message():
     """decode builds the Message without its __init__ (a quarter of a decode): the
     result must behave exactly like a constructed one (equal, frozen, replaceable, picklable)."""
-    message = Message("a.b", args=(1, "x"), kwargs={"k": [2]}, queue="q", attempt=2, eta=5.0,
-                      options={"priority": 3})
+    message = Message("a.b", args=(1, "x"), kwargs={"k": [2]}, queue="q", attempt=2, eta=5.0, options={"priority": 3})
     decoded = decode(encode(message))
     assert type(decoded) is Message
     assert decoded == message and repr(decoded) == repr(message)

@@ -30,8 +30,10 @@ from djworkers.queue.backends.memory import MemoryBackend
 from djworkers.registry import registry
 from djworkers.runtime.executor import Executor, Outcome
 
-MEMORY = {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
-          "QUEUE": {"BACKEND": "memory", "CONNECTION": "test-queue-api"}}
+MEMORY = {
+    "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+    "QUEUE": {"BACKEND": "memory", "CONNECTION": "test-queue-api"},
+}
 
 
 @pytest.fixture
@@ -316,8 +318,10 @@ def test_bad_backend_names_the_setting(value, message):
 
 
 def test_legacy_queue_backend_setting_and_lease(clean_registry):
-    with override_settings(QUEUE_BACKEND="djutils.queue.backends.database.DatabaseQueue",
-                           DJWORKERS={"QUEUE": {"LEASE_SECONDS": 7, "NOTIFY": False}}):
+    with override_settings(
+        QUEUE_BACKEND="djutils.queue.backends.database.DatabaseQueue",
+        DJWORKERS={"QUEUE": {"LEASE_SECONDS": 7, "NOTIFY": False}},
+    ):
         backend = build_backend(["a", "b"])
         assert isinstance(backend, DatabaseBackend)
         assert (backend.queues, backend.lease_seconds, backend.notify) == (["a", "b"], 7, False)

@@ -77,7 +77,9 @@ class TestDatabaseBackend(BackendContract):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(os.environ.get("DJWORKERS_TEST_DB") != "postgres", reason="PostgreSQL only (pg_terminate_backend, LISTEN)")
+@pytest.mark.skipif(
+    os.environ.get("DJWORKERS_TEST_DB") != "postgres", reason="PostgreSQL only (pg_terminate_backend, LISTEN)"
+)
 def test_database_backend_survives_dropped_connections():
     """A server-side disconnect (restart, idle timeout, pg_terminate_backend) of the consumer's
     own connections: the settle in flight reconnects and succeeds; a dead LISTEN connection

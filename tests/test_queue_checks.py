@@ -23,8 +23,12 @@ def test_defaults_are_clean():
 
 @pytest.mark.parametrize(
     "backend",
-    ["database", "memory", "djutils.queue.backends.database.DatabaseQueue",
-     "djworkers.queue.backends.memory.MemoryBackend"],
+    [
+        "database",
+        "memory",
+        "djutils.queue.backends.database.DatabaseQueue",
+        "djworkers.queue.backends.memory.MemoryBackend",
+    ],
 )
 def test_valid_backends(backend):
     assert ids({"BACKEND": backend}) == []
@@ -70,7 +74,9 @@ def test_redis_connection_forms_accepted():
     """Q6: URL and the old host:port:db are both valid connections."""
     assert ids({"BACKEND": "redis", "CONNECTION": "redis://127.0.0.1:6379/2"}) == []
     assert ids({"BACKEND": "redis", "CONNECTION": "10.0.0.75:6379:0"}) == []
-    assert ids({"BACKEND": "djutils.queue.backends.redis_backend.RedisQueue"}, QUEUE_CONNECTION="127.0.0.1:6379:1") == []
+    assert (
+        ids({"BACKEND": "djutils.queue.backends.redis_backend.RedisQueue"}, QUEUE_CONNECTION="127.0.0.1:6379:1") == []
+    )
 
 
 def test_legacy_flat_settings_are_checked_too():

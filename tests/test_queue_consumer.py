@@ -48,13 +48,19 @@ def fresh_backend():
 
 
 def consumer(tmp_path, *args: str, name: str = "consumer", settings: dict | None = None):
-    return spawn(["queue_consumer", *FAST_POLL, "--no-periodic", *args],
-                 settings=settings or CONSUMER_SETTINGS, log=tmp_path / f"{name}.log")
+    return spawn(
+        ["queue_consumer", *FAST_POLL, "--no-periodic", *args],
+        settings=settings or CONSUMER_SETTINGS,
+        log=tmp_path / f"{name}.log",
+    )
 
 
 def burst(*args: str, settings: dict | None = None, timeout: float = 120):
-    result = run(["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args],
-                 settings=settings or CONSUMER_SETTINGS, timeout=timeout)
+    result = run(
+        ["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args],
+        settings=settings or CONSUMER_SETTINGS,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -149,8 +155,12 @@ def test_recovery_after_sigkill_takes_one_lease_and_heartbeats_keep_a_long_job(t
     the last heartbeat runs out, between LEASE - HEARTBEAT and LEASE seconds after the kill (plus
     polling), the recovery time docs/guarantees.rst states for the default 30 s / 10 s."""
     lease, heartbeat = RECOVERY_LEASE, RECOVERY_HEARTBEAT
-    settings = {"DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 15, "HEARTBEAT_INTERVAL": heartbeat},
-                              "QUEUE": {"LEASE_SECONDS": lease}}}
+    settings = {
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 15, "HEARTBEAT_INTERVAL": heartbeat},
+            "QUEUE": {"LEASE_SECONDS": lease},
+        }
+    }
     job_seconds = 2.5 * lease
     commands.slow_job("recover", job_seconds)
     first = consumer(tmp_path, name="first", settings=settings)
@@ -164,8 +174,9 @@ def test_recovery_after_sigkill_takes_one_lease_and_heartbeats_keep_a_long_job(t
         killed_at = time.time()
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        restarted = wait_until(lambda: JobEvent.objects.filter(key="recover", event="started",
-                                                               pid=second.pid).first(), timeout=lease + 30)
+        restarted = wait_until(
+            lambda: JobEvent.objects.filter(key="recover", event="started", pid=second.pid).first(), timeout=lease + 30
+        )
         recovery = restarted.at - killed_at
         print(f"recovery after SIGKILL: {recovery:.2f} s (lease {lease:g} s, heartbeat {heartbeat:g} s)")
         assert lease - heartbeat - 0.5 <= recovery <= lease + 3, recovery
@@ -196,8 +207,7 @@ def test_exactly_once_under_contention(tmp_path):
     pool = consumer(tmp_path, "--processes", "2", "-t", "2", name="pool", settings=settings)
     single = consumer(tmp_path, "-t", "2", name="single", settings=settings)
     try:
-        wait_until(lambda: JobRun.objects.count() >= total or FailedJob.objects.exists(), timeout=300,
-                   interval=1.0)
+        wait_until(lambda: JobRun.objects.count() >= total or FailedJob.objects.exists(), timeout=300, interval=1.0)
         wait_until(lambda: QueueJob.objects.count() == 0, timeout=30)
         elapsed = time.monotonic() - started
         assert stop(pool) == 0
@@ -308,11 +318,11 @@ def test_periodic_job_enqueued_once_per_tick_with_three_consumers(tmp_path):
     from django.conf import settings as django_settings
 
     name = "tests.periodicapp.commands.every_minute"
-    settings = {**CONSUMER_SETTINGS,
-                "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
+    settings = {**CONSUMER_SETTINGS, "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
     processes = [
-        spawn(["queue_consumer", *FAST_POLL, "--queue", "periodic"], settings=settings,
-              log=tmp_path / f"periodic-{n}.log")
+        spawn(
+            ["queue_consumer", *FAST_POLL, "--queue", "periodic"], settings=settings, log=tmp_path / f"periodic-{n}.log"
+        )
         for n in range(3)
     ]
     try:
@@ -339,8 +349,7 @@ def test_no_periodic_opts_a_consumer_out():
 
     from djworkers.models import TickClaim
 
-    settings = {**CONSUMER_SETTINGS,
-                "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
+    settings = {**CONSUMER_SETTINGS, "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.periodicapp"]}
     burst(settings=settings)  # burst() passes --no-periodic
     assert not TickClaim.objects.exists()
     result = run(["queue_consumer", *FAST_POLL, "--burst"], settings=settings)
@@ -375,8 +384,20 @@ def test_bad_backend_setting_is_a_command_error():
 def test_help_explains_the_options():
     result = run(["queue_consumer", "--help"])
     assert result.returncode == 0
-    for text in ("--threads", "--processes", "--delay", "--backoff", "--max", "--logfile", "--loglevel",
-                 "--no-periodic", "--queue", "--burst", "--verbosity", "SIGTERM"):
+    for text in (
+        "--threads",
+        "--processes",
+        "--delay",
+        "--backoff",
+        "--max",
+        "--logfile",
+        "--loglevel",
+        "--no-periodic",
+        "--queue",
+        "--burst",
+        "--verbosity",
+        "SIGTERM",
+    ):
         assert text in result.stdout, text
 
 

@@ -70,7 +70,7 @@ def _assert_served_by_the_claim_index(plan: list[str], vendor: str, *, queues: i
             # Several queues: one bounded sort of the per-queue picks (LIMIT rows each),
             # above a per-queue Limit over the index scan, never over the table itself.
             assert len(sorts) == 1, text
-            below = "\n".join(plan[sorts[0]:])
+            below = "\n".join(plan[sorts[0] :])
             assert "Limit" in below and "LockRows" in below and "Values Scan" in below, text
     else:
         table_access = [line for line in plan if "djworkers_queuejob" in line]

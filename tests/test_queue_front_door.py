@@ -60,8 +60,7 @@ def take(backend, limit: int = 100) -> list:
 
 
 def kind(backend) -> str:
-    return {"MemoryBackend": "memory", "DatabaseBackend": "database",
-            "RedisBackend": "redis"}[type(backend).__name__]
+    return {"MemoryBackend": "memory", "DatabaseBackend": "database", "RedisBackend": "redis"}[type(backend).__name__]
 
 
 def waiting(backend) -> int:
@@ -100,11 +99,13 @@ def test_priority_is_validated_at_declaration(clean_registry, bad):
     from djworkers.registry import registry
 
     with pytest.raises(ValueError, match=r"Job '.*bad_priority'.*priority must be an int"):
+
         @queue_command(priority=bad)
         def bad_priority(): ...
 
     assert not [name for name in registry.names() if name.endswith("bad_priority")]
     with pytest.raises(ValueError, match="BadCommand.*priority must be an int"):
+
         class BadCommand(QueueCommand):
             priority = bad
 
@@ -171,8 +172,7 @@ def test_cancelled_job_never_runs_in_a_worker(backend):
 
     _first, second, third = job(1), job(2), job(3)
     assert second.cancel()
-    worker = Worker(backend, burst=True, exit_on_force=False,
-                    poll=PollBackoff(0.01, 1.5, 0.05), fetch_timeout=0.05)
+    worker = Worker(backend, burst=True, exit_on_force=False, poll=PollBackoff(0.01, 1.5, 0.05), fetch_timeout=0.05)
     assert worker.run() == 0
     assert sorted(ran) == [1, 3]
     assert third.cancel() is False
@@ -215,6 +215,7 @@ def test_unique_key_function(backend):
 
 def test_unique_must_be_bool_or_callable(clean_registry):
     with pytest.raises(TypeError, match="unique must be True, False or a key function"):
+
         @queue_command(unique="yes")
         def job(): ...
 
@@ -271,8 +272,9 @@ def test_map_enqueues_in_one_round_trip(backend, monkeypatch):
     if kind(backend) == "redis":
         sent = []
         execute = backend.client.execute_command
-        monkeypatch.setattr(backend.client, "execute_command",
-                            lambda *args, **kw: sent.append(args[0]) or execute(*args, **kw))
+        monkeypatch.setattr(
+            backend.client, "execute_command", lambda *args, **kw: sent.append(args[0]) or execute(*args, **kw)
+        )
     with CaptureQueriesContext(connection) as queries:
         handles = resize.map([1, 2, (3, 300)])
     assert calls == [3]
@@ -393,8 +395,7 @@ urlpatterns = [
 @pytest.fixture
 def async_backend(request):
     """Like ``backend`` but without clean_registry: the views' job is registered at import."""
-    with override_settings(DJWORKERS=queue_settings(request.param, request),
-                           ROOT_URLCONF=__name__):
+    with override_settings(DJWORKERS=queue_settings(request.param, request), ROOT_URLCONF=__name__):
         reset_backends()
         backend = get_backend(["default", "other"])
         backend.flush()

@@ -83,8 +83,9 @@ def test_cancelled_jobs_never_run(queue, consumers):
     process = consumers(queue, "-t", "2")
     wait_until(lambda: JobEvent.objects.filter(key="slow", event="started").exists(), timeout=60)
     assert running.cancel() is False
-    wait_until(lambda: ran("kept-queued", "kept-delayed", "slow") == {"kept-queued", "kept-delayed", "slow"},
-               timeout=60)
+    wait_until(
+        lambda: ran("kept-queued", "kept-delayed", "slow") == {"kept-queued", "kept-delayed", "slow"}, timeout=60
+    )
     time.sleep(1.0)  # time enough for a cancelled job to (wrongly) run
     assert stop(process) == 0, process.log.read_text()
     assert not ran("cancelled-queued", "cancelled-delayed")
@@ -100,8 +101,11 @@ def test_higher_priority_runs_first_in_a_consumer(queue):
         commands.record_run(f"normal-{n}")
     commands.record_run.schedule(("urgent",), priority=7)
     commands.record_run.schedule(("background",), priority=-1)
-    result = run(["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", "-t", "1", "--prefetch", "1"],
-                 settings=queue, timeout=120)
+    result = run(
+        ["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", "-t", "1", "--prefetch", "1"],
+        settings=queue,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     order = list(JobRun.objects.order_by("id").values_list("key", flat=True))
     assert order == ["urgent", "normal-0", "normal-1", "normal-2", "background"]

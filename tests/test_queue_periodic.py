@@ -100,8 +100,10 @@ def test_day_and_month_names(field, expression, expected):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"day_of_week": "mon-fry"}, "day_of_week='mon-fry': 'fry' is neither a number nor a name "
-                                     "(sun, mon, tue, wed, thu, fri, sat)"),
+        (
+            {"day_of_week": "mon-fry"},
+            "day_of_week='mon-fry': 'fry' is neither a number nor a name (sun, mon, tue, wed, thu, fri, sat)",
+        ),
         ({"day_of_week": "jan"}, "day_of_week='jan': 'jan' is neither a number nor a name"),
         ({"month": "janu"}, "month='janu': 'janu' is neither a number nor a name (jan, feb,"),
         ({"month": "mon"}, "month='mon'"),
@@ -126,6 +128,7 @@ def test_named_schedule_matches():
 
 def test_bad_crontab_fails_at_import_of_the_decorating_module(clean_registry):
     with pytest.raises(ValueError, match="hour"):
+
         @periodic_command(crontab(hour="25"))
         def never():
             pass

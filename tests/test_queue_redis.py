@@ -63,8 +63,10 @@ def _keys(queue="default") -> QueueKeys:
     [
         (None, DEFAULT_URL),
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-        ("redis://:secret@cache.example.com:6380/2?socket_timeout=2",
-         "redis://:secret@cache.example.com:6380/2?socket_timeout=2"),
+        (
+            "redis://:secret@cache.example.com:6380/2?socket_timeout=2",
+            "redis://:secret@cache.example.com:6380/2?socket_timeout=2",
+        ),
         ("rediss://user:pw@redis.example.com", "rediss://user:pw@redis.example.com"),
         ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
         ("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"),
@@ -116,7 +118,7 @@ def test_parse_connection_rejects_garbage_naming_the_setting(value, why):
 
 
 def test_parse_connection_names_another_setting():
-    with pytest.raises(DjworkersImproperlyConfigured, match=r'DUMBWAITER.*CONNECTION'):
+    with pytest.raises(DjworkersImproperlyConfigured, match=r"DUMBWAITER.*CONNECTION"):
         parse_connection("nope:nope", setting='DJWORKERS["DUMBWAITER"]["CONNECTION"]')
 
 

@@ -84,8 +84,11 @@ def test_burst_consumer_gives_up_on_unreachable_redis(tmp_path):
     (URL with the password hidden, one traceback), and exits non-zero after BURST_OUTAGE_TIMEOUT."""
     url = _dead_url()
     started = time.monotonic()
-    result = run(["queue_consumer", "--no-periodic", "--burst", "-t", "4"],
-                 settings=_outage_settings(url, max_delay=1.0, burst_timeout=3.0), timeout=60)
+    result = run(
+        ["queue_consumer", "--no-periodic", "--burst", "-t", "4"],
+        settings=_outage_settings(url, max_delay=1.0, burst_timeout=3.0),
+        timeout=60,
+    )
     took = time.monotonic() - started
     log = result.stdout + result.stderr
     assert result.returncode != 0, log
@@ -106,8 +109,11 @@ def test_consumer_backs_off_while_redis_is_down_then_carries_on(queue, redis_ser
     """Q6/X3: the server stops under a running consumer: exponential back-off capped at
     OUTAGE_MAX_DELAY, one line per attempt, one traceback; after a restart the consumer says so
     and runs new jobs (before the fix: a full traceback every 0.1 s per thread)."""
-    process = spawn(["queue_consumer", "--no-periodic", "-t", "4"],
-                    settings=_outage_settings(redis_server.url, max_delay=2.0), log=tmp_path / "consumer.log")
+    process = spawn(
+        ["queue_consumer", "--no-periodic", "-t", "4"],
+        settings=_outage_settings(redis_server.url, max_delay=2.0),
+        log=tmp_path / "consumer.log",
+    )
     process.log = tmp_path / "consumer.log"
     try:
         wait_ready(process)
@@ -167,7 +173,7 @@ def test_pool_grows_with_threads_and_an_explicit_limit_is_checked(redis_server, 
     limited = RedisBackend(["default"], redis_server.url + "?max_connections=50")
     try:
         limited.reserve_connections(10)
-        with pytest.raises(DjworkersImproperlyConfigured, match=r'max_connections=50.*--threads') as caught:
+        with pytest.raises(DjworkersImproperlyConfigured, match=r"max_connections=50.*--threads") as caught:
             limited.reserve_connections(202)
         assert SETTING in str(caught.value)
     finally:
@@ -177,8 +183,11 @@ def test_pool_grows_with_threads_and_an_explicit_limit_is_checked(redis_server, 
 @pytest.mark.slow
 def test_consumer_rejects_threads_above_an_explicit_pool_limit(redis_server):
     """Q9: ``-t 200`` with ``?max_connections=50`` in the URL stops at start with a clear error."""
-    result = run(["queue_consumer", "--no-periodic", "--burst", "-t", "200"],
-                 settings=consumer_settings(redis_server.url + "?max_connections=50"), timeout=60)
+    result = run(
+        ["queue_consumer", "--no-periodic", "--burst", "-t", "200"],
+        settings=consumer_settings(redis_server.url + "?max_connections=50"),
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "max_connections=50" in result.stderr and SETTING in result.stderr, result.stderr
 
@@ -209,16 +218,19 @@ def test_non_numeric_priority_level_is_skipped_and_reported_once(redis_server, r
         backend.close()
 
 
-@pytest.mark.parametrize("setting, shown", [
-    ("redis://:pw@example.com:6380/2", "redis://:***@example.com:6380/2"),
-    ("redis://user:pw@example.com/0?socket_timeout=2", "redis://user:***@example.com/0?socket_timeout=2"),
-    ("rediss://example.com:6390/1", "rediss://example.com:6390/1"),
-    ("unix:///run/redis.sock?password=pw", "unix:///run/redis.sock?password=***"),
-    ("example.com:6381:3", "redis://example.com:6381/3"),
-    ({"host": "example.com", "password": "pw"}, "redis://example.com:6379/0"),
-    ({"unix_socket_path": "/run/redis.sock", "password": "pw"}, "unix:///run/redis.sock"),
-    (None, "redis://127.0.0.1:6379/0"),
-])
+@pytest.mark.parametrize(
+    "setting, shown",
+    [
+        ("redis://:pw@example.com:6380/2", "redis://:***@example.com:6380/2"),
+        ("redis://user:pw@example.com/0?socket_timeout=2", "redis://user:***@example.com/0?socket_timeout=2"),
+        ("rediss://example.com:6390/1", "rediss://example.com:6390/1"),
+        ("unix:///run/redis.sock?password=pw", "unix:///run/redis.sock?password=***"),
+        ("example.com:6381:3", "redis://example.com:6381/3"),
+        ({"host": "example.com", "password": "pw"}, "redis://example.com:6379/0"),
+        ({"unix_socket_path": "/run/redis.sock", "password": "pw"}, "unix:///run/redis.sock"),
+        (None, "redis://127.0.0.1:6379/0"),
+    ],
+)
 def test_connection_is_described_without_its_password(setting, shown):
     """Q6: what outage messages show of DJWORKERS["QUEUE"]["CONNECTION"]: never a password."""
     from djworkers.redis_client import describe

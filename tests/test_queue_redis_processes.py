@@ -63,8 +63,7 @@ def consumers(tmp_path):
 
     def start(url: str, *args: str, lease: float = 2, name: str = "consumer"):
         log = tmp_path / f"{name}-{len(started)}.log"
-        process = spawn(["queue_consumer", "--no-periodic", *args],
-                        settings=consumer_settings(url, lease), log=log)
+        process = spawn(["queue_consumer", "--no-periodic", *args], settings=consumer_settings(url, lease), log=log)
         process.log = log
         started.append(process)
         return process
@@ -82,8 +81,12 @@ def log_of(process) -> str:
 
 def wait_ready(process, workers: int = 1, timeout: float = 60) -> None:
     """Until the consumer's ``workers`` Worker loops have logged that they started."""
-    wait_until(lambda: process.log.read_text(errors="replace").count("Worker started") >= workers
-               or process.poll() is not None, timeout=timeout)
+    wait_until(
+        lambda: (
+            process.log.read_text(errors="replace").count("Worker started") >= workers or process.poll() is not None
+        ),
+        timeout=timeout,
+    )
     assert process.poll() is None, log_of(process)
 
 
@@ -97,8 +100,9 @@ def test_readme_example_end_to_end_with_burst(queue, redis_server):
     instance = Churnable.objects.create(name="thing")
     handle = testapp_jobs.churn_data(instance, "some data", 3)
     assert queue.stats() == {**EMPTY, "ready": 1}
-    result = run(["queue_consumer", "--no-periodic", "--burst"],
-                 settings=consumer_settings(redis_server.url), timeout=120)
+    result = run(
+        ["queue_consumer", "--no-periodic", "--burst"], settings=consumer_settings(redis_server.url), timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     instance.refresh_from_db()
     assert instance.results == "SOME DATAx3", handle
@@ -136,8 +140,15 @@ def test_exactly_once_under_contention_with_forked_processes(queue, redis_server
     keys = [f"k{n}" for n in range(2000)]
     for key in keys:
         jobs.incr(redis_server.url, key, 0.002)
-    wait_until(lambda: sum(1 for v in runs(redis, keys) if v) == len(keys)
-               or forking.poll() is not None or single.poll() is not None, timeout=240, interval=0.5)
+    wait_until(
+        lambda: (
+            sum(1 for v in runs(redis, keys) if v) == len(keys)
+            or forking.poll() is not None
+            or single.poll() is not None
+        ),
+        timeout=240,
+        interval=0.5,
+    )
     assert stop(forking) == 0, log_of(forking)
     assert stop(single) == 0, log_of(single)
     counts = runs(redis, keys)
@@ -231,9 +242,16 @@ def test_retries_go_through_the_scheduled_set(queue, redis_server, redis, consum
     testapp_jobs.flaky("flaky-redis", 2)
     testapp_jobs.always_fails("doomed-redis")
     process = consumers(redis_server.url, "-t", "2")
-    wait_until(lambda: (JobRun.objects.filter(key="flaky-redis").exists()
-                        and FailedJob.objects.filter(name=testapp_jobs.always_fails.name).exists())
-               or process.poll() is not None, timeout=90)
+    wait_until(
+        lambda: (
+            (
+                JobRun.objects.filter(key="flaky-redis").exists()
+                and FailedJob.objects.filter(name=testapp_jobs.always_fails.name).exists()
+            )
+            or process.poll() is not None
+        ),
+        timeout=90,
+    )
     assert JobRun.objects.filter(key="flaky-redis").count() == 1, log_of(process)
     assert JobEvent.objects.filter(key="flaky-redis", event="attempt").count() == 3
     failed = FailedJob.objects.get(name=testapp_jobs.always_fails.name)

@@ -44,16 +44,20 @@ class Env:
         return {"DJWORKERS": djworkers}
 
     def burst(self, *args: str, expect: int | None = 0, **queue):
-        result = run(["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args],
-                     settings=self.settings(**queue), timeout=120)
+        result = run(
+            ["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args],
+            settings=self.settings(**queue),
+            timeout=120,
+        )
         if expect is not None:
             assert result.returncode == expect, result.stdout + result.stderr
         return result
 
     def consumer(self, *args: str, name: str = "consumer", **queue):
         log = self.tmp_path / f"{name}.log"
-        process = spawn(["queue_consumer", *FAST_POLL, "--no-periodic", *args],
-                        settings=self.settings(**queue), log=log)
+        process = spawn(
+            ["queue_consumer", *FAST_POLL, "--no-periodic", *args], settings=self.settings(**queue), log=log
+        )
         process.log = log
         return process
 
@@ -204,8 +208,7 @@ def test_timeout_with_processes_replaces_the_child(env, consumers):
     commands.hangs("stuck-child", 30)
     supervisor = env.consumer("--processes", "2", "--prefetch", "1")
     consumers.append(supervisor)
-    event = wait_until(lambda: JobEvent.objects.filter(key="stuck-child", event="started").first(),
-                       timeout=30)
+    event = wait_until(lambda: JobEvent.objects.filter(key="stuck-child", event="started").first(), timeout=30)
     wait_until(lambda: FailedJob.objects.filter(reason="timed-out").exists(), timeout=10)
 
     def gone(pid: int) -> bool:

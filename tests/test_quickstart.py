@@ -72,8 +72,9 @@ class Reader:
         self.prelude: list[str] = []
         self.server: subprocess.Popen | None = None
         self.server_log = home.parent / "runserver.log"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("DJANGO_", "DJWORKERS_", "PYTHON", "VIRTUAL_ENV"))}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DJWORKERS_", "PYTHON", "VIRTUAL_ENV"))
+        }
         # "python3" is this test's interpreter (a supported Python); the venv it makes is the doc's.
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.cookies = http.cookiejar.CookieJar()
@@ -91,8 +92,9 @@ class Reader:
         if command.endswith("manage.py runserver"):
             self.start_server()
             return
-        result = subprocess.run(self._bash(command), cwd=self.home, env=self.env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            self._bash(command), cwd=self.home, env=self.env, capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, f"$ {command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         for line in expected:
             line = self.local(line)
@@ -103,9 +105,14 @@ class Reader:
     # -- the server terminal -------------------------------------------------------------
     def start_server(self) -> None:
         command = f"exec python manage.py runserver 127.0.0.1:{self.port}"
-        self.server = subprocess.Popen(self._bash(command), cwd=self.home, env=self.env,
-                                       stdout=open(self.server_log, "ab"), stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+        self.server = subprocess.Popen(
+            self._bash(command),
+            cwd=self.home,
+            env=self.env,
+            stdout=open(self.server_log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -79,9 +79,16 @@ def test_unknown_options_are_rejected_at_declaration():
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("retries", -1), ("retries", "3"), ("retries", 1.5), ("retries", True),
-     ("retry_delay", -0.5), ("retry_delay", "10"), ("retry_backoff", False),
-     ("retry_backoff", 0.5)],
+    [
+        ("retries", -1),
+        ("retries", "3"),
+        ("retries", 1.5),
+        ("retries", True),
+        ("retry_delay", -0.5),
+        ("retry_delay", "10"),
+        ("retry_backoff", False),
+        ("retry_backoff", 0.5),
+    ],
     ids=repr,
 )
 def test_bad_option_values_are_rejected(option, value):
@@ -103,13 +110,14 @@ def test_concurrent_registration_loses_nothing():
     registry = Registry()
     funcs = []
     for i in range(50):
+
         def job(i=i):
             return i
+
         job.__qualname__ = f"job_{i}"
         funcs.append(job)
     threads = [
-        threading.Thread(target=lambda f=f: registry.register(Job.declare(f.__qualname__, f, door="q")))
-        for f in funcs
+        threading.Thread(target=lambda f=f: registry.register(Job.declare(f.__qualname__, f, door="q"))) for f in funcs
     ]
     for thread in threads:
         thread.start()

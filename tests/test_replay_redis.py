@@ -45,8 +45,9 @@ def test_replay_of_a_redis_failure_requeues_it(way, queue, redis_server, redis, 
     assert row["failed"] == 1  # the status counts the Redis queue's failure
     flag.unlink()
     if way == "admin action":
-        response = admin_client.post("/admin/djworkers/failedjob/",
-                                     {"action": "replay_selected", "_selected_action": [failed.pk]}, follow=True)
+        response = admin_client.post(
+            "/admin/djworkers/failedjob/", {"action": "replay_selected", "_selected_action": [failed.pk]}, follow=True
+        )
         assert response.status_code == 200 and "Replayed 1 job(s)." in response.content.decode()
     else:
         out = StringIO()

@@ -94,8 +94,11 @@ def test_djutils_readme_database_settings():
             obj = Churnable.objects.create(name="seed")
             commands.churn_data(obj, "payload", 2)
             assert QueueJob.objects.count() == 1
-            result = run(["queue_consumer", "--burst", "--no-periodic", "-d", "0.05", "-m", "0.2"],
-                         settings_module=module, timeout=120)
+            result = run(
+                ["queue_consumer", "--burst", "--no-periodic", "-d", "0.05", "-m", "0.2"],
+                settings_module=module,
+                timeout=120,
+            )
             assert result.returncode == 0, result.stdout + result.stderr
             assert Churnable.objects.get(pk=obj.pk).results == "PAYLOADx2"
             assert QueueJob.objects.count() == 0

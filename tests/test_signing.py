@@ -86,8 +86,8 @@ TAMPERINGS = {
     "truncated-to-magic": lambda f: f[: len(signing.MAGIC)],
     "empty": lambda f: b"",
     "junk-appended": lambda f: f + b".",
-    "zero-mac": lambda f: signing.MAGIC + bytes(signing.MAC_SIZE) + f[signing.HEADER_SIZE:],
-    "plain-body-without-header": lambda f: f[signing.HEADER_SIZE:],
+    "zero-mac": lambda f: signing.MAGIC + bytes(signing.MAC_SIZE) + f[signing.HEADER_SIZE :],
+    "plain-body-without-header": lambda f: f[signing.HEADER_SIZE :],
 }
 
 
@@ -116,7 +116,7 @@ def test_mac_of_another_frame_is_rejected(bomb_message, evidence, pickle_spy):
     """A valid MAC copied onto a different body (splicing) does not verify."""
     harmless = encode(Message("core.touch", args=("x",)))
     dangerous = encode(bomb_message)
-    spliced = harmless[: signing.HEADER_SIZE] + dangerous[signing.HEADER_SIZE:]
+    spliced = harmless[: signing.HEADER_SIZE] + dangerous[signing.HEADER_SIZE :]
     with pytest.raises(BadSignature):
         decode(spliced)
     assert not evidence.exists()
@@ -215,13 +215,18 @@ def test_json_round_trip():
 
     when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     message = Message(
-        "mail.send", args=(1, "two", [3], {"four": 4.5}, None, True), kwargs={"when": when},
-        queue="mail", attempt=2, eta=1_800_000_000.25, options={"priority": 3},
+        "mail.send",
+        args=(1, "two", [3], {"four": 4.5}, None, True),
+        kwargs={"when": when},
+        queue="mail",
+        attempt=2,
+        eta=1_800_000_000.25,
+        options={"priority": 3},
     )
     frame = encode(message)
     body = signing.unsign(frame)
     assert body.startswith(b"json\n")
-    assert json.loads(body[len(b"json\n"):])["name"] == "mail.send"  # portable, readable
+    assert json.loads(body[len(b"json\n") :])["name"] == "mail.send"  # portable, readable
     decoded = decode(frame)
     assert decoded == message.replace(kwargs={"when": "2026-01-02T03:04:05Z"})
     assert isinstance(decoded.args, tuple)
@@ -270,8 +275,9 @@ def test_builtin_modules_follow_the_old_contract_too():
         assert serializer.loads(serializer.dumps({"a": [1]})) == {"a": [1]}
 
 
-@pytest.mark.parametrize("path", ["djworkers.serializers.json.JSONSerializer",
-                                  "djworkers.serializers.pickle.PickleSerializer"])
+@pytest.mark.parametrize(
+    "path", ["djworkers.serializers.json.JSONSerializer", "djworkers.serializers.pickle.PickleSerializer"]
+)
 def test_serializer_class_by_dotted_path(path):
     """A class is instantiated first (it used to be wrapped unbound and fail on first use)."""
     serializer = get_serializer(path)

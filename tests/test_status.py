@@ -26,8 +26,10 @@ from djworkers.monitoring.models import JobStat
 from djworkers.monitoring.status import SCHEMA_VERSION, StatusOptions, collect
 from tests.services import free_port
 
-STATS_ON = {"WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
-            "STATS": {"ENABLED": True, "FLUSH_INTERVAL": 3600}}
+STATS_ON = {
+    "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 1},
+    "STATS": {"ENABLED": True, "FLUSH_INTERVAL": 3600},
+}
 
 
 def status_command(*args: str) -> tuple[int, str]:
@@ -40,8 +42,9 @@ def status_command(*args: str) -> tuple[int, str]:
 
 
 def failed_job(queue: str = "default", **fields) -> FailedJob:
-    return FailedJob.objects.create(name="tests.boom", queue=queue, door="queue",
-                                    reason="exception", raw=b"x", **fields)
+    return FailedJob.objects.create(
+        name="tests.boom", queue=queue, door="queue", reason="exception", raw=b"x", **fields
+    )
 
 
 # -- the command -----------------------------------------------------------------------
@@ -102,8 +105,7 @@ def assert_depths_reported(backend) -> None:
     leased = backend.fetch(1, 0)  # a consumer holds one: in flight, not ready
     assert len(leased) == 1
     data = collect()
-    row = next(r for r in next(s for s in data["sections"] if s["door"] == "queue")["rows"]
-               if r["queue"] == "default")
+    row = next(r for r in next(s for s in data["sections"] if s["door"] == "queue")["rows"] if r["queue"] == "default")
     assert (row["ready"], row["scheduled"], row["in_flight"]) == (2, 1, 1)
     backend.ack(leased[0])
 
@@ -156,8 +158,7 @@ def test_max_failed_rejects_negative():
 def test_unreachable_redis_backend_is_unhealthy():
     """A queue backend that cannot be reached is a problem naming it, not a traceback."""
     port = free_port()  # nothing listens there
-    with override_settings(DJWORKERS={"QUEUE": {"BACKEND": "redis",
-                                                "CONNECTION": f"redis://127.0.0.1:{port}/0"}}):
+    with override_settings(DJWORKERS={"QUEUE": {"BACKEND": "redis", "CONNECTION": f"redis://127.0.0.1:{port}/0"}}):
         code, out = status_command("--json")
     assert code == 1
     data = json.loads(out)
@@ -254,8 +255,9 @@ def test_per_minute_window_and_pruning():
     counter.flush()
     assert sum(p["processed"] for p in stats.per_minute(60, now=now)) == 5
     assert sum(p["processed"] for p in stats.per_minute(120, now=now)) == 14
-    JobStat.objects.create(minute=stats.minute_datetime(int((now - 72 * 3600) // 60)),
-                           door="queue", queue="a", processed=2)  # beyond RETENTION_HOURS (48)
+    JobStat.objects.create(
+        minute=stats.minute_datetime(int((now - 72 * 3600) // 60)), door="queue", queue="a", processed=2
+    )  # beyond RETENTION_HOURS (48)
     assert stats.prune(now=now) == 1
     assert JobStat.objects.count() == 2
 
@@ -328,8 +330,10 @@ def test_a_real_consumer_feeds_the_per_minute_counts(tmp_path):
     backend.close()
     from django.conf import settings as django_settings
 
-    extra = {"INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.statusapp"],
-             "DJWORKERS": {**STATS_ON, "STATS": {"ENABLED": True, "FLUSH_INTERVAL": 1}}}
+    extra = {
+        "INSTALLED_APPS": [*django_settings.INSTALLED_APPS, "tests.statusapp"],
+        "DJWORKERS": {**STATS_ON, "STATS": {"ENABLED": True, "FLUSH_INTERVAL": 1}},
+    }
     result = run(["queue_consumer", "--burst"], settings=extra, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     totals = [(r.door, r.queue, r.processed, r.failed) for r in JobStat.objects.all()]
@@ -380,9 +384,18 @@ def test_database_down_is_reported_not_a_traceback():
     from tests.utils import run
 
     port = free_port()  # nothing listens there
-    down = {"DATABASES": {"default": {"ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1",
-                                      "PORT": str(port), "USER": "postgres", "NAME": "nowhere",
-                                      "OPTIONS": {"connect_timeout": 2}}}}
+    down = {
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "USER": "postgres",
+                "NAME": "nowhere",
+                "OPTIONS": {"connect_timeout": 2},
+            }
+        }
+    }
     result = run(["djworkers_status", "--json"], settings=down, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     data = json.loads(result.stdout)

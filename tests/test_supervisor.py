@@ -51,8 +51,11 @@ def test_the_lifeline_pipe_alone_stops_a_child_of_a_sigkilled_supervisor(tmp_pat
     pid_file, stopped = tmp_path / "pid", tmp_path / "stopped"
     supervisor = subprocess.Popen(
         [sys.executable, "-c", PIPE_ONLY_SUPERVISOR, CHILD, str(pid_file), str(stopped)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30)
@@ -72,12 +75,19 @@ def test_a_child_without_the_lifeline_is_an_orphan(tmp_path):
     djworkers_run), outlives a SIGKILLed parent. This is what the lifeline prevents."""
     pid_file, stopped = tmp_path / "pid", tmp_path / "stopped"
     parent = subprocess.Popen(
-        [sys.executable, "-c",
-         "import subprocess, sys, time\n"
-         "subprocess.Popen([sys.executable, '-c', sys.argv[1], sys.argv[2], sys.argv[3]], start_new_session=True)\n"
-         "time.sleep(120)",
-         CHILD, str(pid_file), str(stopped)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', sys.argv[1], sys.argv[2], sys.argv[3]], start_new_session=True)\n"
+            "time.sleep(120)",
+            CHILD,
+            str(pid_file),
+            str(stopped),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
     )
     child = None
     try:
@@ -123,9 +133,14 @@ def test_a_command_that_cannot_start_stops_the_ones_already_started(tmp_path):
     from djworkers.runtime.supervisor import Supervisor
 
     pid_file, stopped = tmp_path / "pid", tmp_path / "stopped"
-    group = Supervisor.commands([("first", [sys.executable, "-c", CHILD, str(pid_file), str(stopped)]),
-                                 ("second", [str(tmp_path / "no-such-program")])],
-                                stop_timeout=10, out=io.StringIO())
+    group = Supervisor.commands(
+        [
+            ("first", [sys.executable, "-c", CHILD, str(pid_file), str(stopped)]),
+            ("second", [str(tmp_path / "no-such-program")]),
+        ],
+        stop_timeout=10,
+        out=io.StringIO(),
+    )
     with pytest.raises(FileNotFoundError):
         group.run()
     assert group.children[0].returncode is not None

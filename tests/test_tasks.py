@@ -55,23 +55,32 @@ try:
 except Exception as exc:
     print(type(exc).__name__)
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert "['djworkers.E701']" in done.stdout and "django-tasks>=0.12" in done.stdout
     assert "DjworkersImproperlyConfigured" in done.stdout
 
 
-@pytest.mark.parametrize("entry, expected", [
-    ({"BACKEND": "djworkers.tasks.NoSuchBackend"}, ["djworkers.E702"]),
-    ({"BACKEND": "djworkers.tasks.TaskBackend", "QUEUES": []}, ["djworkers.E703"]),
-    ({"BACKEND": "djworkers.tasks.TaskBackend", "QUEUES": "default"}, ["djworkers.E703"]),
-    ({"BACKEND": "djworkers.tasks.TaskBackend", "OPTIONS": {"RETRIES": 3}}, ["djworkers.E704"]),
-    ({"BACKEND": "djworkers.tasks.TaskBackend", "OPTIONS": {"ENQUEUE_ON_COMMIT": "yes"}}, ["djworkers.E704"]),
-    ({"BACKEND": "djworkers.tasks.RedisBackend"}, ["djworkers.E705"]),  # the queue is "database"
-    ({"BACKEND": "djworkers.tasks.DatabaseBackend", "QUEUES": ["default", "mail"]}, []),
-    ({"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}, []),  # not ours
-])
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"BACKEND": "djworkers.tasks.NoSuchBackend"}, ["djworkers.E702"]),
+        ({"BACKEND": "djworkers.tasks.TaskBackend", "QUEUES": []}, ["djworkers.E703"]),
+        ({"BACKEND": "djworkers.tasks.TaskBackend", "QUEUES": "default"}, ["djworkers.E703"]),
+        ({"BACKEND": "djworkers.tasks.TaskBackend", "OPTIONS": {"RETRIES": 3}}, ["djworkers.E704"]),
+        ({"BACKEND": "djworkers.tasks.TaskBackend", "OPTIONS": {"ENQUEUE_ON_COMMIT": "yes"}}, ["djworkers.E704"]),
+        ({"BACKEND": "djworkers.tasks.RedisBackend"}, ["djworkers.E705"]),  # the queue is "database"
+        ({"BACKEND": "djworkers.tasks.DatabaseBackend", "QUEUES": ["default", "mail"]}, []),
+        ({"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}, []),  # not ours
+    ],
+)
 def test_misconfigured_tasks_entries_are_check_errors(entry, expected):
     """T1: a misconfigured djworkers ``TASKS`` entry is a djworkers check error (E702-E705), naming it."""
     with override_settings(TASKS={"default": entry}):

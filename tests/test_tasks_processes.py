@@ -24,7 +24,8 @@ from djworkers.tasks import compat
 from tests.utils import run, spawn, wait_until
 
 pytestmark = [
-    pytest.mark.slow, pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not compat.AVAILABLE, reason=compat.MISSING),
 ]
 
@@ -49,8 +50,9 @@ class Env:
         return process
 
     def burst(self, *args: str):
-        result = run(["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args], settings=self.settings,
-                     timeout=120)
+        result = run(
+            ["queue_consumer", *FAST_POLL, "--no-periodic", "--burst", *args], settings=self.settings, timeout=120
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 
@@ -65,8 +67,11 @@ def env(request, tmp_path):
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
     settings = {
-        "DJWORKERS": {"WORKER": {"SHUTDOWN_TIMEOUT": 15, "HEARTBEAT_INTERVAL": 0.5}, "QUEUE": queue,
-                      "STATS": {"ENABLED": False}},
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 15, "HEARTBEAT_INTERVAL": 0.5},
+            "QUEUE": queue,
+            "STATS": {"ENABLED": False},
+        },
         "TASKS": {"default": {"BACKEND": BACKENDS[request.param], "QUEUES": ["default", "other"]}},
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
@@ -98,7 +103,8 @@ def test_mail_task_with_run_after(env, consumers):
 
     run_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
     result = email_users.using(run_after=run_after).enqueue(
-        emails=["someone@example.com"], subject="You have a message", message="Hello there!")
+        emails=["someone@example.com"], subject="You have a message", message="Hello there!"
+    )
     assert result.status == "READY" and result.task.run_after == run_after
     consumers.append(env.consumer())
     mail_dir = Path(env.settings["EMAIL_FILE_PATH"])
@@ -127,8 +133,7 @@ def test_result_fetched_by_id_in_another_process(env):
     """T1: the id is all another process needs: a subprocess enqueues, a consumer runs, we read it."""
     from tests.tasksapp.tasks import calculate_meaning_of_life
 
-    script = ("from tests.tasksapp.tasks import calculate_meaning_of_life as t; "
-              "print('ID=' + t.enqueue().id)")
+    script = "from tests.tasksapp.tasks import calculate_meaning_of_life as t; print('ID=' + t.enqueue().id)"
     produced = run(["shell", "-c", script], settings=env.settings)
     assert produced.returncode == 0, produced.stderr
     result_id = produced.stdout.split("ID=")[1].split()[0]

@@ -474,7 +474,7 @@ def test_dropped_connection_between_jobs_does_not_fail_the_next_job(tmp_path, mo
     try:
         source.enqueue(Message("core.backend_pid"))
         wait_until(lambda: len(results.values) == 1, timeout=10)
-        (name, first_pid), = results.values
+        ((name, first_pid),) = results.values
         assert name == "core.backend_pid" and isinstance(first_pid, int)
 
         if conn_max_age == 0:

@@ -61,15 +61,22 @@ def test_both_decorator_forms_leave_the_function_callable_and_add_the_calls(clea
         assert callable(function.delay) and callable(function.async_) and callable(function.after)
         assert getattr(function, "async") == function.delay
         assert registry.get(function.name).door == "ztask"
-    assert double.name == f"{__name__}.test_both_decorator_forms_leave_the_function_callable_and_add_the_calls.<locals>.double"
+    assert (
+        double.name
+        == f"{__name__}.test_both_decorator_forms_leave_the_function_callable_and_add_the_calls.<locals>.double"
+    )
     assert double.__doc__ is None and double.__name__ == "double"
 
 
 def test_delay_async_and_after_push_signed_messages(pull):
     """Z1: each call sends one signed envelope naming the task; .after carries its due time."""
     before = time.time()
-    ids = [tasks.print_this.delay("a"), tasks.print_this.async_("b"), getattr(tasks.print_this, "async")("c"),
-           tasks.print_this.after(2.5, what_to_print="d")]
+    ids = [
+        tasks.print_this.delay("a"),
+        tasks.print_this.async_("b"),
+        getattr(tasks.print_this, "async")("c"),
+        tasks.print_this.after(2.5, what_to_print="d"),
+    ]
     messages = frames_of(pull, 4)
     assert [m.id for m in messages] == ids
     assert [m.name for m in messages] == ["tests.testapp.tasks.print_this"] * 4
@@ -78,8 +85,10 @@ def test_delay_async_and_after_push_signed_messages(pull):
     assert messages[0].eta is None and before + 2.5 <= messages[3].eta <= time.time() + 2.5
 
 
-@pytest.mark.parametrize("seconds, error", [(-1, ValueError), ("5", TypeError), (None, TypeError),
-                                            (True, TypeError), (float("nan"), TypeError)])
+@pytest.mark.parametrize(
+    "seconds, error",
+    [(-1, ValueError), ("5", TypeError), (None, TypeError), (True, TypeError), (float("nan"), TypeError)],
+)
 def test_after_rejects_a_bad_delay_at_the_call(pull, seconds, error):
     """Z1: a negative or non-number delay is an error at the call, not a dropped job."""
     with pytest.raises(error, match=r"print_this.after\(seconds"):
@@ -120,7 +129,9 @@ def test_delay_without_a_ztaskd_raises_within_the_send_timeout():
     with ztask(URL=url, SEND_TIMEOUT=0.3):
         try:
             started = time.monotonic()
-            with pytest.raises(ZtaskUnavailable, match=r'No ztaskd at .* within 0.3 s \(DJWORKERS\["ZTASK"\]\["SEND_TIMEOUT"\]\)'):
+            with pytest.raises(
+                ZtaskUnavailable, match=r'No ztaskd at .* within 0.3 s \(DJWORKERS\["ZTASK"\]\["SEND_TIMEOUT"\]\)'
+            ):
                 tasks.print_this.delay("nobody")
             assert 0.25 <= time.monotonic() - started < 1.5
         finally:
@@ -206,27 +217,36 @@ def test_worker_urls_connect_to_every_node_and_skip_one_that_is_down():
 # -- settings ---------------------------------------------------------------------------------------------
 def test_old_ztaskd_settings_are_honoured():
     """Z5: the old flat names of django-ztask map to DJWORKERS["ZTASK"] (check W001 warns)."""
-    with override_settings(ZTASKD_URL="tcp://127.0.0.1:7777", ZTASKD_RETRY_COUNT=2, ZTASKD_RETRY_AFTER=1,
-                           ZTASKD_ALWAYS_EAGER=True, ZTASKD_DISABLED=False, ZTASKD_ON_LOAD=("a.b",),
-                           ZTASKD_WORKER_URLS=["tcp://127.0.0.1:7778"]):
+    with override_settings(
+        ZTASKD_URL="tcp://127.0.0.1:7777",
+        ZTASKD_RETRY_COUNT=2,
+        ZTASKD_RETRY_AFTER=1,
+        ZTASKD_ALWAYS_EAGER=True,
+        ZTASKD_DISABLED=False,
+        ZTASKD_ON_LOAD=("a.b",),
+        ZTASKD_WORKER_URLS=["tcp://127.0.0.1:7778"],
+    ):
         settings = conf.section("ZTASK")
         assert settings["URL"] == "tcp://127.0.0.1:7777" and settings["RETRY_COUNT"] == 2
         assert settings["ALWAYS_EAGER"] is True and settings["ON_LOAD"] == ("a.b",)
         assert settings["WORKER_URLS"] == ["tcp://127.0.0.1:7778"]
 
 
-@pytest.mark.parametrize("values, error_id", [
-    ({"URL": "localhost:5555"}, "djworkers.E401"),
-    ({"WORKER_URLS": ["tcp://127.0.0.1:1", 5]}, "djworkers.E401"),
-    ({"RETRY_COUNT": -1}, "djworkers.E402"),
-    ({"RETRY_AFTER": "5"}, "djworkers.E403"),
-    ({"SEND_TIMEOUT": 0}, "djworkers.E403"),
-    ({"ON_LOAD": ["no.such.module.fn"]}, "djworkers.E404"),
-    ({"ON_LOAD": "tests.testapp.tasks.on_load"}, "djworkers.E404"),
-    ({"DISABLED": "yes"}, "djworkers.E405"),
-    ({"ON_UNREACHABLE": "drop"}, "djworkers.E406"),
-    ({"ALWAYS_EAGER": True, "DISABLED": True}, "djworkers.W401"),
-])
+@pytest.mark.parametrize(
+    "values, error_id",
+    [
+        ({"URL": "localhost:5555"}, "djworkers.E401"),
+        ({"WORKER_URLS": ["tcp://127.0.0.1:1", 5]}, "djworkers.E401"),
+        ({"RETRY_COUNT": -1}, "djworkers.E402"),
+        ({"RETRY_AFTER": "5"}, "djworkers.E403"),
+        ({"SEND_TIMEOUT": 0}, "djworkers.E403"),
+        ({"ON_LOAD": ["no.such.module.fn"]}, "djworkers.E404"),
+        ({"ON_LOAD": "tests.testapp.tasks.on_load"}, "djworkers.E404"),
+        ({"DISABLED": "yes"}, "djworkers.E405"),
+        ({"ON_UNREACHABLE": "drop"}, "djworkers.E406"),
+        ({"ALWAYS_EAGER": True, "DISABLED": True}, "djworkers.W401"),
+    ],
+)
 def test_checks_name_the_bad_setting(values, error_id):
     from djworkers.ztask.checks import check
 
@@ -264,8 +284,9 @@ def test_replay_of_a_failed_task_sends_it_to_a_ztaskd(pull, db):
     from djworkers.runtime.replay import replay
 
     message = Message("tests.testapp.tasks.record", args=("replayed",), attempt=5, queue="ztask:h:u")
-    failed = FailedJob.objects.create(door="ztask", backend="database", reason="exception", raw=encode(message),
-                                      name=message.name)
+    failed = FailedJob.objects.create(
+        door="ztask", backend="database", reason="exception", raw=encode(message), name=message.name
+    )
     assert "re-enqueued" in replay(failed)
     sent = frames_of(pull, 1)[0]
     assert sent.id == message.id and sent.attempt == 0 and sent.args == ("replayed",)
@@ -285,17 +306,32 @@ def test_status_section_per_node_and_admin_pages(admin_client):
     from djworkers.ztask.models import ZtaskNode
 
     queue = "ztask:host:tcp://127.0.0.1:5555"
-    ZtaskNode.objects.create(queue=queue, url="tcp://127.0.0.1:5555", host="host", received=7,
-                             last_seen=timezone.now())
-    frame = encode(Message("tests.testapp.tasks.record", args=("x",), attempt=2,
-                           options={"last_error": "Traceback ... RuntimeError: boom"}))
+    ZtaskNode.objects.create(queue=queue, url="tcp://127.0.0.1:5555", host="host", received=7, last_seen=timezone.now())
+    frame = encode(
+        Message(
+            "tests.testapp.tasks.record",
+            args=("x",),
+            attempt=2,
+            options={"last_error": "Traceback ... RuntimeError: boom"},
+        )
+    )
     QueueJob.objects.create(queue=queue, frame=frame, available_at=time.time() - 1)
     QueueJob.objects.create(queue=queue, frame=frame, available_at=time.time() + 60)
     QueueJob.objects.create(queue="default", frame=frame, available_at=time.time())  # a queue job: not ztask's
     FailedJob.objects.create(door="ztask", queue=queue, reason="exception", raw=frame)
     section = next(s for s in collect()["sections"] if s["door"] == "ztask")
-    assert section["rows"] == [{"node": "tcp://127.0.0.1:5555 (host)", "state": "up", "received": 7, "pending": 1,
-                                "scheduled": 1, "running": 0, "failed": 1, "last_seen": section["rows"][0]["last_seen"]}]
+    assert section["rows"] == [
+        {
+            "node": "tcp://127.0.0.1:5555 (host)",
+            "state": "up",
+            "received": 7,
+            "pending": 1,
+            "scheduled": 1,
+            "running": 0,
+            "failed": 1,
+            "last_seen": section["rows"][0]["last_seen"],
+        }
+    ]
     page = admin_client.get("/admin/djworkers/ztasktask/").content.decode()
     assert page.count("tests.testapp.tasks.record") == 2 and "scheduled" in page and "pending" in page
     task_id = QueueJob.objects.filter(queue=queue).first().pk

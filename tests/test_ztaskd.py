@@ -44,8 +44,13 @@ def ztaskd(tmp_path):
         argv = ["ztaskd", *([] if reload else ["--noreload"]), "-l", "INFO", *args]
         process = spawn(argv, settings=ztask_settings(url, **settings), log=tmp_path / f"{name}.log")
         started.append(process)
-        wait_until(lambda: ZtaskNode.objects.filter(url=url, pid__isnull=False, stopped=False).exists()
-                   or process.poll() is not None, timeout=30)
+        wait_until(
+            lambda: (
+                ZtaskNode.objects.filter(url=url, pid__isnull=False, stopped=False).exists()
+                or process.poll() is not None
+            ),
+            timeout=30,
+        )
         assert process.poll() is None, log(tmp_path, name)
         return process
 
@@ -62,8 +67,9 @@ def log(tmp_path, name: str = "ztaskd") -> str:
 
 
 def sending_to(url: str, **values):
-    return override_settings(DJWORKERS={"STATS": {"ENABLED": False}, "ZTASK": {"URL": url, "SEND_TIMEOUT": 5,
-                                                                              **values}})
+    return override_settings(
+        DJWORKERS={"STATS": {"ENABLED": False}, "ZTASK": {"URL": url, "SEND_TIMEOUT": 5, **values}}
+    )
 
 
 def stop_group(process, sig=signal.SIGTERM) -> int:
@@ -283,8 +289,10 @@ def test_bad_options_and_a_taken_url_are_clear_errors(ztaskd):
     """Z2: --worker-pool-size 0 and an unknown log level are refused; a second ztaskd on a URL in
     use exits with an error naming the URL."""
     url = free_url()
-    for args, expected in ((["--worker-pool-size", "0"], "must be at least 1"),
-                           (["-l", "LOUD"], "choose one of DEBUG")):
+    for args, expected in (
+        (["--worker-pool-size", "0"], "must be at least 1"),
+        (["-l", "LOUD"], "choose one of DEBUG"),
+    ):
         result = run(["ztaskd", "--noreload", *args], settings=ztask_settings(url))
         assert result.returncode != 0 and expected in result.stderr, result.stderr
     ztaskd(url)

@@ -48,8 +48,9 @@ def spawn(args: list[str], settings: dict | None = None, log: Path | None = None
     )
 
 
-def run(args: list[str], settings: dict | None = None, timeout: float = 60,
-        settings_module: str = "tests.settings") -> subprocess.CompletedProcess:
+def run(
+    args: list[str], settings: dict | None = None, timeout: float = 60, settings_module: str = "tests.settings"
+) -> subprocess.CompletedProcess:
     """Run ``python -m django <args>`` to completion and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "django", *args],

@@ -51,11 +51,13 @@ class Pull:
 
 def ztask_settings(url: str, **ztask) -> dict:
     """``DJWORKERS`` for a ztaskd subprocess (tests/settings.py's, plus a ZTASK section)."""
-    return {"DJWORKERS": {
-        "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 0.5},
-        "STATS": {"ENABLED": False},
-        "ZTASK": {"URL": url, "RETRY_AFTER": 0.2, **ztask},
-    }}
+    return {
+        "DJWORKERS": {
+            "WORKER": {"SHUTDOWN_TIMEOUT": 10, "HEARTBEAT_INTERVAL": 0.5},
+            "STATS": {"ENABLED": False},
+            "ZTASK": {"URL": url, "RETRY_AFTER": 0.2, **ztask},
+        }
+    }
 
 
 COUNTER = """

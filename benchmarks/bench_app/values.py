@@ -3,5 +3,7 @@
 
 def report() -> dict:
     """About what a dashboard would cache: a few dozen numbers and labels."""
-    return {"title": "daily report", "rows": [{"day": day, "orders": day * 17, "revenue": day * 1234.5}
-                                               for day in range(1, 31)]}
+    return {
+        "title": "daily report",
+        "rows": [{"day": day, "orders": day * 17, "revenue": day * 1234.5} for day in range(1, 31)],
+    }

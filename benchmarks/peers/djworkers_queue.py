@@ -70,5 +70,3 @@ class DjworkersQueue(Peer):
 
     def queued(self) -> int:
         return len(self.queue_door.get_backend())
-
-

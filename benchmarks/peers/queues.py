@@ -19,8 +19,7 @@ class Huey(Peer):
         return getattr(self.app, job)
 
     def worker(self, threads: int, child, burst: bool = True):
-        return [venv_script("huey_consumer"), "benchmarks.peers.huey_app.huey", "-w", str(threads),
-                "-k", "thread"], {}
+        return [venv_script("huey_consumer"), "benchmarks.peers.huey_app.huey", "-w", str(threads), "-k", "thread"], {}
 
     def queued(self) -> int:
         return self.app.huey.pending_count()
@@ -75,8 +74,14 @@ class Dramatiq(Peer):
         return getattr(self.app, job).send
 
     def worker(self, threads: int, child, burst: bool = True):
-        return [venv_script("dramatiq"), "benchmarks.peers.dramatiq_app", "--processes", "1",
-                "--threads", str(threads)], {}
+        return [
+            venv_script("dramatiq"),
+            "benchmarks.peers.dramatiq_app",
+            "--processes",
+            "1",
+            "--threads",
+            str(threads),
+        ], {}
 
 
 class Celery(Peer):
@@ -98,10 +103,18 @@ class Celery(Peer):
     def worker(self, threads: int, child, burst: bool = True):
         if self.pool == "solo" and threads != 1:
             raise Unavailable("the solo pool runs one job at a time")
-        return [venv_script("celery"), "-A", "benchmarks.peers.celery_app", "worker", "-P", self.pool,
-                "-c", str(threads), "--loglevel", "WARNING"], {"C_FORCE_ROOT": "1"}
+        return [
+            venv_script("celery"),
+            "-A",
+            "benchmarks.peers.celery_app",
+            "worker",
+            "-P",
+            self.pool,
+            "-c",
+            str(threads),
+            "--loglevel",
+            "WARNING",
+        ], {"C_FORCE_ROOT": "1"}
 
     def queued(self) -> int:
         return workload.client().llen("celery")
-
-

@@ -44,7 +44,7 @@ class RawRedis(Peer):
 def work(client, frame: bytes) -> None:
     """The same work as :mod:`benchmarks.workload`: INCR, or for latency probes (``T<sent>|...``) record + INCR."""
     if frame.startswith(b"T"):
-        sent = float(frame[1:frame.index(b"|")])
+        sent = float(frame[1 : frame.index(b"|")])
         pipe = client.pipeline(transaction=False)
         pipe.rpush(workload.LATENCIES, time.time() - sent)
         pipe.incr(workload.COUNTER)

@@ -29,8 +29,10 @@ from .raw import work
 
 TABLE = "bench_raw_jobs"
 QUEUE = "default"
-CLAIM = (f"SELECT id, frame FROM {TABLE} WHERE queue = {{p}} AND available_at <= {{p}} "
-         f"ORDER BY priority DESC, available_at, id LIMIT 1")
+CLAIM = (
+    f"SELECT id, frame FROM {TABLE} WHERE queue = {{p}} AND available_at <= {{p}} "
+    f"ORDER BY priority DESC, available_at, id LIMIT 1"
+)
 INSERT = f"INSERT INTO {TABLE} (queue, priority, available_at, frame) VALUES ({{p}}, 0, {{p}}, {{p}})"
 DELETE = f"DELETE FROM {TABLE} WHERE id = {{p}}"
 
@@ -53,10 +55,13 @@ def connect(db: str):
     if db == "postgres":
         import psycopg
 
-        return psycopg.connect(host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
-                               port=os.environ.get("BENCH_PG_PORT", "5432"),
-                               user=os.environ.get("BENCH_PG_USER", "postgres"),
-                               dbname=os.environ["BENCH_PG_NAME"], autocommit=True)
+        return psycopg.connect(
+            host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+            port=os.environ.get("BENCH_PG_PORT", "5432"),
+            user=os.environ.get("BENCH_PG_USER", "postgres"),
+            dbname=os.environ["BENCH_PG_NAME"],
+            autocommit=True,
+        )
     import sqlite3
 
     return sqlite3.connect(os.environ["BENCH_SQLITE_PATH"], timeout=30, isolation_level=None)

@@ -23,8 +23,10 @@ class TasksDb(Peer):
             import sys
 
             if sys.version_info < (3, 12):  # benchmarks/requirements.txt installs it only there
-                raise Unavailable("django-tasks-db needs django.tasks (Django >= 6.0, Python >= 3.12); "
-                                  f"this run is on Python {sys.version_info[0]}.{sys.version_info[1]}") from exc
+                raise Unavailable(
+                    "django-tasks-db needs django.tasks (Django >= 6.0, Python >= 3.12); "
+                    f"this run is on Python {sys.version_info[0]}.{sys.version_info[1]}"
+                ) from exc
             raise Unavailable(f"django-tasks-db is not installed ({exc})") from exc
         django_setup(**self.env())
         from benchmarks.bench_app import dtasks

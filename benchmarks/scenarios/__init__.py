@@ -15,8 +15,18 @@ from ..harness import Scenario
 
 _REGISTRY: dict[str, Scenario] = {}
 #: the order scenarios run and appear in the report (modules not listed come after, by name)
-ORDER = ["enqueue", "drain", "latency", "database", "dumbwaiter", "scale-memory", "scale-processes", "backlog",
-         "guarantees", "gearman"]
+ORDER = [
+    "enqueue",
+    "drain",
+    "latency",
+    "database",
+    "dumbwaiter",
+    "scale-memory",
+    "scale-processes",
+    "backlog",
+    "guarantees",
+    "gearman",
+]
 
 
 def register(cls: type[Scenario]) -> type[Scenario]:

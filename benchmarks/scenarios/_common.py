@@ -21,8 +21,11 @@ def timed_enqueue(peer, job: str, count: int, bulk: bool = False, cap: float | N
     if bulk:
         started, cpu = time.perf_counter(), time.process_time()
         peer.bulk(job, count)
-        return {"jobs_per_s": count / (time.perf_counter() - started), "jobs": count,
-                "cpu_us_per_enqueue": (time.process_time() - cpu) / count * 1e6}
+        return {
+            "jobs_per_s": count / (time.perf_counter() - started),
+            "jobs": count,
+            "cpu_us_per_enqueue": (time.process_time() - cpu) / count * 1e6,
+        }
     enqueue = peer.enqueuer(job)
     started, cpu = time.perf_counter(), time.process_time()
     deadline = started + cap if cap else None
@@ -33,8 +36,11 @@ def timed_enqueue(peer, job: str, count: int, bulk: bool = False, cap: float | N
         done += min(100, count - done)
         if deadline and time.perf_counter() > deadline:
             break
-    return {"jobs_per_s": done / (time.perf_counter() - started), "jobs": done,
-            "cpu_us_per_enqueue": (time.process_time() - cpu) / done * 1e6}
+    return {
+        "jobs_per_s": done / (time.perf_counter() - started),
+        "jobs": done,
+        "cpu_us_per_enqueue": (time.process_time() - cpu) / done * 1e6,
+    }
 
 
 def drain(child, peer, threads: int, count: int, cap: float, fill_cap: float | None = None) -> dict[str, Any]:
@@ -65,8 +71,9 @@ def drain(child, peer, threads: int, count: int, cap: float, fill_cap: float | N
             raise RuntimeError(f"{peer.name}: {queued} of {count} jobs queued after the fill")
         process = child.spawn(command, env)
     try:
-        return dict(child.drain_rate(count, cap, [process] if peer.burst else [], workers=[process], server=True),
-                    queued=count)
+        return dict(
+            child.drain_rate(count, cap, [process] if peer.burst else [], workers=[process], server=True), queued=count
+        )
     finally:
         child.stop(process)
 

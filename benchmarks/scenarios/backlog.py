@@ -37,18 +37,23 @@ CONTENDERS = [
 class Backlog(Scenario):
     name = "backlog"
     title = "Deep backlog: the drain rate over the first and the last 10% of a deep queue"
-    description = ("N INCR jobs are queued in bulk (100,000 in a full run), then one worker process "
-                   "(`queue_consumer --burst -t 1`; the raw loops of `drain` and `database`) drains the first "
-                   "10% (`first_jobs_per_s`). The worker is stopped, every job but the last 10% in claim "
-                   "order is deleted, and a new worker drains those (`last_jobs_per_s`). `last/first` near "
-                   "1.0: the rate does not depend on the depth (the target is ≥ 1/1.3 and ≤ 1.3). Each "
-                   "window is capped in time (the rate is then over the jobs done); CPU per job is the "
-                   "worker's over each window.")
-    metrics = (Metric("last_over_first", "×", digits=2),
-               Metric("first_jobs_per_s", "jobs/s"), Metric("last_jobs_per_s", "jobs/s"),
-               Metric("first_cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("last_cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("depth", "jobs"))
+    description = (
+        "N INCR jobs are queued in bulk (100,000 in a full run), then one worker process "
+        "(`queue_consumer --burst -t 1`; the raw loops of `drain` and `database`) drains the first "
+        "10% (`first_jobs_per_s`). The worker is stopped, every job but the last 10% in claim "
+        "order is deleted, and a new worker drains those (`last_jobs_per_s`). `last/first` near "
+        "1.0: the rate does not depend on the depth (the target is ≥ 1/1.3 and ≤ 1.3). Each "
+        "window is capped in time (the rate is then over the jobs done); CPU per job is the "
+        "worker's over each window."
+    )
+    metrics = (
+        Metric("last_over_first", "×", digits=2),
+        Metric("first_jobs_per_s", "jobs/s"),
+        Metric("last_jobs_per_s", "jobs/s"),
+        Metric("first_cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("last_cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("depth", "jobs"),
+    )
     ratio_metric = "first_jobs_per_s"
     #: a 100,000-job fill and two windows take about half a minute per row: one repetition keeps
     #: `make bench` affordable (the ratio is within one measurement, the same worker and machine)
@@ -62,8 +67,9 @@ class Backlog(Scenario):
             if run.quick and (role == "ceiling" or not db):
                 continue  # the smoke run keeps to djworkers' database backend (the raw loops run elsewhere)
             skip = run.postgres_reason if db == "postgres" and not run.postgres else ""
-            rows.append(Contender(name, role, db or "redis",
-                                  {"peer": peer, "db": db, "depth": depth, "cap": cap, "skip": skip}))
+            rows.append(
+                Contender(name, role, db or "redis", {"peer": peer, "db": db, "depth": depth, "cap": cap, "skip": skip})
+            )
         return rows
 
     def measure(self, contender, params, child):
@@ -86,11 +92,15 @@ class Backlog(Scenario):
         child.redis.set(workload.COUNTER, 0)
         last = run_window(child, peer, command, env, window, params["cap"])
         clear(peer)
-        return {"last_over_first": last["jobs_per_s"] / first["jobs_per_s"],
-                "first_jobs_per_s": first["jobs_per_s"], "last_jobs_per_s": last["jobs_per_s"],
-                "first_cpu_us_per_job": first.get("cpu_us_per_job"),
-                "last_cpu_us_per_job": last.get("cpu_us_per_job"), "depth": depth,
-                "_extra": {"window": window, "first_done": first["jobs_done"], "last_done": last["jobs_done"]}}
+        return {
+            "last_over_first": last["jobs_per_s"] / first["jobs_per_s"],
+            "first_jobs_per_s": first["jobs_per_s"],
+            "last_jobs_per_s": last["jobs_per_s"],
+            "first_cpu_us_per_job": first.get("cpu_us_per_job"),
+            "last_cpu_us_per_job": last.get("cpu_us_per_job"),
+            "depth": depth,
+            "_extra": {"window": window, "first_done": first["jobs_done"], "last_done": last["jobs_done"]},
+        }
 
 
 def run_window(child, peer, command, env, window: int, cap: float) -> dict:
@@ -148,7 +158,7 @@ def keep_last(peer, keep: int) -> None:
     else:
         from djworkers.queue.models import QueueJob
 
-        ids = QueueJob.objects.order_by("-id").values_list("id", flat=True)[keep - 1:keep]
+        ids = QueueJob.objects.order_by("-id").values_list("id", flat=True)[keep - 1 : keep]
         if ids:
             QueueJob.objects.filter(id__lt=ids[0]).delete()
         from django.db import connection

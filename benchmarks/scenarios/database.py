@@ -14,20 +14,25 @@ from . import register
 class Database(Scenario):
     name = "database"
     title = "Database backends: djworkers vs django-tasks-db vs a raw claim loop"
-    description = ("One process enqueues up to N jobs one by one (or for a few seconds) through the "
-                   "ORM-backed queue (timed: enqueue, with that process's CPU per enqueue), "
-                   "then one worker process (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
-                   "`db_worker --batch`) drains them; each job INCRs a Redis counter; `cpu_us_per_job` is the "
-                   "worker's CPU per job. The database is a per-run SQLite file or a per-run PostgreSQL "
-                   "database on the local server. Raw ceilings (`benchmarks/peers/raw_db.py`): a psycopg "
-                   "loop that claims one row with `FOR UPDATE SKIP LOCKED`, INCRs and deletes the row in one "
-                   "transaction, and a sqlite3 loop doing the same in a `BEGIN IMMEDIATE` transaction; "
-                   "their enqueue is one INSERT.")
-    metrics = (Metric("drain_jobs_per_s", "jobs/s"),
-               Metric("cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("enqueue_jobs_per_s", "jobs/s"),
-               Metric("cpu_us_per_enqueue", "µs", higher_is_better=False),
-               Metric("jobs_queued", "jobs"), Metric("jobs_done", "jobs"))
+    description = (
+        "One process enqueues up to N jobs one by one (or for a few seconds) through the "
+        "ORM-backed queue (timed: enqueue, with that process's CPU per enqueue), "
+        "then one worker process (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
+        "`db_worker --batch`) drains them; each job INCRs a Redis counter; `cpu_us_per_job` is the "
+        "worker's CPU per job. The database is a per-run SQLite file or a per-run PostgreSQL "
+        "database on the local server. Raw ceilings (`benchmarks/peers/raw_db.py`): a psycopg "
+        "loop that claims one row with `FOR UPDATE SKIP LOCKED`, INCRs and deletes the row in one "
+        "transaction, and a sqlite3 loop doing the same in a `BEGIN IMMEDIATE` transaction; "
+        "their enqueue is one INSERT."
+    )
+    metrics = (
+        Metric("drain_jobs_per_s", "jobs/s"),
+        Metric("cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("enqueue_jobs_per_s", "jobs/s"),
+        Metric("cpu_us_per_enqueue", "µs", higher_is_better=False),
+        Metric("jobs_queued", "jobs"),
+        Metric("jobs_done", "jobs"),
+    )
 
     def contenders(self, run):
         count = run.count(5_000, 300)
@@ -36,10 +41,19 @@ class Database(Scenario):
         rows = []
         for db in ("sqlite", "postgres"):
             note = "" if db == "sqlite" or run.postgres else run.postgres_reason
-            for name, role in ((f"djworkers database ({db})", "djworkers"), (f"django-tasks-db ({db})", "peer"),
-                               (f"raw {db}", "ceiling")):
-                rows.append(Contender(name, role, db, {"peer": name, "db": db, "count": count, "cap": cap,
-                                                       "enqueue_cap": enqueue_cap, "skip": note}))
+            for name, role in (
+                (f"djworkers database ({db})", "djworkers"),
+                (f"django-tasks-db ({db})", "peer"),
+                (f"raw {db}", "ceiling"),
+            ):
+                rows.append(
+                    Contender(
+                        name,
+                        role,
+                        db,
+                        {"peer": name, "db": db, "count": count, "cap": cap, "enqueue_cap": enqueue_cap, "skip": note},
+                    )
+                )
         return rows
 
     def measure(self, contender, params, child):
@@ -69,9 +83,14 @@ class Database(Scenario):
         finally:
             child.stop(process)
         clear()
-        return {"drain_jobs_per_s": drained["jobs_per_s"], "cpu_us_per_job": drained.get("cpu_us_per_job"),
-                "enqueue_jobs_per_s": enqueue_rate, "cpu_us_per_enqueue": enqueue_cpu,
-                "jobs_queued": count, "jobs_done": drained["jobs_done"]}
+        return {
+            "drain_jobs_per_s": drained["jobs_per_s"],
+            "cpu_us_per_job": drained.get("cpu_us_per_job"),
+            "enqueue_jobs_per_s": enqueue_rate,
+            "cpu_us_per_enqueue": enqueue_cpu,
+            "jobs_queued": count,
+            "jobs_done": drained["jobs_done"],
+        }
 
 
 def clear_database_queues() -> None:

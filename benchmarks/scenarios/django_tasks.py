@@ -14,14 +14,20 @@ from .database import clear_database_queues
 class DjangoTasks(Scenario):
     name = "tasks"
     title = "django.tasks: djworkers backends vs django-tasks-db and the queue door"
-    description = ("One process enqueues up to N `@task` jobs one by one through `task.enqueue()` "
-                   "(the queue door: `@queue_command` calls), timed: enqueue; then one worker process "
-                   "drains them with one thread (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
-                   "`db_worker --batch`); each job INCRs a Redis counter. djworkers.tasks stores every "
-                   "task's result (READY at enqueue, RUNNING, SUCCESSFUL), the queue door's jobs store none. "
-                   "Databases: a per-run SQLite file or PostgreSQL database; and the Redis queue.")
-    metrics = (Metric("drain_jobs_per_s", "jobs/s"), Metric("enqueue_jobs_per_s", "jobs/s"),
-               Metric("jobs_queued", "jobs"), Metric("jobs_done", "jobs"))
+    description = (
+        "One process enqueues up to N `@task` jobs one by one through `task.enqueue()` "
+        "(the queue door: `@queue_command` calls), timed: enqueue; then one worker process "
+        "drains them with one thread (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
+        "`db_worker --batch`); each job INCRs a Redis counter. djworkers.tasks stores every "
+        "task's result (READY at enqueue, RUNNING, SUCCESSFUL), the queue door's jobs store none. "
+        "Databases: a per-run SQLite file or PostgreSQL database; and the Redis queue."
+    )
+    metrics = (
+        Metric("drain_jobs_per_s", "jobs/s"),
+        Metric("enqueue_jobs_per_s", "jobs/s"),
+        Metric("jobs_queued", "jobs"),
+        Metric("jobs_done", "jobs"),
+    )
 
     def contenders(self, run):
         count = run.count(5_000, 300)
@@ -30,8 +36,7 @@ class DjangoTasks(Scenario):
         rows = []
         groups = {
             "sqlite": ("djworkers.tasks (sqlite)", "django-tasks-db (sqlite)", "djworkers database (sqlite)"),
-            "postgres": ("djworkers.tasks (postgres)", "django-tasks-db (postgres)",
-                         "djworkers database (postgres)"),
+            "postgres": ("djworkers.tasks (postgres)", "django-tasks-db (postgres)", "djworkers database (postgres)"),
             "redis": ("djworkers.tasks (redis)", "djworkers"),
         }
         for group, names in groups.items():
@@ -42,9 +47,14 @@ class DjangoTasks(Scenario):
                     label = f"djworkers queue door ({group})"
                 # the queue door is djworkers' own ceiling for the adapter, not a peer it loses to
                 role = "djworkers" if index == 0 else "ceiling" if label.startswith("djworkers queue") else "peer"
-                rows.append(Contender(label, role, group,
-                                      {"peer": name, "count": count, "cap": cap, "enqueue_cap": enqueue_cap,
-                                       "skip": note}))
+                rows.append(
+                    Contender(
+                        label,
+                        role,
+                        group,
+                        {"peer": name, "count": count, "cap": cap, "enqueue_cap": enqueue_cap, "skip": note},
+                    )
+                )
         return rows
 
     def measure(self, contender, params, child):
@@ -73,8 +83,12 @@ class DjangoTasks(Scenario):
         finally:
             child.stop(process)
         clear_all()
-        return {"drain_jobs_per_s": drained["jobs_per_s"], "enqueue_jobs_per_s": enqueue_rate,
-                "jobs_queued": count, "jobs_done": drained["jobs_done"]}
+        return {
+            "drain_jobs_per_s": drained["jobs_per_s"],
+            "enqueue_jobs_per_s": enqueue_rate,
+            "jobs_queued": count,
+            "jobs_done": drained["jobs_done"],
+        }
 
 
 def clear_all() -> None:

@@ -15,19 +15,25 @@ FOUR_THREADS = ["djworkers", "huey", "dramatiq", "celery (threads)"]
 class Drain(Scenario):
     name = "drain"
     title = "Drain queued jobs with one worker process"
-    description = ("N jobs that each INCR a Redis counter are queued, then one worker process is started "
-                   "the way each library's users start it; jobs/s is timed from the first job done to the "
-                   "last (worker start-up excluded). Slow contenders are capped: filling one by one stops "
-                   "after a few seconds (`queued`), draining after a few more (`jobs_done`), and the rate "
-                   "is over the jobs done. Raw "
-                   "ceilings: a redis-py BRPOP + INCR loop, one job at a time; a pyzmq PULL + INCR loop. "
-                   "`cpu_us_per_job`: user + system CPU of the worker's whole process tree over the same "
-                   "jobs, per job (steadier than the rate on a shared machine); `redis_cpu_us_per_job`: the "
-                   "redis-server's, from `INFO cpu` (what the queue's scripts cost the server; the job's INCR "
-                   "and the harness's polling of the counter are in every row alike).")
-    metrics = (Metric("jobs_per_s", "jobs/s"), Metric("cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("redis_cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("jobs_done", "jobs"), Metric("queued", "jobs"))
+    description = (
+        "N jobs that each INCR a Redis counter are queued, then one worker process is started "
+        "the way each library's users start it; jobs/s is timed from the first job done to the "
+        "last (worker start-up excluded). Slow contenders are capped: filling one by one stops "
+        "after a few seconds (`queued`), draining after a few more (`jobs_done`), and the rate "
+        "is over the jobs done. Raw "
+        "ceilings: a redis-py BRPOP + INCR loop, one job at a time; a pyzmq PULL + INCR loop. "
+        "`cpu_us_per_job`: user + system CPU of the worker's whole process tree over the same "
+        "jobs, per job (steadier than the rate on a shared machine); `redis_cpu_us_per_job`: the "
+        "redis-server's, from `INFO cpu` (what the queue's scripts cost the server; the job's INCR "
+        "and the harness's polling of the counter are in every row alike)."
+    )
+    metrics = (
+        Metric("jobs_per_s", "jobs/s"),
+        Metric("cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("redis_cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("jobs_done", "jobs"),
+        Metric("queued", "jobs"),
+    )
 
     def contenders(self, run):
         count = run.count(20_000, 1_000)
@@ -38,9 +44,14 @@ class Drain(Scenario):
             group = "1 thread" if threads == 1 else f"{threads} threads"
             for name in names:
                 role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
-                rows.append(Contender(f"{name}, {group}", role, group,
-                                      {"peer": name, "threads": threads, "count": count, "cap": cap,
-                                       "fill_cap": fill_cap}))
+                rows.append(
+                    Contender(
+                        f"{name}, {group}",
+                        role,
+                        group,
+                        {"peer": name, "threads": threads, "count": count, "cap": cap, "fill_cap": fill_cap},
+                    )
+                )
         return rows
 
     def measure(self, contender, params, child):

@@ -15,34 +15,55 @@ NAME = "bench_report"
 class Dumbwaiter(Scenario):
     name = "dumbwaiter"
     title = "Reading a cached value: dumbwaiter.get_value vs cache.get vs a database query"
-    description = ("The value (a 30-row report dict) is computed once by `run_dumbwaiter --once`; then one "
-                   "process reads it N times. `cache.get` reads the same object from the same cache "
-                   "backend; the database row is a one-row ORM query by primary key. Ratios: the raw "
-                   "read's cost / get_value's cost (1.0 = free; the target is ≥ 0.83, i.e. get_value ≤ 1.2× "
-                   "cache.get). `cpu_us_per_call`: the reading process's CPU per call (the rest of the time is "
-                   "waiting for the cache or database server).")
-    metrics = (Metric("us_per_call", "µs", higher_is_better=False, digits=2),
-               Metric("cpu_us_per_call", "µs", higher_is_better=False, digits=2))
+    description = (
+        "The value (a 30-row report dict) is computed once by `run_dumbwaiter --once`; then one "
+        "process reads it N times. `cache.get` reads the same object from the same cache "
+        "backend; the database row is a one-row ORM query by primary key. Ratios: the raw "
+        "read's cost / get_value's cost (1.0 = free; the target is ≥ 0.83, i.e. get_value ≤ 1.2× "
+        "cache.get). `cpu_us_per_call`: the reading process's CPU per call (the rest of the time is "
+        "waiting for the cache or database server)."
+    )
+    metrics = (
+        Metric("us_per_call", "µs", higher_is_better=False, digits=2),
+        Metric("cpu_us_per_call", "µs", higher_is_better=False, digits=2),
+    )
 
     def contenders(self, run):
         reads = run.count(20_000, 2_000)
         queries = run.count(3_000, 300)
         rows = []
         for alias, label in (("default", "locmem"), ("redis", "redis")):
-            rows.append(Contender(f"get_value ({label})", "djworkers", label,
-                                  {"kind": "get_value", "alias": alias, "count": reads}))
-            rows.append(Contender(f"cache.get ({label})", "ceiling", label,
-                                  {"kind": "cache", "alias": alias, "count": reads}))
-        rows.append(Contender("database query (sqlite)", "peer", "locmem",
-                              {"kind": "query", "alias": "default", "db": "sqlite", "count": queries}))
+            rows.append(
+                Contender(
+                    f"get_value ({label})", "djworkers", label, {"kind": "get_value", "alias": alias, "count": reads}
+                )
+            )
+            rows.append(
+                Contender(f"cache.get ({label})", "ceiling", label, {"kind": "cache", "alias": alias, "count": reads})
+            )
+        rows.append(
+            Contender(
+                "database query (sqlite)",
+                "peer",
+                "locmem",
+                {"kind": "query", "alias": "default", "db": "sqlite", "count": queries},
+            )
+        )
         if run.postgres:
-            rows.append(Contender("database query (postgres)", "peer", "locmem",
-                                  {"kind": "query", "alias": "default", "db": "postgres", "count": queries}))
+            rows.append(
+                Contender(
+                    "database query (postgres)",
+                    "peer",
+                    "locmem",
+                    {"kind": "query", "alias": "default", "db": "postgres", "count": queries},
+                )
+            )
         return rows
 
     def measure(self, contender, params, child):
-        django_setup(BENCH_DUMBWAITER_CACHE=params["alias"], BENCH_DB=params.get("db", "sqlite"),
-                     BENCH_QUEUE_BACKEND="redis")
+        django_setup(
+            BENCH_DUMBWAITER_CACHE=params["alias"], BENCH_DB=params.get("db", "sqlite"), BENCH_QUEUE_BACKEND="redis"
+        )
         from django.core.cache import caches
         from django.core.management import call_command
 
@@ -74,5 +95,7 @@ class Dumbwaiter(Scenario):
         started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             read()
-        return {"us_per_call": (time.perf_counter() - started) / count * 1e6,
-                "cpu_us_per_call": (time.process_time() - cpu) / count * 1e6}
+        return {
+            "us_per_call": (time.perf_counter() - started) / count * 1e6,
+            "cpu_us_per_call": (time.process_time() - cpu) / count * 1e6,
+        }

@@ -15,14 +15,18 @@ BULK = ["djworkers", "rq", "raw redis"]  # the others have no batch-enqueue API
 class Enqueue(Scenario):
     name = "enqueue"
     title = "Enqueue no-op jobs from one process"
-    description = ("One process enqueues N no-op jobs through each library's client API onto the private "
-                   "Redis (no worker running), up to N jobs or a few seconds, whichever comes first. Bulk uses the batch API where one exists (djworkers "
-                   "`get_backend().write_many`, RQ `enqueue_many`, a raw redis-py pipeline). Raw zmq "
-                   "sends to a PULL socket in another process. `cpu_us_per_enqueue`: the enqueuing process's "
-                   "CPU time (user + system) per job.")
-    metrics = (Metric("jobs_per_s", "jobs/s"),
-               Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1),
-               Metric("jobs", "jobs"))
+    description = (
+        "One process enqueues N no-op jobs through each library's client API onto the private "
+        "Redis (no worker running), up to N jobs or a few seconds, whichever comes first. Bulk uses the batch API where one exists (djworkers "
+        "`get_backend().write_many`, RQ `enqueue_many`, a raw redis-py pipeline). Raw zmq "
+        "sends to a PULL socket in another process. `cpu_us_per_enqueue`: the enqueuing process's "
+        "CPU time (user + system) per job."
+    )
+    metrics = (
+        Metric("jobs_per_s", "jobs/s"),
+        Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1),
+        Metric("jobs", "jobs"),
+    )
 
     def contenders(self, run):
         count = run.count(20_000, 2_000)
@@ -30,12 +34,12 @@ class Enqueue(Scenario):
         rows = []
         for name in ONE_BY_ONE:
             role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
-            rows.append(Contender(name, role, "one by one", {"peer": name, "count": count, "bulk": False,
-                                                                    "cap": cap}))
+            rows.append(Contender(name, role, "one by one", {"peer": name, "count": count, "bulk": False, "cap": cap}))
         for name in BULK:
             role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
-            rows.append(Contender(f"{name} bulk", role, "bulk", {"peer": name, "count": count, "bulk": True,
-                                                                               "cap": cap}))
+            rows.append(
+                Contender(f"{name} bulk", role, "bulk", {"peer": name, "count": count, "bulk": True, "cap": cap})
+            )
         return rows
 
     def measure(self, contender, params, child):

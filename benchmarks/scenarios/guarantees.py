@@ -39,27 +39,41 @@ PIECES = [
 class Guarantees(Scenario):
     name = "guarantees"
     title = "What signing and at-least-once cost, per job"
-    description = ("Pieces of the Redis per-job path timed in one process, no worker: CPU of this process "
-                   "per operation (`cpu_us`), and for the rows that take jobs the redis-server's CPU per job "
-                   "(`redis_cpu_us`, from `INFO cpu`; each taken job also INCRs the counter, as in `drain`). "
-                   "Signing is `sign` at enqueue plus `unsign` before decoding; at-least-once is the "
-                   "difference between taking a job with a lease and acknowledging it, and taking it for good "
-                   "(`read()`), and batching (`fetch(4)`, what a worker takes per thread) is what pays for "
-                   "it. The ratio column compares each piece with the row of its group.")
-    metrics = (Metric("cpu_us", "µs", higher_is_better=False, digits=1),
-               Metric("redis_cpu_us", "µs", higher_is_better=False, digits=1),
-               Metric("ops", "ops"))
+    description = (
+        "Pieces of the Redis per-job path timed in one process, no worker: CPU of this process "
+        "per operation (`cpu_us`), and for the rows that take jobs the redis-server's CPU per job "
+        "(`redis_cpu_us`, from `INFO cpu`; each taken job also INCRs the counter, as in `drain`). "
+        "Signing is `sign` at enqueue plus `unsign` before decoding; at-least-once is the "
+        "difference between taking a job with a lease and acknowledging it, and taking it for good "
+        "(`read()`), and batching (`fetch(4)`, what a worker takes per thread) is what pays for "
+        "it. The ratio column compares each piece with the row of its group."
+    )
+    metrics = (
+        Metric("cpu_us", "µs", higher_is_better=False, digits=1),
+        Metric("redis_cpu_us", "µs", higher_is_better=False, digits=1),
+        Metric("ops", "ops"),
+    )
 
     def contenders(self, run):
         ops = run.count(20_000, 2_000)
-        groups = {"encode": "signing", "sign": "signing", "decode": "verifying", "unsign": "verifying",
-                  "fetch1": "taking", "read": "taking", "fetch4": "taking", "brpop": "taking"}
+        groups = {
+            "encode": "signing",
+            "sign": "signing",
+            "decode": "verifying",
+            "unsign": "verifying",
+            "fetch1": "taking",
+            "read": "taking",
+            "fetch4": "taking",
+            "brpop": "taking",
+        }
         leaders = {"encode", "decode", "fetch1"}
         # "part": a piece of the path or a reference, not a competitor (no loss is reported for it)
         quick = {"encode", "decode", "fetch1", "read"}  # --quick: one child per row, keep it short
-        return [Contender(label, "djworkers" if piece in leaders else "part", groups[piece],
-                          {"piece": piece, "ops": ops}) for label, piece in PIECES
-                if not run.quick or piece in quick]
+        return [
+            Contender(label, "djworkers" if piece in leaders else "part", groups[piece], {"piece": piece, "ops": ops})
+            for label, piece in PIECES
+            if not run.quick or piece in quick
+        ]
 
     def measure(self, contender, params, child):
         django_setup(BENCH_QUEUE_BACKEND="redis", BENCH_DB="sqlite")
@@ -76,8 +90,12 @@ class Guarantees(Scenario):
         body = unsign(frame)
         if piece in ("encode", "sign", "decode", "unsign"):
             message = Message(name)
-            step = {"encode": lambda: encode(message), "sign": lambda: sign(body),
-                    "decode": lambda: decode(frame), "unsign": lambda: unsign(frame)}[piece]
+            step = {
+                "encode": lambda: encode(message),
+                "sign": lambda: sign(body),
+                "decode": lambda: decode(frame),
+                "unsign": lambda: unsign(frame),
+            }[piece]
             for _ in range(200):
                 step()
             started = time.process_time()
@@ -100,6 +118,7 @@ class Guarantees(Scenario):
             backend = get_backend()
             peer.bulk("incr", ops)
             if piece == "read":
+
                 def take() -> int:
                     backend.read()
                     client.incr(workload.COUNTER)
@@ -113,6 +132,7 @@ class Guarantees(Scenario):
                         client.incr(workload.COUNTER)
                         backend.ack_soon(delivery)
                     return len(deliveries)
+
         server_before = redis_cpu(client)
         started, done = time.process_time(), 0
         while done < ops:

@@ -16,17 +16,21 @@ NAMES = ["djworkers", "huey", "rq", "dramatiq", "celery (solo)", "raw redis", "r
 class Latency(Scenario):
     name = "latency"
     title = "Latency, enqueue to job start, at a steady light rate"
-    description = ("A running, idle worker (one process, one thread; RQ's default forking worker) receives "
-                   "jobs enqueued at a fixed rate; each job records `time.time() - enqueued_at` as its "
-                   "first act. Percentiles over all jobs of the run. A worker that falls behind the rate is "
-                   "given a few seconds after the last enqueue; probes still queued then count with the "
-                   "time they had waited so far, and the row says its percentiles are lower bounds. "
-                   "`cpu_us_per_job`: the worker's CPU from the first probe to the last, idle waits "
-                   "between probes included, per probe; `cpu_us_per_enqueue`: the sender's.")
-    metrics = (Metric("p50_ms", "ms", higher_is_better=False, digits=2),
-               Metric("p99_ms", "ms", higher_is_better=False, digits=2),
-               Metric("cpu_us_per_job", "µs", higher_is_better=False),
-               Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1))
+    description = (
+        "A running, idle worker (one process, one thread; RQ's default forking worker) receives "
+        "jobs enqueued at a fixed rate; each job records `time.time() - enqueued_at` as its "
+        "first act. Percentiles over all jobs of the run. A worker that falls behind the rate is "
+        "given a few seconds after the last enqueue; probes still queued then count with the "
+        "time they had waited so far, and the row says its percentiles are lower bounds. "
+        "`cpu_us_per_job`: the worker's CPU from the first probe to the last, idle waits "
+        "between probes included, per probe; `cpu_us_per_enqueue`: the sender's."
+    )
+    metrics = (
+        Metric("p50_ms", "ms", higher_is_better=False, digits=2),
+        Metric("p99_ms", "ms", higher_is_better=False, digits=2),
+        Metric("cpu_us_per_job", "µs", higher_is_better=False),
+        Metric("cpu_us_per_enqueue", "µs", higher_is_better=False, digits=1),
+    )
 
     def contenders(self, run):
         count = run.count(600, 200)
@@ -34,8 +38,9 @@ class Latency(Scenario):
         rows = []
         for name in NAMES:
             role = "djworkers" if name == "djworkers" else "ceiling" if name.startswith("raw") else "peer"
-            rows.append(Contender(name, role, "", {"peer": name, "count": count, "rate": rate,
-                                                   "wait": run.count(10, 3)}))
+            rows.append(
+                Contender(name, role, "", {"peer": name, "count": count, "rate": rate, "wait": run.count(10, 3)})
+            )
         return rows
 
     def measure(self, contender, params, child):
@@ -85,6 +90,10 @@ class Latency(Scenario):
             latencies += [(now - at) * 1000 for at in sent[-unstarted:]]
             extra.update(unstarted=unstarted, percentiles="lower bounds (worker fell behind)")
         ran = max(1, child.done())
-        return {"p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
-                "cpu_us_per_job": worker_cpu_used / ran * 1e6, "cpu_us_per_enqueue": enqueue_cpu,
-                "_extra": extra}
+        return {
+            "p50_ms": percentile(latencies, 0.50),
+            "p99_ms": percentile(latencies, 0.99),
+            "cpu_us_per_job": worker_cpu_used / ran * 1e6,
+            "cpu_us_per_enqueue": enqueue_cpu,
+            "_extra": extra,
+        }

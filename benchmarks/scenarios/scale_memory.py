@@ -31,23 +31,29 @@ def footprint(pid: int) -> tuple[float, int]:
 class ScaleMemory(Scenario):
     name = "scale-memory"
     title = "Worker footprint after many jobs (RSS, open fds)"
-    description = ("One long-running worker process (1 thread) gets batches of INCR jobs; its RSS and open "
-                   "file descriptors (with its children's) are read after warm-up (0), and after 50k and "
-                   "100k jobs. One repetition: this is a trajectory, not a timing. A leak shows as growth. "
-                   "`cpu_us_per_job`: the worker's CPU over all the jobs, idle waits included.")
-    metrics = (Metric("rss_mib_100k", "MiB", higher_is_better=False, digits=1),
-               Metric("rss_mib_0", "MiB", higher_is_better=False, digits=1),
-               Metric("rss_mib_50k", "MiB", higher_is_better=False, digits=1),
-               Metric("fds_0", "fds", higher_is_better=False),
-               Metric("fds_50k", "fds", higher_is_better=False),
-               Metric("fds_100k", "fds", higher_is_better=False),
-               Metric("cpu_us_per_job", "µs", higher_is_better=False))
+    description = (
+        "One long-running worker process (1 thread) gets batches of INCR jobs; its RSS and open "
+        "file descriptors (with its children's) are read after warm-up (0), and after 50k and "
+        "100k jobs. One repetition: this is a trajectory, not a timing. A leak shows as growth. "
+        "`cpu_us_per_job`: the worker's CPU over all the jobs, idle waits included."
+    )
+    metrics = (
+        Metric("rss_mib_100k", "MiB", higher_is_better=False, digits=1),
+        Metric("rss_mib_0", "MiB", higher_is_better=False, digits=1),
+        Metric("rss_mib_50k", "MiB", higher_is_better=False, digits=1),
+        Metric("fds_0", "fds", higher_is_better=False),
+        Metric("fds_50k", "fds", higher_is_better=False),
+        Metric("fds_100k", "fds", higher_is_better=False),
+        Metric("cpu_us_per_job", "µs", higher_is_better=False),
+    )
     repetitions = 1
 
     def contenders(self, run):
         step = run.count(50_000, 1_000)
-        return [Contender(name, "djworkers" if name == "djworkers" else "peer", "",
-                          {"peer": name, "step": step}) for name in NAMES]
+        return [
+            Contender(name, "djworkers" if name == "djworkers" else "peer", "", {"peer": name, "step": step})
+            for name in NAMES
+        ]
 
     def measure(self, contender, params, child):
         peer = peers.get(params["peer"])

@@ -18,38 +18,60 @@ from . import register
 from ._common import drain
 
 #: A PULL socket that only receives: the sender's rate is not limited by the receiver's work.
-SINK = ("import sys, zmq\nsocket = zmq.Context().socket(zmq.PULL)\nsocket.bind(sys.argv[1])\n"
-        "print('ready', flush=True)\nwhile True:\n    socket.recv()\n")
+SINK = (
+    "import sys, zmq\nsocket = zmq.Context().socket(zmq.PULL)\nsocket.bind(sys.argv[1])\n"
+    "print('ready', flush=True)\nwhile True:\n    socket.recv()\n"
+)
 
 
 @register
 class Ztask(Scenario):
     name = "ztask"
     title = "ztask over ZeroMQ: .delay() rate, ztaskd drain"
-    description = ("`.delay()`: one process calls `incr.delay()` N times (envelope, signature, one PUSH "
-                   "send) into a PULL socket of another process that only receives; the raw row sends the "
-                   "same signed frame with a bare pyzmq PUSH socket. Drain: ztaskd (`--worker-pool-size 1`) "
-                   "(`--worker-pool-size 1 --prefetch 4`, the queue consumer's default batch) is started, N `incr` tasks are sent with `.delay()`, and jobs/s is timed from the first "
-                   "INCR to the last: every message is written ahead to the database before it runs. The "
-                   "database backend row drains N queued jobs with `queue_consumer --burst -t 1` on the same "
-                   "database; the raw row is a pyzmq PULL + INCR loop (no database, no envelope).")
+    description = (
+        "`.delay()`: one process calls `incr.delay()` N times (envelope, signature, one PUSH "
+        "send) into a PULL socket of another process that only receives; the raw row sends the "
+        "same signed frame with a bare pyzmq PUSH socket. Drain: ztaskd (`--worker-pool-size 1`) "
+        "(`--worker-pool-size 1 --prefetch 4`, the queue consumer's default batch) is started, N `incr` tasks are sent with `.delay()`, and jobs/s is timed from the first "
+        "INCR to the last: every message is written ahead to the database before it runs. The "
+        "database backend row drains N queued jobs with `queue_consumer --burst -t 1` on the same "
+        "database; the raw row is a pyzmq PULL + INCR loop (no database, no envelope)."
+    )
     metrics = (Metric("per_s", "calls or jobs/s"), Metric("jobs", "jobs"))
 
     def contenders(self, run):
         count = run.count(20_000, 500)
         cap = run.count(6, 1)
-        rows = [Contender(".delay()", "djworkers", "send", {"mode": "delay", "count": run.count(50_000, 2_000)}),
-                Contender("raw pyzmq send, same frame", "ceiling", "send",
-                          {"mode": "raw_send", "count": run.count(50_000, 2_000)})]
+        rows = [
+            Contender(".delay()", "djworkers", "send", {"mode": "delay", "count": run.count(50_000, 2_000)}),
+            Contender(
+                "raw pyzmq send, same frame", "ceiling", "send", {"mode": "raw_send", "count": run.count(50_000, 2_000)}
+            ),
+        ]
         for db in ("sqlite", "postgres"):
             skip = "" if db == "sqlite" or run.postgres else run.postgres_reason
             group = f"drain ({db})"
-            rows.append(Contender(f"ztaskd ({db})", "djworkers", group,
-                                  {"mode": "ztaskd", "db": db, "count": count, "cap": cap, "skip": skip}))
-            rows.append(Contender(f"djworkers database backend ({db})", "peer", group,
-                                  {"mode": "database", "db": db, "count": count, "cap": cap, "skip": skip}))
-        rows.append(Contender("raw zmq PULL loop", "ceiling", "drain (sqlite)",
-                              {"mode": "raw_pull", "count": count, "cap": cap}))
+            rows.append(
+                Contender(
+                    f"ztaskd ({db})",
+                    "djworkers",
+                    group,
+                    {"mode": "ztaskd", "db": db, "count": count, "cap": cap, "skip": skip},
+                )
+            )
+            rows.append(
+                Contender(
+                    f"djworkers database backend ({db})",
+                    "peer",
+                    group,
+                    {"mode": "database", "db": db, "count": count, "cap": cap, "skip": skip},
+                )
+            )
+        rows.append(
+            Contender(
+                "raw zmq PULL loop", "ceiling", "drain (sqlite)", {"mode": "raw_pull", "count": count, "cap": cap}
+            )
+        )
         return rows
 
     def measure(self, contender, params, child):
@@ -57,8 +79,9 @@ class Ztask(Scenario):
             raise Unavailable(params["skip"])
         mode = params["mode"]
         if mode == "database":
-            return _rename(drain(child, peers.get(f"djworkers database ({params['db']})"), 1, params["count"],
-                                 params["cap"]))
+            return _rename(
+                drain(child, peers.get(f"djworkers database ({params['db']})"), 1, params["count"], params["cap"])
+            )
         if mode == "raw_pull":
             return _rename(drain(child, peers.get("raw zmq"), 1, params["count"], params["cap"]))
         incr = _setup(params.get("db", "sqlite"))
@@ -142,9 +165,10 @@ def _ztaskd(child, incr, params: dict) -> dict:
     QueueJob.objects.filter(queue__startswith="ztask:").delete()
     child.flush()
     url = _free_url()
-    process = child.spawn(child.manage("ztaskd", "--noreload", "--url", url, "--worker-pool-size", "1",
-                                        "--prefetch", "4"),
-                          {"BENCH_DB": params["db"], "BENCH_QUEUE_BACKEND": "database"})
+    process = child.spawn(
+        child.manage("ztaskd", "--noreload", "--url", url, "--worker-pool-size", "1", "--prefetch", "4"),
+        {"BENCH_DB": params["db"], "BENCH_QUEUE_BACKEND": "database"},
+    )
     from django.db import connections
 
     connections.close_all()  # SQLite: let ztaskd have the file

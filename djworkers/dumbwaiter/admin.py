@@ -59,11 +59,30 @@ class CachedErrorInline(_ReadOnlyInline):
 
 @admin.register(CachedFunction)
 class CachedFunctionAdmin(admin.ModelAdmin):
-    list_display = ("name", "configured", "age", "last_size", "last_success_at", "short_error", "last_error_at",
-                    "running")
+    list_display = (
+        "name",
+        "configured",
+        "age",
+        "last_size",
+        "last_success_at",
+        "short_error",
+        "last_error_at",
+        "running",
+    )
     search_fields = ("name", "last_error")
-    readonly_fields = ("name", "configured", "age", "last_success_at", "last_duration", "last_size",
-                       "last_error", "last_error_at", "running_until", "running_on", "refresh_requested_at")
+    readonly_fields = (
+        "name",
+        "configured",
+        "age",
+        "last_success_at",
+        "last_duration",
+        "last_size",
+        "last_error",
+        "last_error_at",
+        "running_until",
+        "running_on",
+        "refresh_requested_at",
+    )
     inlines = [CachedValueInline, CachedErrorInline]
     actions = ["refresh_now"]
 
@@ -100,8 +119,7 @@ class CachedFunctionAdmin(admin.ModelAdmin):
     def running(self, obj: CachedFunction) -> bool:
         return obj.running_until is not None and obj.running_until >= timezone.now()
 
-    @admin.action(description="Refresh now (ask the runner to compute the selected functions)",
-                  permissions=["change"])
+    @admin.action(description="Refresh now (ask the runner to compute the selected functions)", permissions=["change"])
     def refresh_now(self, request, queryset):
         """Hand the work to ``run_dumbwaiter`` (D8): a request never computes a function."""
         from .api import request_refresh
@@ -111,8 +129,7 @@ class CachedFunctionAdmin(admin.ModelAdmin):
             try:
                 request_refresh(row.name)
             except UnknownFunction:
-                self.message_user(request, f"Did not request {row.name}: it is no longer configured.",
-                                  messages.WARNING)
+                self.message_user(request, f"Did not request {row.name}: it is no longer configured.", messages.WARNING)
             else:
                 requested.append(row.name)
         if requested:

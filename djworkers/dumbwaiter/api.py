@@ -62,8 +62,7 @@ def _forget_cache(setting: str, **kwargs: Any) -> None:
 
 
 def _cache_down(config: Config, name: str) -> None:
-    logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name,
-                   exc_info=True)
+    logger.warning("Cache %r unavailable; reading %r from the database", config.cache_alias, name, exc_info=True)
 
 
 def _newest(config: Config, backend: Any, spec: FunctionSpec) -> tuple[Any, float] | None:
@@ -171,15 +170,17 @@ def status() -> list[dict[str, Any]]:
         success = row.last_success_at if row else None
         age = max(0.0, (now - success).total_seconds()) if success else None
         running = row is not None and row.running_until is not None and row.running_until >= now
-        result.append({
-            "name": spec.name,
-            "frequency": spec.frequency,
-            "age": age,
-            "stale": age is None or age > 2 * spec.frequency,
-            "last_error": row.last_error if row else "",
-            "last_error_at": row.last_error_at if row else None,
-            "running_on": row.running_on if row is not None and running else "",
-        })
+        result.append(
+            {
+                "name": spec.name,
+                "frequency": spec.frequency,
+                "age": age,
+                "stale": age is None or age > 2 * spec.frequency,
+                "last_error": row.last_error if row else "",
+                "last_error_at": row.last_error_at if row else None,
+                "running_on": row.running_on if row is not None and running else "",
+            }
+        )
     return result
 
 

@@ -133,15 +133,17 @@ def problems(import_functions: bool = True) -> list[Problem]:
         found.append(Problem("djworkers.E110", f'{SETTING}["THREADED"] must be True or False, got {threaded!r}.'))
     default_frequency = section.get("DEFAULT_FREQUENCY")
     if not is_positive(default_frequency):
-        found.append(Problem(
-            "djworkers.E110",
-            f'{SETTING}["DEFAULT_FREQUENCY"] must be a positive number of seconds, got {default_frequency!r}.',
-        ))
+        found.append(
+            Problem(
+                "djworkers.E110",
+                f'{SETTING}["DEFAULT_FREQUENCY"] must be a positive number of seconds, got {default_frequency!r}.',
+            )
+        )
     default_saved = section.get("DEFAULT_SAVED")
     if not is_at_least(default_saved, 1, whole=True):
-        found.append(Problem(
-            "djworkers.E110", f'{SETTING}["DEFAULT_SAVED"] must be an int >= 1, got {default_saved!r}.'
-        ))
+        found.append(
+            Problem("djworkers.E110", f'{SETTING}["DEFAULT_SAVED"] must be an int >= 1, got {default_saved!r}.')
+        )
     found += _function_problems(section.get("FUNCTIONS"), import_functions)
     found += _backend_problems(section)
     return found
@@ -150,7 +152,9 @@ def problems(import_functions: bool = True) -> list[Problem]:
 def _function_problems(functions: Any, import_functions: bool) -> list[Problem]:
     found: list[Problem] = []
     if not isinstance(functions, (list, tuple)):
-        return [Problem("djworkers.E101", f"{FUNCTIONS_SETTING} must be a list of dicts, got {type(functions).__name__}.")]
+        return [
+            Problem("djworkers.E101", f"{FUNCTIONS_SETTING} must be a list of dicts, got {type(functions).__name__}.")
+        ]
     seen: dict[str, int] = {}
     for index, entry in enumerate(functions):
         where = _describe(index, entry)
@@ -159,18 +163,23 @@ def _function_problems(functions: Any, import_functions: bool) -> list[Problem]:
             continue
         unknown = sorted(set(entry) - set(ENTRY_KEYS))
         if unknown:
-            found.append(Problem(
-                "djworkers.E103", f"{where} has unknown key(s) {', '.join(map(repr, unknown))}.",
-                hint=f"Allowed keys: {', '.join(ENTRY_KEYS)}.",
-            ))
+            found.append(
+                Problem(
+                    "djworkers.E103",
+                    f"{where} has unknown key(s) {', '.join(map(repr, unknown))}.",
+                    hint=f"Allowed keys: {', '.join(ENTRY_KEYS)}.",
+                )
+            )
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             found.append(Problem("djworkers.E104", f"{where} needs a 'name': a non-empty string, got {name!r}."))
         elif name in seen:
-            found.append(Problem(
-                "djworkers.E105",
-                f"{where}: the name {name!r} is already used by {FUNCTIONS_SETTING}[{seen[name]}]; names must be unique.",
-            ))
+            found.append(
+                Problem(
+                    "djworkers.E105",
+                    f"{where}: the name {name!r} is already used by {FUNCTIONS_SETTING}[{seen[name]}]; names must be unique.",
+                )
+            )
         else:
             seen[name] = index
         if "function" not in entry:
@@ -187,15 +196,26 @@ def _function_problems(functions: Any, import_functions: bool) -> list[Problem]:
             if function is not None and not isinstance(function, str) and not callable(function):
                 found.append(Problem("djworkers.E107", f"{where}: 'function' {entry['function']!r} is not callable."))
         if "frequency" in entry and not is_positive(entry["frequency"]):
-            found.append(Problem(
-                "djworkers.E108", f"{where}: 'frequency' must be a positive number of seconds, got {entry['frequency']!r}."
-            ))
+            found.append(
+                Problem(
+                    "djworkers.E108",
+                    f"{where}: 'frequency' must be a positive number of seconds, got {entry['frequency']!r}.",
+                )
+            )
         if "args" in entry and not isinstance(entry["args"], (list, tuple)):
-            found.append(Problem("djworkers.E109", f"{where}: 'args' must be a list or tuple, got {type(entry['args']).__name__}."))
+            found.append(
+                Problem(
+                    "djworkers.E109", f"{where}: 'args' must be a list or tuple, got {type(entry['args']).__name__}."
+                )
+            )
         if "kwargs" in entry and not (
             isinstance(entry["kwargs"], dict) and all(isinstance(k, str) for k in entry["kwargs"])
         ):
-            found.append(Problem("djworkers.E109", f"{where}: 'kwargs' must be a dict with string keys, got {entry['kwargs']!r}."))
+            found.append(
+                Problem(
+                    "djworkers.E109", f"{where}: 'kwargs' must be a dict with string keys, got {entry['kwargs']!r}."
+                )
+            )
         max_saved = entry.get("max_saved", 1)
         if not is_at_least(max_saved, 1, whole=True):
             found.append(Problem("djworkers.E111", f"{where}: 'max_saved' must be an int >= 1, got {max_saved!r}."))
@@ -208,21 +228,25 @@ def _backend_problems(section: dict[str, Any]) -> list[Problem]:
     found: list[Problem] = []
     alias = section.get("CACHE_ALIAS")
     if alias not in getattr(django_settings, "CACHES", {}):
-        found.append(Problem(
-            "djworkers.E112",
-            f'{SETTING}["CACHE_ALIAS"] = {alias!r} is not a cache in settings.CACHES.',
-            hint=f"Configured caches: {', '.join(map(repr, getattr(django_settings, 'CACHES', {}))) or 'none'}.",
-        ))
+        found.append(
+            Problem(
+                "djworkers.E112",
+                f'{SETTING}["CACHE_ALIAS"] = {alias!r} is not a cache in settings.CACHES.',
+                hint=f"Configured caches: {', '.join(map(repr, getattr(django_settings, 'CACHES', {}))) or 'none'}.",
+            )
+        )
     lock = section.get("LOCK")
     if lock not in LOCKS:
         found.append(Problem("djworkers.E113", f'{SETTING}["LOCK"] must be "database" or "redis", got {lock!r}.'))
     elif lock == "redis" and not isinstance(section.get("CONNECTION"), str):
-        found.append(Problem(
-            "djworkers.E113",
-            f'{SETTING}["LOCK"] is "redis" but {SETTING}["CONNECTION"] is not a Redis URL '
-            f"(got {section.get('CONNECTION')!r}).",
-            hint='For example "redis://127.0.0.1:6379/0".',
-        ))
+        found.append(
+            Problem(
+                "djworkers.E113",
+                f'{SETTING}["LOCK"] is "redis" but {SETTING}["CONNECTION"] is not a Redis URL '
+                f"(got {section.get('CONNECTION')!r}).",
+                hint='For example "redis://127.0.0.1:6379/0".',
+            )
+        )
     try:
         get_value_serializer(section.get("SERIALIZER"))
     except DjworkersImproperlyConfigured as exc:

@@ -48,8 +48,14 @@ class DumbwaiterDoor(Door):
         return dumbwaiter_section(options)
 
     def workers(self):
-        return (WorkerCommand("dumbwaiter", ("run_dumbwaiter",),
-                              'when DJWORKERS["DUMBWAITER"]["FUNCTIONS"] is not empty', _has_functions),)
+        return (
+            WorkerCommand(
+                "dumbwaiter",
+                ("run_dumbwaiter",),
+                'when DJWORKERS["DUMBWAITER"]["FUNCTIONS"] is not empty',
+                _has_functions,
+            ),
+        )
 
 
 door = DumbwaiterDoor()

@@ -111,20 +111,25 @@ class DatabaseCoordinator(Coordinator):
     def holder(self, name: str) -> str | None:
         from .models import CachedFunction
 
-        row = CachedFunction.objects.filter(name=name, running_until__gte=timezone.now()).values_list(
-            "running_on", flat=True
-        ).first()
+        row = (
+            CachedFunction.objects.filter(name=name, running_until__gte=timezone.now())
+            .values_list("running_on", flat=True)
+            .first()
+        )
         return row or None
 
 
 # Compare-and-act scripts: only the owner may extend or delete its lease. Extending a
 # lease that expired but that nobody else took re-takes it (as the database does).
-_EXTEND = LuaScript("dumbwaiter-extend", """
+_EXTEND = LuaScript(
+    "dumbwaiter-extend",
+    """
 local holder = redis.call('get', KEYS[1])
 if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
-""")
+""",
+)
 _RELEASE = LuaScript(
     "dumbwaiter-release",
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",

@@ -30,14 +30,15 @@ class CachedFunction(models.Model):
     last_error = models.TextField(blank=True, help_text="Exception type and message of the last failure.")
     last_error_at = models.DateTimeField(null=True, blank=True)
     running_until = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Run lease: a runner is computing this function until this time (extended while it runs).",
     )
     running_on = models.CharField(max_length=255, blank=True, help_text="host:pid of the runner holding the lease.")
     refresh_requested_at = models.DateTimeField(
-        null=True, blank=True,
-        help_text="\"Refresh now\" was asked for (admin); a runner computes it on its next tick "
-                  "and clears this.",
+        null=True,
+        blank=True,
+        help_text='"Refresh now" was asked for (admin); a runner computes it on its next tick and clears this.',
     )
 
     class Meta:

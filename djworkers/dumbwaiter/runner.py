@@ -122,7 +122,9 @@ class Runner:
         if running is not None:
             logger.warning(
                 "%r is still running (started %.1fs ago, longer than its %gs period); skipping this period",
-                spec.name, time.monotonic() - running.started, spec.frequency,
+                spec.name,
+                time.monotonic() - running.started,
+                spec.frequency,
             )
             return
         if not self.coordinator.claim(spec.name, tick, spec.frequency):
@@ -131,7 +133,8 @@ class Runner:
         lease = lease_seconds(spec.frequency)
         if not self.coordinator.acquire(spec.name, lease):
             logger.warning(
-                "%r is still running on %s; skipping this period", spec.name,
+                "%r is still running on %s; skipping this period",
+                spec.name,
                 self.coordinator.holder(spec.name) or "another runner",
             )
             return
@@ -189,7 +192,8 @@ class Runner:
         from .models import CachedFunction
 
         requested = CachedFunction.objects.filter(
-            name__in=[s.name for s in self.specs], refresh_requested_at__isnull=False,
+            name__in=[s.name for s in self.specs],
+            refresh_requested_at__isnull=False,
         ).values_list("name", "refresh_requested_at")
         started = []
         for name, requested_at in requested:
@@ -197,14 +201,16 @@ class Runner:
                 if name in self._running:
                     continue  # after this run ends
             taken = CachedFunction.objects.filter(name=name, refresh_requested_at=requested_at).update(
-                refresh_requested_at=None)
+                refresh_requested_at=None
+            )
             if not taken:
                 continue  # another runner took it, or it was requested again meanwhile
             spec = self.config.get(name)
             lease = lease_seconds(spec.frequency)
             if not self.coordinator.acquire(name, lease):
                 CachedFunction.objects.filter(name=name, refresh_requested_at__isnull=True).update(
-                    refresh_requested_at=requested_at)
+                    refresh_requested_at=requested_at
+                )
                 continue
             logger.info("Refreshing %r on request", name)
             self._dispatch(spec, lease)
@@ -236,7 +242,10 @@ class Runner:
         """Compute ``spec`` now and store the result or the error. No claim, no lease."""
         started_at = storage.now()
         message = Message(
-            name=spec.name, args=tuple(spec.args), kwargs=dict(spec.kwargs), queue="dumbwaiter",
+            name=spec.name,
+            args=tuple(spec.args),
+            kwargs=dict(spec.kwargs),
+            queue="dumbwaiter",
             options={"no_retry": True},
         )
         result = self.executor.run(message)
@@ -274,12 +283,14 @@ class Runner:
 
     # -- the process ------------------------------------------------------
 
-    def run_forever(self, shutdown: Shutdown, clock: Callable[[], float] = time.time,
-                    shutdown_timeout: float = 30.0) -> int:
+    def run_forever(
+        self, shutdown: Shutdown, clock: Callable[[], float] = time.time, shutdown_timeout: float = 30.0
+    ) -> int:
         """Run until ``shutdown`` is requested; returns the exit code (0 = clean stop)."""
         storage.ensure_rows([s.name for s in self.specs])
         logger.info(
-            "run_dumbwaiter started (%s): %s", "threaded" if self.threaded else "unthreaded",
+            "run_dumbwaiter started (%s): %s",
+            "threaded" if self.threaded else "unthreaded",
             ", ".join(f"{s.name} every {s.frequency:g}s" for s in self.specs),
         )
         while not shutdown.requested:

@@ -17,8 +17,7 @@ def dumbwaiter_section(options: StatusOptions) -> dict[str, Any]:
     try:
         entries = status()
     except Exception as exc:  # database down, bad settings: report, do not crash the health check
-        return section("dumbwaiter", TITLE, [], [],
-                       [f"dumbwaiter: cannot read status: {type(exc).__name__}: {exc}"])
+        return section("dumbwaiter", TITLE, [], [], [f"dumbwaiter: cannot read status: {type(exc).__name__}: {exc}"])
     for entry in entries:
         age = entry.get("age")
         frequency = entry.get("frequency")
@@ -39,11 +38,15 @@ def dumbwaiter_section(options: StatusOptions) -> dict[str, Any]:
         if age is None:
             problems.append(f"dumbwaiter: {row['name']!r} has never been computed (is run_dumbwaiter running?)")
         elif row["stale"]:
-            problems.append(
-                f"dumbwaiter: {row['name']!r} is stale: last computed {age:.0f}s ago, every {frequency}s"
-            )
+            problems.append(f"dumbwaiter: {row['name']!r} is stale: last computed {age:.0f}s ago, every {frequency}s")
     notes = [] if rows else ['No functions in DJWORKERS["DUMBWAITER"]["FUNCTIONS"].']
-    columns = [column("name", "Function"), column("frequency", "Every (s)"), column("age", "Age (s)"),
-               column("stale", "Stale"), column("last_error", "Last error"),
-               column("last_error_at", "Last error at"), column("running_on", "Running on")]
+    columns = [
+        column("name", "Function"),
+        column("frequency", "Every (s)"),
+        column("age", "Age (s)"),
+        column("stale", "Stale"),
+        column("last_error", "Last error"),
+        column("last_error_at", "Last error at"),
+        column("running_on", "Running on"),
+    ]
     return section("dumbwaiter", TITLE, columns, rows, problems, notes)

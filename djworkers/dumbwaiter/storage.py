@@ -80,8 +80,7 @@ def _trim(queryset, keep: int) -> None:
         queryset.model.objects.filter(pk__in=stale).delete()
 
 
-def record_success(config: Config, spec: FunctionSpec, value: Any, started_at: dt.datetime,
-                   duration: float) -> Any:
+def record_success(config: Config, spec: FunctionSpec, value: Any, started_at: dt.datetime, duration: float) -> Any:
     """Store a result in the history and the cache; return the value as readers will see it.
 
     Raises ``TypeError``/``ValueError`` (from the serializer) if the value cannot
@@ -96,8 +95,12 @@ def record_success(config: Config, spec: FunctionSpec, value: Any, started_at: d
     ensure_rows([spec.name])
     with transaction.atomic():
         CachedValue.objects.create(
-            function_id=spec.name, value=frame, serializer=serializer.name, size=len(data),
-            duration=duration, computed_at=started_at,
+            function_id=spec.name,
+            value=frame,
+            serializer=serializer.name,
+            size=len(data),
+            duration=duration,
+            computed_at=started_at,
         )
         CachedFunction.objects.filter(name=spec.name).update(
             last_success_at=started_at, last_duration=duration, last_size=len(data)
@@ -107,8 +110,9 @@ def record_success(config: Config, spec: FunctionSpec, value: Any, started_at: d
     return stored
 
 
-def record_failure(spec: FunctionSpec, exc: BaseException, traceback: str, started_at: dt.datetime,
-                   duration: float) -> None:
+def record_failure(
+    spec: FunctionSpec, exc: BaseException, traceback: str, started_at: dt.datetime, duration: float
+) -> None:
     """Store a failure with its traceback; the history is capped at ``max_saved``."""
     from .models import CachedError, CachedFunction
 
@@ -117,8 +121,11 @@ def record_failure(spec: FunctionSpec, exc: BaseException, traceback: str, start
     ensure_rows([spec.name])
     with transaction.atomic():
         CachedError.objects.create(
-            function_id=spec.name, exception=storable_text(type(exc).__qualname__, 255),
-            message=storable_text(str(exc)), traceback=storable_text(traceback), duration=duration,
+            function_id=spec.name,
+            exception=storable_text(type(exc).__qualname__, 255),
+            message=storable_text(str(exc)),
+            traceback=storable_text(traceback),
+            duration=duration,
             failed_at=started_at,
         )
         CachedFunction.objects.filter(name=spec.name).update(last_error=summary, last_error_at=started_at)

@@ -5,145 +5,211 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CachedFunction',
+            name="CachedFunction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('last_duration', models.FloatField(blank=True, help_text='Seconds the last successful run took.', null=True)),
-                ('last_size', models.PositiveIntegerField(blank=True, help_text='Bytes of the last value, serialized.', null=True)),
-                ('last_error', models.TextField(blank=True, help_text='Exception type and message of the last failure.')),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('running_until', models.DateTimeField(blank=True, help_text='Run lease: a runner is computing this function until this time (extended while it runs).', null=True)),
-                ('running_on', models.CharField(blank=True, help_text='host:pid of the runner holding the lease.', max_length=255)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_duration",
+                    models.FloatField(blank=True, help_text="Seconds the last successful run took.", null=True),
+                ),
+                (
+                    "last_size",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Bytes of the last value, serialized.", null=True
+                    ),
+                ),
+                (
+                    "last_error",
+                    models.TextField(blank=True, help_text="Exception type and message of the last failure."),
+                ),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "running_until",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Run lease: a runner is computing this function until this time (extended while it runs).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "running_on",
+                    models.CharField(blank=True, help_text="host:pid of the runner holding the lease.", max_length=255),
+                ),
             ],
             options={
-                'verbose_name': 'cached value',
-                'verbose_name_plural': 'cached values (dumbwaiter)',
-                'ordering': ['name'],
+                "verbose_name": "cached value",
+                "verbose_name_plural": "cached values (dumbwaiter)",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='FailedJob',
+            name="FailedJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('name', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('queue', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('transport', models.CharField(db_index=True, max_length=50)),
-                ('reason', models.CharField(choices=[('exception', 'Raised an exception'), ('bad-signature', 'Bad signature (quarantined)'), ('malformed', 'Malformed frame (quarantined)'), ('unknown-job', 'Unknown job name')], db_index=True, max_length=20)),
-                ('raw', models.BinaryField()),
-                ('arguments', models.TextField(blank=True, help_text='repr() of args and kwargs, for reading.')),
-                ('exception', models.CharField(blank=True, max_length=255)),
-                ('error', models.TextField(blank=True)),
-                ('traceback', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('failed_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("job_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("name", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("queue", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("transport", models.CharField(db_index=True, max_length=50)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("exception", "Raised an exception"),
+                            ("bad-signature", "Bad signature (quarantined)"),
+                            ("malformed", "Malformed frame (quarantined)"),
+                            ("unknown-job", "Unknown job name"),
+                        ],
+                        db_index=True,
+                        max_length=20,
+                    ),
+                ),
+                ("raw", models.BinaryField()),
+                ("arguments", models.TextField(blank=True, help_text="repr() of args and kwargs, for reading.")),
+                ("exception", models.CharField(blank=True, max_length=255)),
+                ("error", models.TextField(blank=True)),
+                ("traceback", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("failed_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'verbose_name': 'failed job',
-                'ordering': ['-failed_at', '-id'],
+                "verbose_name": "failed job",
+                "ordering": ["-failed_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CachedError',
+            name="CachedError",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('exception', models.CharField(max_length=255)),
-                ('message', models.TextField(blank=True)),
-                ('traceback', models.TextField()),
-                ('duration', models.FloatField(default=0.0)),
-                ('failed_at', models.DateTimeField(db_index=True)),
-                ('function', models.ForeignKey(db_column='name', on_delete=django.db.models.deletion.CASCADE, related_name='errors', to='djworkers.cachedfunction', to_field='name')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("exception", models.CharField(max_length=255)),
+                ("message", models.TextField(blank=True)),
+                ("traceback", models.TextField()),
+                ("duration", models.FloatField(default=0.0)),
+                ("failed_at", models.DateTimeField(db_index=True)),
+                (
+                    "function",
+                    models.ForeignKey(
+                        db_column="name",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="errors",
+                        to="djworkers.cachedfunction",
+                        to_field="name",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'error',
-                'ordering': ['-failed_at', '-id'],
+                "verbose_name": "error",
+                "ordering": ["-failed_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='JobStat',
+            name="JobStat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('minute', models.DateTimeField(db_index=True, help_text='Start of the minute (UTC).')),
-                ('transport', models.CharField(max_length=50)),
-                ('queue', models.CharField(blank=True, max_length=100)),
-                ('processed', models.PositiveBigIntegerField(default=0)),
-                ('failed', models.PositiveBigIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("minute", models.DateTimeField(db_index=True, help_text="Start of the minute (UTC).")),
+                ("transport", models.CharField(max_length=50)),
+                ("queue", models.CharField(blank=True, max_length=100)),
+                ("processed", models.PositiveBigIntegerField(default=0)),
+                ("failed", models.PositiveBigIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'job statistic',
-                'ordering': ['-minute', 'transport', 'queue'],
-                'constraints': [models.UniqueConstraint(fields=('minute', 'transport', 'queue'), name='djworkers_jobstat_unique')],
+                "verbose_name": "job statistic",
+                "ordering": ["-minute", "transport", "queue"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("minute", "transport", "queue"), name="djworkers_jobstat_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Dashboard',
-            fields=[
-            ],
+            name="Dashboard",
+            fields=[],
             options={
-                'verbose_name': 'dashboard',
-                'verbose_name_plural': 'dashboard',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "dashboard",
+                "verbose_name_plural": "dashboard",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('djworkers.jobstat',),
+            bases=("djworkers.jobstat",),
         ),
         migrations.CreateModel(
-            name='QueueJob',
+            name="QueueJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('queue', models.CharField(max_length=100)),
-                ('frame', models.BinaryField(help_text='The signed message, exactly as enqueued; never decoded here.')),
-                ('priority', models.SmallIntegerField(default=0, help_text='Higher runs first.')),
-                ('available_at', models.FloatField(help_text='Unix time from which the job may run (eta).')),
-                ('lease_owner', models.CharField(blank=True, default='', help_text='Token of the consumer fetch that holds the job.', max_length=100)),
-                ('lease_expires', models.FloatField(blank=True, help_text='Unix time when the lease runs out; NULL = not leased.', null=True)),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Times the job was handed to a consumer.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("queue", models.CharField(max_length=100)),
+                ("frame", models.BinaryField(help_text="The signed message, exactly as enqueued; never decoded here.")),
+                ("priority", models.SmallIntegerField(default=0, help_text="Higher runs first.")),
+                ("available_at", models.FloatField(help_text="Unix time from which the job may run (eta).")),
+                (
+                    "lease_owner",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Token of the consumer fetch that holds the job.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "lease_expires",
+                    models.FloatField(
+                        blank=True, help_text="Unix time when the lease runs out; NULL = not leased.", null=True
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveIntegerField(default=0, help_text="Times the job was handed to a consumer."),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'queued job',
-                'indexes': [models.Index(fields=['queue', 'priority', 'available_at'], name='djworkers_queuejob_due')],
+                "verbose_name": "queued job",
+                "indexes": [models.Index(fields=["queue", "priority", "available_at"], name="djworkers_queuejob_due")],
             },
         ),
         migrations.CreateModel(
-            name='TickClaim',
+            name="TickClaim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('tick', models.BigIntegerField()),
-                ('owner', models.CharField(max_length=255)),
-                ('claimed_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255)),
+                ("tick", models.BigIntegerField()),
+                ("owner", models.CharField(max_length=255)),
+                ("claimed_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('name', 'tick'), name='djworkers_tick_unique')],
+                "constraints": [models.UniqueConstraint(fields=("name", "tick"), name="djworkers_tick_unique")],
             },
         ),
         migrations.CreateModel(
-            name='CachedValue',
+            name="CachedValue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.BinaryField(help_text='Signed frame around the serialized value.')),
-                ('serializer', models.CharField(help_text='Serializer that produced the value.', max_length=100)),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('duration', models.FloatField(default=0.0)),
-                ('computed_at', models.DateTimeField(db_index=True)),
-                ('function', models.ForeignKey(db_column='name', on_delete=django.db.models.deletion.CASCADE, related_name='values', to='djworkers.cachedfunction', to_field='name')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("value", models.BinaryField(help_text="Signed frame around the serialized value.")),
+                ("serializer", models.CharField(help_text="Serializer that produced the value.", max_length=100)),
+                ("size", models.PositiveIntegerField(default=0)),
+                ("duration", models.FloatField(default=0.0)),
+                ("computed_at", models.DateTimeField(db_index=True)),
+                (
+                    "function",
+                    models.ForeignKey(
+                        db_column="name",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="values",
+                        to="djworkers.cachedfunction",
+                        to_field="name",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'stored value',
-                'ordering': ['-computed_at', '-id'],
-                'indexes': [models.Index(fields=['function', '-computed_at'], name='djworkers_dwvalue_newest')],
+                "verbose_name": "stored value",
+                "ordering": ["-computed_at", "-id"],
+                "indexes": [models.Index(fields=["function", "-computed_at"], name="djworkers_dwvalue_newest")],
             },
         ),
     ]

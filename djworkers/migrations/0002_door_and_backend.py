@@ -19,7 +19,9 @@ def split_transport(apps, schema_editor):
         # Per-minute rows of "redis" and "queue" for one minute and queue would collide: add them up.
         for row in JobStat.objects.filter(door=kind):
             target, created = JobStat.objects.get_or_create(
-                minute=row.minute, door="queue", queue=row.queue,
+                minute=row.minute,
+                door="queue",
+                queue=row.queue,
                 defaults={"processed": row.processed, "failed": row.failed},
             )
             if not created:
@@ -41,21 +43,33 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RenameField("failedjob", "transport", "door"),
         migrations.AlterField(
-            "failedjob", "door",
-            models.CharField(db_index=True, max_length=50,
-                             help_text="The front door that delivered the job (replay sends it back there)."),
+            "failedjob",
+            "door",
+            models.CharField(
+                db_index=True,
+                max_length=50,
+                help_text="The front door that delivered the job (replay sends it back there).",
+            ),
         ),
         migrations.AddField(
-            "failedjob", "backend",
-            models.CharField(blank=True, max_length=50, default="",
-                             help_text="The door's storage kind (database, redis, memory, ...)."),
+            "failedjob",
+            "backend",
+            models.CharField(
+                blank=True,
+                max_length=50,
+                default="",
+                help_text="The door's storage kind (database, redis, memory, ...).",
+            ),
             preserve_default=False,
         ),
         migrations.RemoveConstraint("jobstat", "djworkers_jobstat_unique"),
         migrations.RenameField("jobstat", "transport", "door"),
         migrations.AddConstraint(
-            "jobstat", models.UniqueConstraint(fields=("minute", "door", "queue"), name="djworkers_jobstat_unique"),
+            "jobstat",
+            models.UniqueConstraint(fields=("minute", "door", "queue"), name="djworkers_jobstat_unique"),
         ),
-        migrations.AlterModelOptions("jobstat", {"ordering": ["-minute", "door", "queue"], "verbose_name": "job statistic"}),
+        migrations.AlterModelOptions(
+            "jobstat", {"ordering": ["-minute", "door", "queue"], "verbose_name": "job statistic"}
+        ),
         migrations.RunPython(split_transport, join_transport),
     ]

@@ -4,25 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('djworkers', '0002_door_and_backend'),
+        ("djworkers", "0002_door_and_backend"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cachedfunction',
-            name='refresh_requested_at',
-            field=models.DateTimeField(blank=True, help_text='"Refresh now" was asked for (admin); a runner computes it on its next tick and clears this.', null=True),
+            model_name="cachedfunction",
+            name="refresh_requested_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text='"Refresh now" was asked for (admin); a runner computes it on its next tick and clears this.',
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='queuejob',
-            name='job_id',
-            field=models.CharField(blank=True, db_index=True, default='', help_text='The message id, so the job can be cancelled (Q14).', max_length=100),
+            model_name="queuejob",
+            name="job_id",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                default="",
+                help_text="The message id, so the job can be cancelled (Q14).",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='queuejob',
-            name='unique_key',
-            field=models.CharField(blank=True, help_text='Set while a unique job is queued (Q14); cleared when a consumer claims it.', max_length=64, null=True, unique=True),
+            model_name="queuejob",
+            name="unique_key",
+            field=models.CharField(
+                blank=True,
+                help_text="Set while a unique job is queued (Q14); cleared when a consumer claims it.",
+                max_length=64,
+                null=True,
+                unique=True,
+            ),
         ),
     ]

@@ -4,32 +4,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('djworkers', '0003_job_ids_unique_keys_refresh_requests'),
+        ("djworkers", "0003_job_ids_unique_keys_refresh_requests"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobResult',
+            name="JobResult",
             fields=[
-                ('job_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('status', models.CharField(help_text='queued, running, retrying, succeeded, failed, cancelled.', max_length=16)),
-                ('frame', models.BinaryField(help_text='The sealed (serialized and signed) result record.')),
-                ('expires_at', models.FloatField(db_index=True, help_text='Unix time after which the row is purged.')),
+                ("job_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        help_text="queued, running, retrying, succeeded, failed, cancelled.", max_length=16
+                    ),
+                ),
+                ("frame", models.BinaryField(help_text="The sealed (serialized and signed) result record.")),
+                ("expires_at", models.FloatField(db_index=True, help_text="Unix time after which the row is purged.")),
             ],
             options={
-                'verbose_name': 'job result',
+                "verbose_name": "job result",
             },
         ),
         migrations.AlterField(
-            model_name='failedjob',
-            name='reason',
-            field=models.CharField(choices=[('exception', 'Raised an exception'), ('bad-signature', 'Bad signature (quarantined)'), ('malformed', 'Malformed frame (quarantined)'), ('unknown-job', 'Unknown job name'), ('timed-out', 'Ran past its time limit'), ('poison', 'Delivered too many times (its consumer died each time)')], db_index=True, max_length=20),
+            model_name="failedjob",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("exception", "Raised an exception"),
+                    ("bad-signature", "Bad signature (quarantined)"),
+                    ("malformed", "Malformed frame (quarantined)"),
+                    ("unknown-job", "Unknown job name"),
+                    ("timed-out", "Ran past its time limit"),
+                    ("poison", "Delivered too many times (its consumer died each time)"),
+                ],
+                db_index=True,
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='queuejob',
-            name='attempts',
-            field=models.PositiveIntegerField(default=0, help_text='Times this frame was handed to a consumer that did not settle it yet (MAX_DELIVERIES); a retry starts again from 0, a release takes one back.'),
+            model_name="queuejob",
+            name="attempts",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Times this frame was handed to a consumer that did not settle it yet (MAX_DELIVERIES); a retry starts again from 0, a release takes one back.",
+            ),
         ),
     ]

@@ -6,39 +6,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('djworkers', '0004_results_time_limits_poison'),
+        ("djworkers", "0004_results_time_limits_poison"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ZtaskNode',
+            name="ZtaskNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('queue', models.CharField(help_text='The queue-table name its messages are kept under.', max_length=100, unique=True)),
-                ('url', models.CharField(max_length=255)),
-                ('host', models.CharField(max_length=255)),
-                ('pid', models.IntegerField(blank=True, null=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('received', models.BigIntegerField(default=0, help_text='Messages written ahead since the node first ran.')),
-                ('stopped', models.BooleanField(default=False, help_text='The node stopped cleanly.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "queue",
+                    models.CharField(
+                        help_text="The queue-table name its messages are kept under.", max_length=100, unique=True
+                    ),
+                ),
+                ("url", models.CharField(max_length=255)),
+                ("host", models.CharField(max_length=255)),
+                ("pid", models.IntegerField(blank=True, null=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("last_seen", models.DateTimeField(blank=True, null=True)),
+                (
+                    "received",
+                    models.BigIntegerField(default=0, help_text="Messages written ahead since the node first ran."),
+                ),
+                ("stopped", models.BooleanField(default=False, help_text="The node stopped cleanly.")),
             ],
             options={
-                'verbose_name': 'ztask node',
+                "verbose_name": "ztask node",
             },
         ),
         migrations.CreateModel(
-            name='ZtaskTask',
-            fields=[
-            ],
+            name="ZtaskTask",
+            fields=[],
             options={
-                'verbose_name': 'ztask task',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "ztask task",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('djworkers.queuejob',),
+            bases=("djworkers.queuejob",),
         ),
     ]

@@ -23,7 +23,8 @@ def tune_autovacuum(apps, schema_editor):
 def reset_autovacuum(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            "ALTER TABLE djworkers_queuejob RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold)")
+            "ALTER TABLE djworkers_queuejob RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold)"
+        )
 
 
 class Migration(migrations.Migration):

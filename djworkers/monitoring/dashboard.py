@@ -35,9 +35,10 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Anyone who may see failed jobs may see the dashboard.
-        return request.user.is_active and request.user.is_staff and (
-            request.user.has_perm("djworkers.view_failedjob")
-            or request.user.has_perm("djworkers.view_dashboard")
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and (request.user.has_perm("djworkers.view_failedjob") or request.user.has_perm("djworkers.view_dashboard"))
         )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
@@ -58,8 +59,9 @@ class DashboardAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "status": status,
             "sections": list(zip(status["sections"], tables, strict=True)),
-            "chart": per_minute_chart(status["throughput"]["per_minute"],
-                                      title="Jobs processed and failed per minute, last hour (UTC)"),
+            "chart": per_minute_chart(
+                status["throughput"]["per_minute"], title="Jobs processed and failed per minute, last hour (UTC)"
+            ),
             "refresh_seconds": REFRESH_SECONDS,
             **(extra_context or {}),
         }

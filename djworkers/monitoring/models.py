@@ -29,14 +29,12 @@ class JobStat(models.Model):
     class Meta:
         ordering = ["-minute", "door", "queue"]
         verbose_name = "job statistic"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["minute", "door", "queue"], name="djworkers_jobstat_unique"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["minute", "door", "queue"], name="djworkers_jobstat_unique")]
 
     def __str__(self) -> str:
-        return f"{self.minute:%Y-%m-%d %H:%M} {self.door}/{self.queue or '-'}: {self.processed} ok, {self.failed} failed"
+        return (
+            f"{self.minute:%Y-%m-%d %H:%M} {self.door}/{self.queue or '-'}: {self.processed} ok, {self.failed} failed"
+        )
 
 
 class Dashboard(JobStat):

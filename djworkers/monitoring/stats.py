@@ -66,8 +66,7 @@ class Counter:
         self._last_prune = 0.0
 
     # -- counting --------------------------------------------------------------
-    def add(self, door: str, queue: str, *, processed: int = 0, failed: int = 0,
-            now: float | None = None) -> None:
+    def add(self, door: str, queue: str, *, processed: int = 0, failed: int = 0, now: float | None = None) -> None:
         key = (_minute(time.time() if now is None else now), door or "", queue or "")
         with self._lock:
             counts = self._pending.setdefault(key, [0, 0])
@@ -112,8 +111,7 @@ class Counter:
                     # or a flush failing half-way would count these rows twice.
                     del batch[key]
             except Exception:
-                logger.warning("Could not write job statistics; keeping them for the next flush",
-                               exc_info=True)
+                logger.warning("Could not write job statistics; keeping them for the next flush", exc_info=True)
                 self._give_back(batch)
                 return 0
             self._maybe_prune()
@@ -245,8 +243,7 @@ signals.job_failed.connect(_on_failed, dispatch_uid="djworkers.stats.failed")
 
 
 # -- reading ---------------------------------------------------------------------
-def per_minute(minutes: int = 60, *, now: float | None = None, door: str | None = None
-               ) -> list[dict[str, Any]]:
+def per_minute(minutes: int = 60, *, now: float | None = None, door: str | None = None) -> list[dict[str, Any]]:
     """``[{"minute": datetime, "processed": n, "failed": n}, ...]``, oldest first.
 
     One entry per minute of the last ``minutes`` minutes (the current one
@@ -262,19 +259,18 @@ def per_minute(minutes: int = 60, *, now: float | None = None, door: str | None 
     rows = JobStat.objects.filter(minute__gte=minute_datetime(first), minute__lte=minute_datetime(last))
     if door is not None:
         rows = rows.filter(door=door)
-    totals = {
-        row["minute"]: row
-        for row in rows.values("minute").annotate(p=Sum("processed"), f=Sum("failed"))
-    }
+    totals = {row["minute"]: row for row in rows.values("minute").annotate(p=Sum("processed"), f=Sum("failed"))}
     series = []
     for minute in range(first, last + 1):
         stamp = minute_datetime(minute)
         row = totals.get(stamp)
-        series.append({
-            "minute": stamp,
-            "processed": int(row["p"]) if row else 0,
-            "failed": int(row["f"]) if row else 0,
-        })
+        series.append(
+            {
+                "minute": stamp,
+                "processed": int(row["p"]) if row else 0,
+                "failed": int(row["f"]) if row else 0,
+            }
+        )
     return series
 
 

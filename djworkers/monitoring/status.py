@@ -29,6 +29,7 @@ logger = logging.getLogger("djworkers.status")
 #: Schema version of :func:`collect`'s result (bumped on incompatible changes).
 SCHEMA_VERSION = 1
 
+
 @dataclasses.dataclass(frozen=True)
 class StatusOptions:
     """What counts as unhealthy.
@@ -49,8 +50,14 @@ def column(key: str, label: str) -> dict[str, str]:
     return {"key": key, "label": label}
 
 
-def section(door: str, title: str, columns: list[dict[str, str]], rows: Sequence[Mapping[str, Any]],
-            problems: list[str] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+def section(
+    door: str,
+    title: str,
+    columns: list[dict[str, str]],
+    rows: Sequence[Mapping[str, Any]],
+    problems: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
     problems = list(problems or [])
     return {
         "door": door,
@@ -89,12 +96,14 @@ def failed_section(options: StatusOptions) -> dict[str, Any] | None:
 
     try:
         rows = list(
-            FailedJob.objects.values("door", "backend", "reason").annotate(count=Count("id"))
+            FailedJob.objects.values("door", "backend", "reason")
+            .annotate(count=Count("id"))
             .order_by("door", "backend", "reason")
         )
     except Exception as exc:
-        return section("failed", "Failed jobs", [], [],
-                       [f"failed jobs: cannot read the store: {type(exc).__name__}: {exc}"])
+        return section(
+            "failed", "Failed jobs", [], [], [f"failed jobs: cannot read the store: {type(exc).__name__}: {exc}"]
+        )
     notes = [] if rows else ["No failed jobs."]
     problems = []
     # Judged here, over the whole store (every door, quarantined frames too), as
@@ -102,8 +111,12 @@ def failed_section(options: StatusOptions) -> dict[str, Any] | None:
     total = sum(row["count"] for row in rows)
     if options.max_failed is not None and total > options.max_failed:
         problems.append(f"failed jobs: {total} failed job(s), more than --max-failed {options.max_failed}")
-    columns = [column("door", "Door"), column("backend", "Backend"), column("reason", "Reason"),
-               column("count", "Count")]
+    columns = [
+        column("door", "Door"),
+        column("backend", "Backend"),
+        column("reason", "Reason"),
+        column("count", "Count"),
+    ]
     return section("failed", "Failed jobs", columns, rows, problems, notes)
 
 
@@ -114,8 +127,13 @@ def throughput(minutes: int = 60) -> dict[str, Any]:
     try:
         series = per_minute(minutes)
     except Exception as exc:
-        return {"window_minutes": minutes, "processed": 0, "failed": 0, "per_minute": [],
-                "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "window_minutes": minutes,
+            "processed": 0,
+            "failed": 0,
+            "per_minute": [],
+            "error": f"{type(exc).__name__}: {exc}",
+        }
     return {
         "window_minutes": minutes,
         "processed": sum(p["processed"] for p in series),

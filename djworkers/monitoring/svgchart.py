@@ -51,8 +51,12 @@ def per_minute_chart(series: Sequence[dict[str, Any]], *, title: str = "Jobs per
     ]
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc" stroke-width="1"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#666">{top * fraction:g}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#666">{top * fraction:g}</text>'
+        )
     for index, point in enumerate(series):
         x = LEFT + index * slot
         base = TOP + plot_h

@@ -156,8 +156,10 @@ class JobHandle:
             return self.result
         record = self._store().wait(self.id, timeout)
         if record is None:
-            raise ResultTimeout(f"Job {self.name or self.id} [{self.id}] has no result after {timeout:g}s "
-                                f"(is a consumer running for queue {self.queue!r}?).")
+            raise ResultTimeout(
+                f"Job {self.name or self.id} [{self.id}] has no result after {timeout:g}s "
+                f"(is a consumer running for queue {self.queue!r}?)."
+            )
         if record.status == SUCCEEDED:
             return record.value
         raise record.error()
@@ -205,8 +207,7 @@ def check_priority(priority: Any, job_name: str) -> int:
     low, high = PRIORITY_RANGE
     if not isinstance(priority, int) or isinstance(priority, bool) or not low <= priority <= high:
         raise ValueError(
-            f"Job {job_name!r}: priority must be an int from {low} to {high} (higher runs first), "
-            f"got {priority!r}."
+            f"Job {job_name!r}: priority must be an int from {low} to {high} (higher runs first), got {priority!r}."
         )
     return priority
 
@@ -218,13 +219,11 @@ def check_unique(unique: Any, job_name: str) -> bool | Callable[..., Any]:
     if unique is None or isinstance(unique, bool):
         return bool(unique)
     raise TypeError(
-        f"Job {job_name!r}: unique must be True, False or a key function taking the job's "
-        f"arguments, got {unique!r}."
+        f"Job {job_name!r}: unique must be True, False or a key function taking the job's arguments, got {unique!r}."
     )
 
 
-def unique_key(job_name: str, queue: str, args: tuple, kwargs: dict,
-               unique: bool | Callable[..., Any]) -> str | None:
+def unique_key(job_name: str, queue: str, args: tuple, kwargs: dict, unique: bool | Callable[..., Any]) -> str | None:
     """The key two enqueues of the same unique job share (a SHA-256 hex digest), or None.
 
     ``unique=True``: the job name, queue and arguments as the configured serializer
@@ -236,8 +235,7 @@ def unique_key(job_name: str, queue: str, args: tuple, kwargs: dict,
     if callable(unique):
         material = f"{job_name}\0{queue}\0{unique(*args, **kwargs)}".encode()
     else:
-        material = get_serializer().dumps(
-            [job_name, queue, list(args), sorted(kwargs.items())])
+        material = get_serializer().dumps([job_name, queue, list(args), sorted(kwargs.items())])
     return hashlib.sha256(material).hexdigest()
 
 
@@ -262,8 +260,7 @@ def commit_alias(backend: QueueBackend) -> str:
     return getattr(backend, "alias", None) or DEFAULT_DB_ALIAS
 
 
-def enqueue_message(message: Message, *, unique: str | None = None,
-                    on_commit: bool | None = None) -> str:
+def enqueue_message(message: Message, *, unique: str | None = None, on_commit: bool | None = None) -> str:
     """Write ``message`` to its queue on the configured backend and return the id of
     the job now queued for it (another's for a ``unique`` key already queued).
 
@@ -274,8 +271,9 @@ def enqueue_message(message: Message, *, unique: str | None = None,
     return enqueue_messages([message], unique_keys=[unique], on_commit=on_commit)[0]
 
 
-def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str | None] | None = None,
-                     on_commit: bool | None = None) -> list[str]:
+def enqueue_messages(
+    messages: Sequence[Message], *, unique_keys: Sequence[str | None] | None = None, on_commit: bool | None = None
+) -> list[str]:
     """Write messages that share queue, eta and priority in one backend call (``write_jobs``).
 
     Encodes first, so an argument that cannot be serialized raises here even when
@@ -285,8 +283,10 @@ def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str |
     if not messages:
         return []
     first = messages[0]
-    tracked = [TrackedFrame(encode(m), m.id, key)
-               for m, key in zip(messages, unique_keys or [None] * len(messages), strict=True)]
+    tracked = [
+        TrackedFrame(encode(m), m.id, key)
+        for m, key in zip(messages, unique_keys or [None] * len(messages), strict=True)
+    ]
     backend = get_backend(first.queue)
     priority = int(first.options.get("priority", 0))
 
@@ -315,11 +315,9 @@ def enqueue_messages(messages: Sequence[Message], *, unique_keys: Sequence[str |
 def _announce(message: Message, backend: str) -> None:
     """Send ``job_enqueued``; a raising receiver is logged, never raised: the job is
     already written, and a caller that retried the call would enqueue it twice."""
-    for receiver, response in signals.job_enqueued.send_robust(sender=DOOR, message=message,
-                                                                    backend=backend):
+    for receiver, response in signals.job_enqueued.send_robust(sender=DOOR, message=message, backend=backend):
         if isinstance(response, Exception):
-            logger.error("job_enqueued receiver %r raised for %s: %r", receiver,
-                         message.describe(), response)
+            logger.error("job_enqueued receiver %r raised for %s: %r", receiver, message.describe(), response)
 
 
 def run_eagerly(message: Message) -> Any:
@@ -339,8 +337,9 @@ def run_eagerly(message: Message) -> Any:
     return result.value
 
 
-def _message(job: Job, args: tuple, kwargs: dict | None, eta: float | None, delay: float | None,
-             queue: str | None, priority: int) -> Message:
+def _message(
+    job: Job, args: tuple, kwargs: dict | None, eta: float | None, delay: float | None, queue: str | None, priority: int
+) -> Message:
     if eta is not None and delay is not None:
         raise TypeError(f"Job {job.name!r}: give eta or delay, not both.")
     if delay is not None:
@@ -351,14 +350,27 @@ def _message(job: Job, args: tuple, kwargs: dict | None, eta: float | None, dela
     if wants_result(job):
         options["result"] = True
     return Message(
-        name=job.name, args=tuple(args), kwargs=dict(kwargs or {}),
-        queue=queue or job.queue or default_queue(), eta=eta, options=options,
+        name=job.name,
+        args=tuple(args),
+        kwargs=dict(kwargs or {}),
+        queue=queue or job.queue or default_queue(),
+        eta=eta,
+        options=options,
     )
 
 
-def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: float | None = None,
-            delay: float | None = None, queue: str | None = None, priority: int = 0,
-            unique: bool | Callable[..., Any] = False, on_commit: bool | None = None) -> JobHandle:
+def enqueue(
+    job: Job,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    eta: float | None = None,
+    delay: float | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    unique: bool | Callable[..., Any] = False,
+    on_commit: bool | None = None,
+) -> JobHandle:
     """Enqueue a registered job (or run it now under ``ALWAYS_EAGER``).
 
     ``priority``: higher runs first (Q14). ``unique``: see :func:`unique_key`.
@@ -369,17 +381,25 @@ def enqueue(job: Job, args: tuple = (), kwargs: dict | None = None, *, eta: floa
     stores = "result" in message.options
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
         value = run_eagerly(message)
-        return JobHandle(message.id, message.name, message.queue, message.eta, eager=True, result=value,
-                         stores_result=stores)
+        return JobHandle(
+            message.id, message.name, message.queue, message.eta, eager=True, result=value, stores_result=stores
+        )
     key = unique_key(job.name, message.queue, message.args, message.kwargs, unique)
     job_id = enqueue_message(message, unique=key, on_commit=on_commit)
     return JobHandle(job_id, message.name, message.queue, message.eta, stores_result=stores)
 
 
-def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | None = None,
-                 delay: float | None = None, queue: str | None = None, priority: int = 0,
-                 unique: bool | Callable[..., Any] = False,
-                 on_commit: bool | None = None) -> list[JobHandle]:
+def enqueue_many(
+    job: Job,
+    calls: Iterable[tuple[tuple, dict]],
+    *,
+    eta: float | None = None,
+    delay: float | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    unique: bool | Callable[..., Any] = False,
+    on_commit: bool | None = None,
+) -> list[JobHandle]:
     """Enqueue one job per ``(args, kwargs)`` in one backend call (``write_many``'s round
     trip; Q14 bulk). All share ``eta``/``delay``, ``queue`` and ``priority``."""
     priority = check_priority(priority, job.name)
@@ -390,11 +410,15 @@ def enqueue_many(job: Job, calls: Iterable[tuple[tuple, dict]], *, eta: float | 
     if delay is not None:  # one eta for the batch, as the backends write it
         messages = [m.replace(eta=messages[0].eta) for m in messages]
     if conf.section("QUEUE")["ALWAYS_EAGER"]:
-        return [JobHandle(m.id, m.name, m.queue, m.eta, eager=True, result=run_eagerly(m), stores_result=stores)
-                for m in messages]
+        return [
+            JobHandle(m.id, m.name, m.queue, m.eta, eager=True, result=run_eagerly(m), stores_result=stores)
+            for m in messages
+        ]
     keys = [unique_key(job.name, m.queue, m.args, m.kwargs, unique) for m in messages]
     ids = enqueue_messages(messages, unique_keys=keys, on_commit=on_commit)
-    return [JobHandle(job_id, m.name, m.queue, m.eta, stores_result=stores) for m, job_id in zip(messages, ids, strict=True)]
+    return [
+        JobHandle(job_id, m.name, m.queue, m.eta, stores_result=stores) for m, job_id in zip(messages, ids, strict=True)
+    ]
 
 
 def known_queues() -> list[str]:
@@ -417,8 +441,7 @@ def cancel(job_id: str, *, queue: str | None = None) -> bool:
     backend = get_backend([queue] if queue else known_queues())
     if not backend.supports_cancel:
         raise NotImplementedError(
-            f"DJWORKERS['QUEUE']['BACKEND'] = {type(backend).__name__} cannot cancel jobs "
-            "(it does not record job ids)."
+            f"DJWORKERS['QUEUE']['BACKEND'] = {type(backend).__name__} cannot cancel jobs (it does not record job ids)."
         )
     cancelled = backend.cancel(job_id, queue=queue)
     if cancelled:
@@ -463,34 +486,63 @@ class QueueCommandFunction(Generic[P, R]):
         the database connection may be used, and is awaited."""
         return await sync_to_async(self.__call__, thread_sensitive=True)(*args, **kwargs)
 
-    def schedule(self, args: tuple = (), kwargs: dict | None = None, *, eta: float | None = None,
-                 delay: float | None = None, queue: str | None = None, priority: int | None = None,
-                 on_commit: bool | None = None) -> JobHandle:
+    def schedule(
+        self,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        *,
+        eta: float | None = None,
+        delay: float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        on_commit: bool | None = None,
+    ) -> JobHandle:
         """Enqueue with per-call options: to run at unix time ``eta`` or ``delay`` seconds
         from now, on another ``queue``, at another ``priority`` (higher first; default the
         command's), or ``on_commit`` (True: at the commit of the current transaction; False:
         now; default ``QUEUE["ENQUEUE_ON_COMMIT"]``)."""
-        return enqueue(self.job, args, kwargs, eta=eta, delay=delay, queue=queue,
-                       priority=self.priority if priority is None else priority,
-                       unique=self.unique, on_commit=on_commit)
+        return enqueue(
+            self.job,
+            args,
+            kwargs,
+            eta=eta,
+            delay=delay,
+            queue=queue,
+            priority=self.priority if priority is None else priority,
+            unique=self.unique,
+            on_commit=on_commit,
+        )
 
     async def aschedule(self, args: tuple = (), kwargs: dict | None = None, **options: Any) -> JobHandle:
         """:meth:`schedule` for async code."""
         return await sync_to_async(self.schedule, thread_sensitive=True)(args, kwargs, **options)
 
-    def map(self, iterable: Iterable[Any], *, eta: float | None = None, delay: float | None = None,
-            queue: str | None = None, priority: int | None = None,
-            on_commit: bool | None = None) -> list[JobHandle]:
+    def map(
+        self,
+        iterable: Iterable[Any],
+        *,
+        eta: float | None = None,
+        delay: float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        on_commit: bool | None = None,
+    ) -> list[JobHandle]:
         """Enqueue one job per item in one round trip (Q14 bulk); returns their handles.
 
         A tuple item is the positional arguments (``f.map([(1, 2), (3, 4)])``); any
         other item is the single argument (``f.map(range(10))``).
         """
-        calls: list[tuple[tuple, dict]] = [
-            (item if isinstance(item, tuple) else (item,), {}) for item in iterable]
-        return enqueue_many(self.job, calls, eta=eta, delay=delay, queue=queue,
-                            priority=self.priority if priority is None else priority,
-                            unique=self.unique, on_commit=on_commit)
+        calls: list[tuple[tuple, dict]] = [(item if isinstance(item, tuple) else (item,), {}) for item in iterable]
+        return enqueue_many(
+            self.job,
+            calls,
+            eta=eta,
+            delay=delay,
+            queue=queue,
+            priority=self.priority if priority is None else priority,
+            unique=self.unique,
+            on_commit=on_commit,
+        )
 
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, without the queue."""
@@ -506,18 +558,34 @@ def queue_command(func: Callable[P, R], /) -> QueueCommandFunction[P, R]: ...
 
 @overload
 def queue_command(
-    func: None = None, /, *, name: str | None = None, queue: str | None = None,
-    retries: int | None = None, retry_delay: float | None = None,
-    retry_backoff: float | None = None, priority: int = 0,
-    unique: bool | Callable[..., Any] = False, result: bool | None = None, timeout: float | None = None,
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    retry_backoff: float | None = None,
+    priority: int = 0,
+    unique: bool | Callable[..., Any] = False,
+    result: bool | None = None,
+    timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], QueueCommandFunction[P, R]]: ...
 
 
-def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = None,
-                  queue: str | None = None, retries: int | None = None,
-                  retry_delay: float | None = None, retry_backoff: float | None = None,
-                  priority: int = 0, unique: bool | Callable[..., Any] = False,
-                  result: bool | None = None, timeout: float | None = None) -> Any:
+def queue_command(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    retry_backoff: float | None = None,
+    priority: int = 0,
+    unique: bool | Callable[..., Any] = False,
+    result: bool | None = None,
+    timeout: float | None = None,
+) -> Any:
     """Make calling ``func`` enqueue it. Bare (``@queue_command``) or with options.
 
     The job name is ``module.function`` (``myapp.commands.churn_data``) unless
@@ -533,8 +601,14 @@ def queue_command(func: Callable[..., Any] | None = None, *, name: str | None = 
     for every job); ``timeout`` (s) limits its run time (``QUEUE["TIMEOUT"]``).
     ``async def`` functions work too: the consumer runs the coroutine to completion.
     """
-    options = {"queue": queue, "retries": retries, "retry_delay": retry_delay,
-               "retry_backoff": retry_backoff, "result": result, "timeout": timeout}
+    options = {
+        "queue": queue,
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_backoff": retry_backoff,
+        "result": result,
+        "timeout": timeout,
+    }
 
     def decorate(function: Callable[..., Any]) -> QueueCommandFunction[Any, Any]:
         if not callable(function):
@@ -602,11 +676,23 @@ class QueueCommand:
     def _unique(cls) -> bool | Callable[..., Any]:
         return cls.unique  # read on the class: a key function stays a plain function
 
-    def enqueue(self, *, eta: float | None = None, delay: float | None = None,
-                priority: int | None = None, on_commit: bool | None = None) -> JobHandle:
-        return enqueue(type(self).job, (self.data,), eta=eta, delay=delay,
-                       priority=self.priority if priority is None else priority,
-                       unique=self._unique(), on_commit=on_commit)
+    def enqueue(
+        self,
+        *,
+        eta: float | None = None,
+        delay: float | None = None,
+        priority: int | None = None,
+        on_commit: bool | None = None,
+    ) -> JobHandle:
+        return enqueue(
+            type(self).job,
+            (self.data,),
+            eta=eta,
+            delay=delay,
+            priority=self.priority if priority is None else priority,
+            unique=self._unique(),
+            on_commit=on_commit,
+        )
 
     async def aenqueue(self, **options: Any) -> JobHandle:
         """:meth:`enqueue` for async code (Q11)."""
@@ -616,8 +702,7 @@ class QueueCommand:
     def map(cls, data_items: Iterable[Any], **options: Any) -> list[JobHandle]:
         """Enqueue ``cls(data)`` for each item in one round trip (Q14 bulk)."""
         options.setdefault("priority", cls.priority)
-        return enqueue_many(cls.job, [((data,), {}) for data in data_items],
-                            unique=cls._unique(), **options)
+        return enqueue_many(cls.job, [((data,), {}) for data in data_items], unique=cls._unique(), **options)
 
 
 class Invoker:

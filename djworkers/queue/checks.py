@@ -58,8 +58,9 @@ def _connection_checks(path: Any, connection: Any) -> Iterator[checks.CheckMessa
         try:
             parse_connection(connection)
         except DjworkersImproperlyConfigured as exc:
-            yield checks.Error(str(exc), hint='Use a URL ("redis://host:6379/0") or the old '
-                               '"host:port:db".', id="djworkers.E204")
+            yield checks.Error(
+                str(exc), hint='Use a URL ("redis://host:6379/0") or the old "host:port:db".', id="djworkers.E204"
+            )
     elif path == BACKENDS["database"]:
         # None and "" both mean 'default': the djutils README's database line is
         # ``QUEUE_CONNECTION = ''`` ("no connection needed").
@@ -82,62 +83,84 @@ def check() -> list[checks.CheckMessage]:
     messages = list(_backend_checks(settings))
     lease = settings["LEASE_SECONDS"]
     if not is_positive(lease):
-        messages.append(checks.Error(
-            f"{new_name('QUEUE', 'LEASE_SECONDS')} must be a positive number of seconds, got {lease!r}.",
-            id="djworkers.E205",
-        ))
+        messages.append(
+            checks.Error(
+                f"{new_name('QUEUE', 'LEASE_SECONDS')} must be a positive number of seconds, got {lease!r}.",
+                id="djworkers.E205",
+            )
+        )
     else:
         heartbeat = conf.section("WORKER")["HEARTBEAT_INTERVAL"]
         if is_number(heartbeat) and lease < 2 * heartbeat:
-            messages.append(checks.Warning(
-                f"{new_name('QUEUE', 'LEASE_SECONDS')} = {lease!r} is shorter than two heartbeats "
-                f"({new_name('WORKER', 'HEARTBEAT_INTERVAL')} = {heartbeat!r}): a running job's lease "
-                "can run out before it is renewed, and the job would run twice.",
-                hint="Make LEASE_SECONDS at least a few heartbeat intervals.",
-                id="djworkers.W201",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"{new_name('QUEUE', 'LEASE_SECONDS')} = {lease!r} is shorter than two heartbeats "
+                    f"({new_name('WORKER', 'HEARTBEAT_INTERVAL')} = {heartbeat!r}): a running job's lease "
+                    "can run out before it is renewed, and the job would run twice.",
+                    hint="Make LEASE_SECONDS at least a few heartbeat intervals.",
+                    id="djworkers.W201",
+                )
+            )
     retries = settings["RETRIES"]
     if not is_at_least(retries, 0, whole=True):
-        messages.append(checks.Error(
-            f"{new_name('QUEUE', 'RETRIES')} must be an int >= 0, got {retries!r}.", id="djworkers.E206",
-        ))
+        messages.append(
+            checks.Error(
+                f"{new_name('QUEUE', 'RETRIES')} must be an int >= 0, got {retries!r}.",
+                id="djworkers.E206",
+            )
+        )
     for key, minimum in (("RETRY_DELAY", 0), ("RETRY_MAX_DELAY", 0), ("RETRY_BACKOFF", 1)):
         value = settings[key]
         if not is_at_least(value, minimum):
-            messages.append(checks.Error(
-                f"{new_name('QUEUE', key)} must be a number >= {minimum}, got {value!r}.",
-                id="djworkers.E207",
-            ))
+            messages.append(
+                checks.Error(
+                    f"{new_name('QUEUE', key)} must be a number >= {minimum}, got {value!r}.",
+                    id="djworkers.E207",
+                )
+            )
     name = settings["NAME"]
     if not isinstance(name, str) or not name.strip():
-        messages.append(checks.Error(
-            f"{new_name('QUEUE', 'NAME')} must be a non-empty string, got {name!r}.", id="djworkers.E208",
-        ))
+        messages.append(
+            checks.Error(
+                f"{new_name('QUEUE', 'NAME')} must be a non-empty string, got {name!r}.",
+                id="djworkers.E208",
+            )
+        )
     for key, allow_none in (("RESULT_TTL", False), ("TIMEOUT", True)):
         value = settings[key]
         if not (value is None and allow_none) and not is_positive(value):
-            messages.append(checks.Error(
-                f"{new_name('QUEUE', key)} must be a positive number of seconds"
-                f"{' or None' if allow_none else ''}, got {value!r}.", id="djworkers.E210",
-            ))
+            messages.append(
+                checks.Error(
+                    f"{new_name('QUEUE', key)} must be a positive number of seconds"
+                    f"{' or None' if allow_none else ''}, got {value!r}.",
+                    id="djworkers.E210",
+                )
+            )
     limit = settings["MAX_DELIVERIES"]
     if not is_at_least(limit, 1, whole=True):
-        messages.append(checks.Error(
-            f"{new_name('QUEUE', 'MAX_DELIVERIES')} must be an int >= 1, got {limit!r}.",
-            id="djworkers.E211",
-        ))
+        messages.append(
+            checks.Error(
+                f"{new_name('QUEUE', 'MAX_DELIVERIES')} must be an int >= 1, got {limit!r}.",
+                id="djworkers.E211",
+            )
+        )
     for key in ("ALWAYS_EAGER", "PERIODIC", "NOTIFY", "RESULTS"):
         if not isinstance(settings[key], bool):
-            messages.append(checks.Error(
-                f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",
-                id="djworkers.E209",
-            ))
+            messages.append(
+                checks.Error(
+                    f"{new_name('QUEUE', key)} must be True or False, got {settings[key]!r}.",
+                    id="djworkers.E209",
+                )
+            )
     on_commit = settings["ENQUEUE_ON_COMMIT"]
     if on_commit is not None and not isinstance(on_commit, bool):
-        messages.append(checks.Error(
-            f"{new_name('QUEUE', 'ENQUEUE_ON_COMMIT')} must be True, False or None (the backend's "
-            f"default), got {on_commit!r}.", id="djworkers.E209",
-        ))
+        messages.append(
+            checks.Error(
+                f"{new_name('QUEUE', 'ENQUEUE_ON_COMMIT')} must be True, False or None (the backend's "
+                f"default), got {on_commit!r}.",
+                id="djworkers.E209",
+            )
+        )
     return messages
 
 

@@ -30,8 +30,20 @@ RANGES: dict[str, tuple[int, int]] = {
 
 
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 
 #: field -> {lower-case name: value}: three-letter abbreviations (cron's) and full names (Celery's).
 NAMES: dict[str, dict[str, int]] = {
@@ -51,12 +63,8 @@ def _number(field: str, text: str, expression: Any) -> int:
         if value is not None:
             return value
         short = ", ".join(name for name in names if len(name) == 3)
-        raise ValueError(
-            f"crontab {field}={expression!r}: {text!r} is neither a number nor a name ({short})"
-        ) from None
-    raise ValueError(
-        f"crontab {field}={expression!r}: {text!r} is not a number"
-    ) from None
+        raise ValueError(f"crontab {field}={expression!r}: {text!r} is neither a number nor a name ({short})") from None
+    raise ValueError(f"crontab {field}={expression!r}: {text!r} is not a number") from None
 
 
 def parse_field(field: str, expression: Any) -> frozenset[int]:
@@ -107,10 +115,8 @@ def parse_field(field: str, expression: Any) -> frozenset[int]:
 class crontab:
     """A schedule matched against a minute: ``crontab(minute="*/15", hour="9-17", day_of_week="1-5")``."""
 
-    def __init__(self, minute: Any = "*", hour: Any = "*", day: Any = "*", month: Any = "*",
-                 day_of_week: Any = "*"):
-        self.expressions = {"minute": minute, "hour": hour, "day": day, "month": month,
-                            "day_of_week": day_of_week}
+    def __init__(self, minute: Any = "*", hour: Any = "*", day: Any = "*", month: Any = "*", day_of_week: Any = "*"):
+        self.expressions = {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": day_of_week}
         self.minutes = parse_field("minute", minute)
         self.hours = parse_field("hour", hour)
         self.days = parse_field("day", day)

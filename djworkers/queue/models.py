@@ -19,18 +19,30 @@ class QueueJob(models.Model):
     frame = models.BinaryField(help_text="The signed message, exactly as enqueued; never decoded here.")
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
     available_at = models.FloatField(help_text="Unix time from which the job may run (eta).")
-    lease_owner = models.CharField(max_length=100, blank=True, default="",
-                                   help_text="Token of the consumer fetch that holds the job.")
-    lease_expires = models.FloatField(null=True, blank=True,
-                                      help_text="Unix time when the lease runs out; NULL = not leased.")
+    lease_owner = models.CharField(
+        max_length=100, blank=True, default="", help_text="Token of the consumer fetch that holds the job."
+    )
+    lease_expires = models.FloatField(
+        null=True, blank=True, help_text="Unix time when the lease runs out; NULL = not leased."
+    )
     attempts = models.PositiveIntegerField(
-        default=0, help_text="Times this frame was handed to a consumer that did not settle it yet "
-                             "(MAX_DELIVERIES); a retry starts again from 0, a release takes one back.")
+        default=0,
+        help_text="Times this frame was handed to a consumer that did not settle it yet "
+        "(MAX_DELIVERIES); a retry starts again from 0, a release takes one back.",
+    )
     created = models.DateTimeField(auto_now_add=True)
-    job_id = models.CharField(max_length=100, blank=True, default="", db_index=True,
-                              help_text="The message id, so the job can be cancelled (Q14).")
+    job_id = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The message id, so the job can be cancelled (Q14).",
+    )
     unique_key = models.CharField(
-        max_length=64, null=True, blank=True, unique=True,
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="Set while a unique job is queued (Q14); cleared when a consumer claims it.",
     )
 

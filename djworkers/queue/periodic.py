@@ -48,9 +48,15 @@ def periodic_jobs() -> list[PeriodicJob]:
         return [p for p in _periodic.values() if p.name in registry]
 
 
-def periodic_command(schedule: Schedule, *, name: str | None = None, queue: str | None = None,
-                     retries: int | None = None, retry_delay: float | None = None,
-                     retry_backoff: float | None = None) -> Callable[[Callable[..., Any]], QueueCommandFunction]:
+def periodic_command(
+    schedule: Schedule,
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    retry_backoff: float | None = None,
+) -> Callable[[Callable[..., Any]], QueueCommandFunction]:
     """Run the decorated function (no arguments) whenever ``schedule`` matches the minute.
 
     ``schedule`` is a :class:`crontab` (or any callable taking a datetime and
@@ -59,8 +65,7 @@ def periodic_command(schedule: Schedule, *, name: str | None = None, queue: str 
     """
     if not callable(schedule):
         raise TypeError(f"@periodic_command needs a crontab(...) schedule, got {schedule!r}.")
-    options = {"queue": queue, "retries": retries, "retry_delay": retry_delay,
-               "retry_backoff": retry_backoff}
+    options = {"queue": queue, "retries": retries, "retry_delay": retry_delay, "retry_backoff": retry_backoff}
 
     def decorate(function: Callable[..., Any]) -> QueueCommandFunction:
         job = _declare(function, name, options)
@@ -74,9 +79,7 @@ def periodic_command(schedule: Schedule, *, name: str | None = None, queue: str 
 def local_minute(now: float) -> datetime.datetime:
     """The wall-clock minute of unix time ``now`` in ``TIME_ZONE`` (crontabs are read there)."""
     if settings.USE_TZ:
-        when = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).astimezone(
-            timezone.get_default_timezone()
-        )
+        when = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).astimezone(timezone.get_default_timezone())
     else:
         when = datetime.datetime.fromtimestamp(now)
     return when.replace(second=0, microsecond=0)
@@ -91,10 +94,14 @@ class Scheduler:
     replayed in a burst.
     """
 
-    def __init__(self, jobs: list[PeriodicJob] | None = None, *,
-                 enqueue: Callable[[Message], object] = enqueue_message,
-                 claim: Callable[[str, int], bool] = claim_tick,
-                 release: Callable[[str, int], None] = release_tick):
+    def __init__(
+        self,
+        jobs: list[PeriodicJob] | None = None,
+        *,
+        enqueue: Callable[[Message], object] = enqueue_message,
+        claim: Callable[[str, int], bool] = claim_tick,
+        release: Callable[[str, int], None] = release_tick,
+    ):
         self._jobs = jobs
         self.enqueue = enqueue
         self.claim = claim
@@ -111,8 +118,9 @@ class Scheduler:
         if self.last_minute is not None and minute <= self.last_minute:
             return []
         if self.last_minute is not None and minute > self.last_minute + 1:
-            logger.warning("Scheduler stalled for %d minute(s); missed windows are skipped",
-                           minute - self.last_minute - 1)
+            logger.warning(
+                "Scheduler stalled for %d minute(s); missed windows are skipped", minute - self.last_minute - 1
+            )
         self.last_minute = minute
         when = local_minute(now)
         enqueued = []
@@ -125,8 +133,9 @@ class Scheduler:
                     continue  # another consumer enqueued it for this minute
                 try:
                     job: Job = registry.get(periodic.name)
-                    message = Message(name=job.name, queue=job.queue or default_queue(),
-                                      options={"periodic_tick": minute})
+                    message = Message(
+                        name=job.name, queue=job.queue or default_queue(), options={"periodic_tick": minute}
+                    )
                     self.enqueue(message)
                 except Exception:
                     # Hand the minute back, or no consumer could enqueue it any more.

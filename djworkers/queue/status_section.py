@@ -20,8 +20,7 @@ def queue_names() -> list[str]:
     names.update(job.queue for job in registry.by_door("queue") if job.queue)
     try:
         names.update(
-            FailedJob.objects.filter(door="queue").exclude(queue="")
-            .values_list("queue", flat=True).distinct()
+            FailedJob.objects.filter(door="queue").exclude(queue="").values_list("queue", flat=True).distinct()
         )
     except Exception:
         logger.debug("failed-job store unreadable while listing queues", exc_info=True)
@@ -48,17 +47,27 @@ def queue_section(options: StatusOptions) -> dict[str, Any]:
         backend = build_backend(names)
         for name in names:
             stats = backend.stats(queue=name)
-            rows.append({
-                "queue": name,
-                "ready": stats.get("ready", 0),
-                "scheduled": stats.get("scheduled", 0),
-                "in_flight": stats.get("in_flight", 0),
-                "failed": None if failed is None else failed.get(name, 0),
-            })
+            rows.append(
+                {
+                    "queue": name,
+                    "ready": stats.get("ready", 0),
+                    "scheduled": stats.get("scheduled", 0),
+                    "in_flight": stats.get("in_flight", 0),
+                    "failed": None if failed is None else failed.get(name, 0),
+                }
+            )
     except Exception as exc:
         problems.append(f"queue: {backend_name} backend unreachable: {type(exc).__name__}: {exc}")
-        rows = [{"queue": n, "ready": None, "scheduled": None, "in_flight": None,
-                 "failed": None if failed is None else failed.get(n, 0)} for n in names]
+        rows = [
+            {
+                "queue": n,
+                "ready": None,
+                "scheduled": None,
+                "in_flight": None,
+                "failed": None if failed is None else failed.get(n, 0),
+            }
+            for n in names
+        ]
     finally:
         close = getattr(backend, "close", None)
         if callable(close):
@@ -66,6 +75,11 @@ def queue_section(options: StatusOptions) -> dict[str, Any]:
                 close()
             except Exception:
                 logger.debug("closing the status backend failed", exc_info=True)
-    columns = [column("queue", "Queue"), column("ready", "Ready"), column("scheduled", "Scheduled"),
-               column("in_flight", "In flight"), column("failed", "Failed")]
+    columns = [
+        column("queue", "Queue"),
+        column("ready", "Ready"),
+        column("scheduled", "Scheduled"),
+        column("in_flight", "In flight"),
+        column("failed", "Failed"),
+    ]
     return section("queue", title, columns, rows, problems)

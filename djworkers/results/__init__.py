@@ -32,6 +32,15 @@ def get_store(queue: str | None = None) -> ResultStore:
 
 
 __all__ = [
-    "CANCELLED", "FAILED", "FINAL", "QUEUED", "RETRYING", "RUNNING", "STATUSES", "SUCCEEDED",
-    "ResultRecord", "ResultStore", "get_store",
+    "CANCELLED",
+    "FAILED",
+    "FINAL",
+    "QUEUED",
+    "RETRYING",
+    "RUNNING",
+    "STATUSES",
+    "SUCCEEDED",
+    "ResultRecord",
+    "ResultStore",
+    "get_store",
 ]

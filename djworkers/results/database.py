@@ -79,8 +79,9 @@ class DatabaseResultStore(ResultStore):
 
     def read(self, job_id: str) -> bytes | None:
         with self._connection.cursor() as cursor:
-            cursor.execute(f"SELECT frame FROM {self._table} WHERE job_id = %s AND expires_at > %s",
-                           [job_id, time.time()])
+            cursor.execute(
+                f"SELECT frame FROM {self._table} WHERE job_id = %s AND expires_at > %s", [job_id, time.time()]
+            )
             row = cursor.fetchone()
         return bytes(row[0]) if row else None
 
@@ -124,8 +125,10 @@ class DatabaseResultStore(ResultStore):
                     if left is not None and left <= 0:
                         return None
                     # a finite slice even without a deadline: a dead server is noticed
-                    woke = any(notify.payload == job_id for notify in
-                               raw.notifies(timeout=5.0 if left is None else min(left, 5.0), stop_after=1))
+                    woke = any(
+                        notify.payload == job_id
+                        for notify in raw.notifies(timeout=5.0 if left is None else min(left, 5.0), stop_after=1)
+                    )
                     if woke:
                         break
         finally:

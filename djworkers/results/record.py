@@ -103,9 +103,13 @@ class ResultRecord:
                     pass
             if self.status == SUCCEEDED:
                 data.update(
-                    status=FAILED, value=None, error_type="djworkers.exceptions.SerializationError",
-                    error_message=(f"the return value of job {self.name!r} (type "
-                                   f"{type(self.value).__qualname__}) cannot be stored: {exc}"),
+                    status=FAILED,
+                    value=None,
+                    error_type="djworkers.exceptions.SerializationError",
+                    error_message=(
+                        f"the return value of job {self.name!r} (type "
+                        f"{type(self.value).__qualname__}) cannot be stored: {exc}"
+                    ),
                 )
             else:
                 data["value"] = None

@@ -10,8 +10,9 @@ import argparse
 from collections.abc import Callable
 
 
-def number(kind: type, *, minimum: float, inclusive: bool = True, what: str = "a number",
-           hint: str = "") -> Callable[[str], int | float]:
+def number(
+    kind: type, *, minimum: float, inclusive: bool = True, what: str = "a number", hint: str = ""
+) -> Callable[[str], int | float]:
     """A validator parsing ``kind`` (int or float) that is >= ``minimum`` (> when not ``inclusive``)."""
 
     def parse(value: str) -> int | float:

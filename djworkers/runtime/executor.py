@@ -64,8 +64,11 @@ def _send(signal: Any, sender: str, **kwargs: Any) -> None:
     """
     for receiver, response in signal.send_robust(sender=sender, **kwargs):
         if isinstance(response, Exception):
-            logger.error("Receiver %r of a djworkers signal raised; ignored", receiver,
-                         exc_info=(type(response), response, response.__traceback__))
+            logger.error(
+                "Receiver %r of a djworkers signal raised; ignored",
+                receiver,
+                exc_info=(type(response), response, response.__traceback__),
+            )
 
 
 _loops = threading.local()
@@ -73,7 +76,8 @@ _loops = threading.local()
 #: The message whose job runs in this thread (or task) now, for front doors whose jobs need
 #: their own id or attempt (the django.tasks door's ``takes_context``). None between jobs.
 current_message: contextvars.ContextVar[Message | None] = contextvars.ContextVar(
-    "djworkers_current_message", default=None)
+    "djworkers_current_message", default=None
+)
 
 
 def run_coroutine(awaitable: Any, timeout: float | None = None) -> Any:
@@ -163,8 +167,7 @@ class Executor:
         #: The time limit of jobs without their own ``timeout`` (``QUEUE["TIMEOUT"]``).
         self.default_timeout = default_timeout
 
-    def run(self, message: Message, raw: bytes | None = None,
-            abandoned: Callable[[], bool] | None = None) -> Result:
+    def run(self, message: Message, raw: bytes | None = None, abandoned: Callable[[], bool] | None = None) -> Result:
         """Run ``message`` once. ``raw`` is the frame it came in (kept on failure).
 
         ``abandoned``: asked when the job returns; True means the caller already settled
@@ -191,8 +194,15 @@ class Executor:
             close_stale_connections()
             if abandoned is not None and abandoned():
                 return Result(Outcome.FAILED, message, exception=exc, duration=time.monotonic() - started)
-            return self.failed(message, raw, exc, job=job, started=started, record=record,
-                               reason="timed-out" if isinstance(exc, JobTimeout) else "exception")
+            return self.failed(
+                message,
+                raw,
+                exc,
+                job=job,
+                started=started,
+                record=record,
+                reason="timed-out" if isinstance(exc, JobTimeout) else "exception",
+            )
         finally:
             current_message.reset(token)
         # After a success the caller closes stale connections once its own bookkeeping
@@ -201,8 +211,7 @@ class Executor:
         if abandoned is not None and abandoned():
             return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
         call_hooks(self.hooks, "after_job", message, value, duration)
-        _send(signals.job_succeeded, self.door, message=message, backend=self.backend, result=value,
-              duration=duration)
+        _send(signals.job_succeeded, self.door, message=message, backend=self.backend, result=value, duration=duration)
         if logger.isEnabledFor(logging.DEBUG):  # per-job lines cost ~15 us: opt in with -v 2
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)
         if record is not None:
@@ -210,9 +219,18 @@ class Executor:
             self._save(record)
         return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
 
-    def failed(self, message: Message, raw: bytes | None, exc: BaseException, *, job: Any = None,
-               started: float | None = None, record: Any = None, reason: str = "exception",
-               traceback: str | None = None) -> Result:
+    def failed(
+        self,
+        message: Message,
+        raw: bytes | None,
+        exc: BaseException,
+        *,
+        job: Any = None,
+        started: float | None = None,
+        record: Any = None,
+        reason: str = "exception",
+        traceback: str | None = None,
+    ) -> Result:
         """Retry ``message`` (its job's retry policy allowing) or fail it for good, for ``exc``.
 
         The worker calls this too for a job it gave up waiting for (``reason="timed-out"``).
@@ -228,26 +246,32 @@ class Executor:
         policy = RetryPolicy.for_job(job, self.retry_section)
         if message.options.get("no_retry") is not True and policy.should_retry(message.attempt):
             return self._retry(message, exc, policy, started, record=record, traceback=traceback)
-        return self._fail(message, raw, exc, reason=reason, started=started, record=record,
-                          traceback=traceback)
+        return self._fail(message, raw, exc, reason=reason, started=started, record=record, traceback=traceback)
 
     def poison(self, message: Message, raw: bytes | None, deliveries: int, limit: int) -> Result:
         """Fail ``message`` for good without running it: it was handed out ``deliveries`` times
         (more than ``limit``, ``QUEUE["MAX_DELIVERIES"]``) and never settled: its consumer
         died each time (Q16). Reason "poison"; the count is in the error text."""
-        exc = PoisonJob(f"{message.describe()} was delivered {deliveries} times without finishing "
-                        f'(its consumer died each time; QUEUE["MAX_DELIVERIES"] = {limit}); not run again')
+        exc = PoisonJob(
+            f"{message.describe()} was delivered {deliveries} times without finishing "
+            f'(its consumer died each time; QUEUE["MAX_DELIVERIES"] = {limit}); not run again'
+        )
         record = self._start_record(message, save=False) if message.options.get("result") else None
-        return self._fail(message, raw, exc, reason="poison", started=time.monotonic(), record=record,
-                          traceback="")
+        return self._fail(message, raw, exc, reason="poison", started=time.monotonic(), record=record, traceback="")
 
     # -- results ---------------------------------------------------------------------
     def _start_record(self, message: Message, save: bool = True) -> Any:
         from ..results.record import RUNNING, ResultRecord
 
         record = ResultRecord(
-            message.id, RUNNING, name=message.name, queue=message.queue, attempts=message.attempt + 1,
-            worker=owner_id(), enqueued_at=message.enqueued_at, started_at=time.time(),
+            message.id,
+            RUNNING,
+            name=message.name,
+            queue=message.queue,
+            attempts=message.attempt + 1,
+            worker=owner_id(),
+            enqueued_at=message.enqueued_at,
+            started_at=time.time(),
         )
         if message.options.get("result_args"):
             record.args, record.kwargs = list(message.args), dict(message.kwargs)
@@ -257,8 +281,10 @@ class Executor:
                 except Exception:
                     earlier = None
                 if earlier is not None and earlier.worker:
-                    record.history = [*earlier.history, {"worker": earlier.worker, "error_type": earlier.error_type,
-                                                         "traceback": earlier.traceback}]
+                    record.history = [
+                        *earlier.history,
+                        {"worker": earlier.worker, "error_type": earlier.error_type, "traceback": earlier.traceback},
+                    ]
         if save:
             self._save(record)
         return record
@@ -266,21 +292,34 @@ class Executor:
     def _save(self, record: Any) -> None:
         """Write ``record``; a store that is down is logged, never fails the job itself."""
         if self.results is None:
-            logger.error("Job %s [%s] asked for its result, but %s has no result store",
-                         record.name, record.job_id, self.door)
+            logger.error(
+                "Job %s [%s] asked for its result, but %s has no result store", record.name, record.job_id, self.door
+            )
             return
         try:
             self.results.save(record)
         except Exception:
             logger.exception("Could not store the result of %s [%s]", record.name, record.job_id)
 
-    def _retry(self, message: Message, exc: BaseException, policy: RetryPolicy, started: float,
-               *, record: Any = None, traceback: str | None = None) -> Result:
+    def _retry(
+        self,
+        message: Message,
+        exc: BaseException,
+        policy: RetryPolicy,
+        started: float,
+        *,
+        record: Any = None,
+        traceback: str | None = None,
+    ) -> Result:
         eta = time.time() + policy.delay_for(message.attempt)
         text = tb.format_exc() if traceback is None else traceback
         logger.warning(
             "%s raised %s: %s; retry %d of %d at %s",
-            message.describe(), type(exc).__name__, exc, message.attempt + 1, policy.retries,
+            message.describe(),
+            type(exc).__name__,
+            exc,
+            message.attempt + 1,
+            policy.retries,
             time.strftime("%H:%M:%S", time.localtime(eta)),
         )
         call_hooks(self.hooks, "on_retry", message, exc, eta)
@@ -289,11 +328,21 @@ class Executor:
             record.status = RETRYING
             record.set_error(exc, text)
             self._save(record)
-        return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
-                      duration=time.monotonic() - started)
+        return Result(
+            Outcome.RETRY, message, exception=exc, traceback=text, eta=eta, duration=time.monotonic() - started
+        )
 
-    def _fail(self, message: Message, raw: bytes | None, exc: BaseException, *, reason: str,
-              started: float, record: Any = None, traceback: str | None = None) -> Result:
+    def _fail(
+        self,
+        message: Message,
+        raw: bytes | None,
+        exc: BaseException,
+        *,
+        reason: str,
+        started: float,
+        record: Any = None,
+        traceback: str | None = None,
+    ) -> Result:
         text = tb.format_exc() if traceback is None else traceback
         logger.error("%s failed for good (%s): %s\n%s", message.describe(), reason, exc, text)
         if self.record_failures:
@@ -314,16 +363,16 @@ class Executor:
                 eta = time.time() + FAILURE_STORE_RETRY_DELAY
                 logger.exception(
                     "Could not record the failure of %s; keeping the job, it runs again at %s",
-                    message.describe(), time.strftime("%H:%M:%S", time.localtime(eta)),
+                    message.describe(),
+                    time.strftime("%H:%M:%S", time.localtime(eta)),
                 )
-                return Result(Outcome.RETRY, message, exception=exc, traceback=text, eta=eta,
-                              duration=time.monotonic() - started)
+                return Result(
+                    Outcome.RETRY, message, exception=exc, traceback=text, eta=eta, duration=time.monotonic() - started
+                )
         call_hooks(self.hooks, "on_failure", message, exc, text)
-        _send(signals.job_failed, self.door, message=message, backend=self.backend, exception=exc,
-              traceback=text)
+        _send(signals.job_failed, self.door, message=message, backend=self.backend, exception=exc, traceback=text)
         if record is not None:
             record.status, record.finished_at = FAILED, time.time()
             record.set_error(exc, text)
             self._save(record)
-        return Result(Outcome.FAILED, message, exception=exc, traceback=text,
-                      duration=time.monotonic() - started)
+        return Result(Outcome.FAILED, message, exception=exc, traceback=text, duration=time.monotonic() - started)

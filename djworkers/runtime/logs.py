@@ -24,17 +24,21 @@ def add_logging_arguments(
     loglevel_flags: tuple[str, ...] = ("--loglevel",),
 ) -> None:
     parser.add_argument(
-        *loglevel_flags, dest="loglevel", type=loglevel, default=None,
+        *loglevel_flags,
+        dest="loglevel",
+        type=loglevel,
+        default=None,
         help="Log level (DEBUG, INFO, WARNING, ERROR). Default: from --verbosity (1 = INFO).",
     )
     parser.add_argument(
-        *logfile_flags, dest="logfile", default=None,
+        *logfile_flags,
+        dest="logfile",
+        default=None,
         help="Append logs to this file instead of standard error.",
     )
 
 
-def configure_logging(loglevel: str | None = None, logfile: str | None = None,
-                      verbosity: int | None = 1) -> None:
+def configure_logging(loglevel: str | None = None, logfile: str | None = None, verbosity: int | None = 1) -> None:
     """Send the ``djworkers`` logger to a stream or file at the chosen level.
 
     Only the ``djworkers`` logger is touched: a project's own LOGGING keeps

@@ -20,8 +20,15 @@ import time
 class Outage:
     """Shared back-off state for one worker's fetches: ``initial`` seconds, doubling, up to ``maximum``."""
 
-    def __init__(self, source_name: str, logger: logging.Logger, *, initial: float = 0.5,
-                 maximum: float = 30.0, clock=time.monotonic):
+    def __init__(
+        self,
+        source_name: str,
+        logger: logging.Logger,
+        *,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        clock=time.monotonic,
+    ):
         if initial <= 0 or maximum < initial:
             raise ValueError("need 0 < initial <= maximum")
         self.source_name = source_name
@@ -49,7 +56,10 @@ class Outage:
         first = attempts == 1
         self.logger.warning(
             "Fetching from %s failed (attempt %d): %s; retrying in %.1fs",
-            self.source_name, attempts, exc, delay,
+            self.source_name,
+            attempts,
+            exc,
+            delay,
             exc_info=exc if first or self.logger.isEnabledFor(logging.DEBUG) else None,
         )
         return delay
@@ -68,5 +78,6 @@ class Outage:
                 return
             attempts, seconds = self.attempts, self.clock() - self.since
             self.since, self.attempts, self._next_attempt = None, 0, 0.0
-        self.logger.warning("%s is reachable again after %d failed attempt(s) over %.1fs",
-                            self.source_name, attempts, seconds)
+        self.logger.warning(
+            "%s is reachable again after %d failed attempt(s) over %.1fs", self.source_name, attempts, seconds
+        )

@@ -58,8 +58,7 @@ def replay(failed, *, inline: bool = False) -> str:
     if result.outcome is Outcome.RETRY:
         # Only when its new failure could not be recorded: keep this row, or the job is gone.
         raise ReplayError(
-            f"Failed job {failed.pk} failed again and the failed-job store could not record it; "
-            "it is kept here."
+            f"Failed job {failed.pk} failed again and the failed-job store could not record it; it is kept here."
         )
     failed.delete()
     return f"ran {message.describe()} here: {result.outcome.value}"

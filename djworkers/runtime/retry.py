@@ -45,8 +45,6 @@ class RetryPolicy:
         return cls(
             retries=job.retries if job.retries is not None else settings.get("RETRIES", 0),
             delay=job.retry_delay if job.retry_delay is not None else settings.get("RETRY_DELAY", 10.0),
-            backoff=job.retry_backoff
-            if job.retry_backoff is not None
-            else settings.get("RETRY_BACKOFF", 2.0),
+            backoff=job.retry_backoff if job.retry_backoff is not None else settings.get("RETRY_BACKOFF", 2.0),
             max_delay=settings.get("RETRY_MAX_DELAY", 3600.0),
         )

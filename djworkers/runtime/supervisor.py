@@ -74,8 +74,16 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, children: Sequence[Child], *, restart: bool, stop_timeout: float | None = None,
-                 restart_delay: float = 1.0, out: TextIO | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        restart: bool,
+        stop_timeout: float | None = None,
+        restart_delay: float = 1.0,
+        out: TextIO | None = None,
+        env: dict[str, str] | None = None,
+    ):
         """``restart``: restart crashed children (worker copies) instead of stopping the group.
         ``stop_timeout``: seconds after the stop's SIGTERM before SIGKILL (None: wait).
         ``out``: where prefixed status and output lines go; None = the log (forked workers
@@ -94,20 +102,36 @@ class Supervisor:
         self._lifeline: Lifeline | None = None
 
     @classmethod
-    def forking(cls, target: Callable[[], int], processes: int, *, restart_delay: float = 1.0,
-                stop_timeout: float | None = None) -> Supervisor:
+    def forking(
+        cls, target: Callable[[], int], processes: int, *, restart_delay: float = 1.0, stop_timeout: float | None = None
+    ) -> Supervisor:
         """``processes`` forked copies of ``target`` (a worker's ``run``), restarted when they crash."""
         if processes < 1:
             raise ValueError("processes must be >= 1")
-        return cls([Child(f"worker-{slot}", target=target) for slot in range(processes)], restart=True,
-                   restart_delay=restart_delay, stop_timeout=stop_timeout)
+        return cls(
+            [Child(f"worker-{slot}", target=target) for slot in range(processes)],
+            restart=True,
+            restart_delay=restart_delay,
+            stop_timeout=stop_timeout,
+        )
 
     @classmethod
-    def commands(cls, commands: Sequence[tuple[str, list[str]]], *, stop_timeout: float = 40.0,
-                 out: TextIO | None = None, env: dict[str, str] | None = None) -> Supervisor:
+    def commands(
+        cls,
+        commands: Sequence[tuple[str, list[str]]],
+        *,
+        stop_timeout: float = 40.0,
+        out: TextIO | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Supervisor:
         """A group of named commands (``[(name, argv)]``); one exiting stops the rest."""
-        return cls([Child(name, argv=list(argv)) for name, argv in commands], restart=False,
-                   stop_timeout=stop_timeout, out=out or sys.stdout, env=env)
+        return cls(
+            [Child(name, argv=list(argv)) for name, argv in commands],
+            restart=False,
+            stop_timeout=stop_timeout,
+            out=out or sys.stdout,
+            env=env,
+        )
 
     # -- output ------------------------------------------------------------------------------------
     def write(self, name: str, line: str, level: int = logging.INFO) -> None:
@@ -134,8 +158,11 @@ class Supervisor:
             env.setdefault("PYTHONUNBUFFERED", "1")
             piped = self.out is not None
             child.process = subprocess.Popen(
-                child.argv, stdin=subprocess.DEVNULL, start_new_session=True,
-                stdout=subprocess.PIPE if piped else None, stderr=subprocess.STDOUT if piped else None,
+                child.argv,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                stdout=subprocess.PIPE if piped else None,
+                stderr=subprocess.STDOUT if piped else None,
                 **self._lifeline.popen_kwargs(env),
             )
             child.pid = child.process.pid
@@ -169,8 +196,9 @@ class Supervisor:
         # After every fork: a thread running during a fork can leave a lock held in the child.
         for child in self.children:
             if child.process is not None and child.process.stdout is not None and child.reader is None:
-                child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True,
-                                                name=f"output-{child.name}")
+                child.reader = threading.Thread(
+                    target=self._pump, args=(child,), daemon=True, name=f"output-{child.name}"
+                )
                 child.reader.start()
 
     # -- stopping ----------------------------------------------------------------------------------

@@ -140,7 +140,10 @@ class Worker:
         queue_settings = conf.section("QUEUE")
         self.source = source
         self.executor = executor or Executor(
-            source.door, source.backend, results=_result_store_of(source), default_timeout=queue_settings["TIMEOUT"],
+            source.door,
+            source.backend,
+            results=_result_store_of(source),
+            default_timeout=queue_settings["TIMEOUT"],
         )
         #: Deliveries of one frame (unsettled) after which it is poison (Q16).
         self.max_deliveries = queue_settings["MAX_DELIVERIES"] if max_deliveries is None else max_deliveries
@@ -154,16 +157,17 @@ class Worker:
         self.poll = poll or PollBackoff()
         self.tickers = list(tickers or [])
         self.shutdown = shutdown or Shutdown()
-        self.shutdown_timeout = (
-            worker_settings["SHUTDOWN_TIMEOUT"] if shutdown_timeout is None else shutdown_timeout
-        )
+        self.shutdown_timeout = worker_settings["SHUTDOWN_TIMEOUT"] if shutdown_timeout is None else shutdown_timeout
         self.heartbeat_interval = (
             worker_settings["HEARTBEAT_INTERVAL"] if heartbeat_interval is None else heartbeat_interval
         )
         self.exit_on_force = exit_on_force
         #: Fetch failures (a server down): shared back-off and logging for every job thread.
-        self.outage = Outage(source.door, logger, maximum=(
-            worker_settings["OUTAGE_MAX_DELAY"] if outage_max_delay is None else outage_max_delay))
+        self.outage = Outage(
+            source.door,
+            logger,
+            maximum=(worker_settings["OUTAGE_MAX_DELAY"] if outage_max_delay is None else outage_max_delay),
+        )
         #: ``burst``: how long the source may stay unreachable before the worker gives up (exit 1).
         self.burst_outage_timeout = (
             worker_settings["BURST_OUTAGE_TIMEOUT"] if burst_outage_timeout is None else burst_outage_timeout
@@ -213,8 +217,10 @@ class Worker:
             if self._gave_up:
                 return 1
             if self._timed_out_exit:
-                logger.error("A job outlived its time limit in this worker process; exiting so the "
-                             "supervisor starts a fresh one (its thread cannot be stopped)")
+                logger.error(
+                    "A job outlived its time limit in this worker process; exiting so the "
+                    "supervisor starts a fresh one (its thread cannot be stopped)"
+                )
                 return code or 1
             return code
         finally:
@@ -228,8 +234,7 @@ class Worker:
 
     def _live_threads(self) -> list[threading.Thread]:
         """Job threads still serving (abandoned ones, stuck in a timed-out job, do not count)."""
-        return [thread for thread in self._job_threads
-                if thread.is_alive() and thread not in self._abandoned]
+        return [thread for thread in self._job_threads if thread.is_alive() and thread not in self._abandoned]
 
     def tick(self, now: float | None = None) -> None:
         """The main thread's periodic work: tickers (at most once a second) and the heartbeat.
@@ -256,8 +261,10 @@ class Worker:
         if first:
             logger.error(
                 "Giving up: %s has been unreachable for %.0fs (--burst waits at most "
-                "DJWORKERS[\"WORKER\"][\"BURST_OUTAGE_TIMEOUT\"] = %s s)",
-                self.source.door, self.outage.elapsed(), self.burst_outage_timeout,
+                'DJWORKERS["WORKER"]["BURST_OUTAGE_TIMEOUT"] = %s s)',
+                self.source.door,
+                self.outage.elapsed(),
+                self.burst_outage_timeout,
             )
 
     def _job_thread(self) -> None:
@@ -332,18 +339,18 @@ class Worker:
             else:
                 # The job's end and the main thread's timeout race for the settlement: whoever
                 # takes the watch out of _watched first (under the lock) settles the delivery.
-                result = self.executor.run(message, raw=delivery.raw,
-                                           abandoned=lambda: self._unwatch(delivery, watch))
+                result = self.executor.run(message, raw=delivery.raw, abandoned=lambda: self._unwatch(delivery, watch))
                 if self._unwatch(delivery, watch):
-                    logger.warning("%s finished after its time limit had been declared; its outcome "
-                                   "(%s) is dropped", message.describe(), result.outcome.value)
+                    logger.warning(
+                        "%s finished after its time limit had been declared; its outcome (%s) is dropped",
+                        message.describe(),
+                        result.outcome.value,
+                    )
                     return
             self._settle(delivery, result)
             self._count(result.outcome.value)
         except Exception:
-            logger.exception(
-                "Worker error around a delivery from %s; it will be delivered again", self.source.door
-            )
+            logger.exception("Worker error around a delivery from %s; it will be delivered again", self.source.door)
             self._count("errors")
         finally:
             close_stale_connections()
@@ -391,24 +398,30 @@ class Worker:
                 self._abandoned.add(watch.thread)
                 self.held.pop(key, None)  # no more lease renewals
                 self.running.pop(key, None)
-                rest = [d for d in self._batches.get(watch.thread, ())
-                        if id(d) in self.held and id(d) not in self.running]
+                rest = [
+                    d for d in self._batches.get(watch.thread, ()) if id(d) in self.held and id(d) not in self.running
+                ]
                 for other in rest:
                     self.held.pop(id(other), None)
                 expired.append((watch, rest))
         for watch, rest in expired:
             message = watch.message
-            logger.error("%s timed out after %gs; giving up its thread (it cannot be stopped) and "
-                         "starting another", message.describe(), watch.limit)
+            logger.error(
+                "%s timed out after %gs; giving up its thread (it cannot be stopped) and starting another",
+                message.describe(),
+                watch.limit,
+            )
             try:
                 exc = JobTimeout(f"{message.describe()} timed out after {watch.limit:g}s")
-                result = self.executor.failed(message, watch.delivery.raw, exc, reason="timed-out",
-                                              traceback=_stack_of(watch.thread, exc))
+                result = self.executor.failed(
+                    message, watch.delivery.raw, exc, reason="timed-out", traceback=_stack_of(watch.thread, exc)
+                )
                 self._settle(watch.delivery, result)
                 self._count("timed-out")
             except Exception:
-                logger.exception("Could not settle timed-out %s; it runs again when its lease expires",
-                                 message.describe())
+                logger.exception(
+                    "Could not settle timed-out %s; it runs again when its lease expires", message.describe()
+                )
             self._hand_back(rest)
             if self.exit_on_timeout:
                 self._timed_out_exit = True
@@ -435,8 +448,9 @@ class Worker:
             if self.outage.since is not None:  # the fetch threads are logging this outage already
                 logger.debug("Heartbeat of %s failed: %s", self.source.door, exc, exc_info=True)
             else:
-                logger.warning("Heartbeat of %s failed: %s", self.source.door, exc,
-                               exc_info=logger.isEnabledFor(logging.DEBUG))
+                logger.warning(
+                    "Heartbeat of %s failed: %s", self.source.door, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
+                )
         except Exception:
             logger.exception("Heartbeat of %s failed", self.source.door)
 

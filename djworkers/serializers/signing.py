@@ -39,8 +39,7 @@ def signing_keys() -> list[str | bytes]:
         secret = ""
     if not secret:
         raise DjworkersImproperlyConfigured(
-            "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor "
-            "SECRET_KEY is set."
+            "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor SECRET_KEY is set."
         )
     return [secret, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 

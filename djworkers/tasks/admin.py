@@ -32,8 +32,19 @@ class JobResultAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("job_id",)
     exclude = ("frame",)
-    readonly_fields = ("job_id", "status", "expires_at", "job", "attempts", "worker", "enqueued", "finished",
-                       "error", "value", "traceback")
+    readonly_fields = (
+        "job_id",
+        "status",
+        "expires_at",
+        "job",
+        "attempts",
+        "worker",
+        "enqueued",
+        "finished",
+        "error",
+        "value",
+        "traceback",
+    )
 
     def has_add_permission(self, request: Any) -> bool:
         return False

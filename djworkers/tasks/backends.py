@@ -31,7 +31,6 @@ from .results import SHIM_NAME, is_task_record, timestamp, to_task_result
 compat.require()
 
 
-
 class TaskBackend(compat.backends_base.BaseTaskBackend):
     """Runs tasks on the djworkers queue configured in ``DJWORKERS["QUEUE"]``."""
 
@@ -70,17 +69,33 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
         now = time.time()
         meta = {"backend": self.alias, "priority": task.priority, "run_after": timestamp(task.run_after)}
         result = compat.base.TaskResult(  # normalizes args to JSON types, or raises TypeError
-            task=task, id="", status=compat.base.TaskResultStatus.READY, enqueued_at=None, started_at=None,
-            finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs, backend=self.alias,
-            errors=[], worker_ids=[],
+            task=task,
+            id="",
+            status=compat.base.TaskResultStatus.READY,
+            enqueued_at=None,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
         )
         options: dict[str, Any] = {"result": True, "result_args": True}
         if task.priority:
             options["priority"] = task.priority
-        message = Message(name=SHIM_NAME, args=(task.module_path, result.args, result.kwargs, meta),
-                          queue=task.queue_name, eta=meta["run_after"], enqueued_at=now, options=options)
-        record = ResultRecord(message.id, QUEUED, name=SHIM_NAME, queue=message.queue,
-                              enqueued_at=now, args=list(message.args))
+        message = Message(
+            name=SHIM_NAME,
+            args=(task.module_path, result.args, result.kwargs, meta),
+            queue=task.queue_name,
+            eta=meta["run_after"],
+            enqueued_at=now,
+            options=options,
+        )
+        record = ResultRecord(
+            message.id, QUEUED, name=SHIM_NAME, queue=message.queue, enqueued_at=now, args=list(message.args)
+        )
         if conf.section("QUEUE")["ALWAYS_EAGER"]:
             return self._run_eagerly(task, message, record)
         backend = self._queue_backend(message.queue)
@@ -91,8 +106,7 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
             api.enqueue_message(message, on_commit=False)
 
         alias = api.commit_alias(backend)
-        if api.enqueue_on_commit(backend, self.enqueue_on_commit) and \
-                transaction.get_connection(alias).in_atomic_block:
+        if api.enqueue_on_commit(backend, self.enqueue_on_commit) and transaction.get_connection(alias).in_atomic_block:
             transaction.on_commit(write, using=alias)
         else:
             write()
@@ -108,7 +122,8 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
         store = self._store(message.queue)
         store.save(record)
         Executor(DOOR, "eager", record_failures=False, results=store).run(
-            message.replace(options={**message.options, "no_retry": True}))
+            message.replace(options={**message.options, "no_retry": True})
+        )
         return self.get_result(message.id)
 
     def get_result(self, result_id: str) -> Any:

@@ -39,9 +39,11 @@ AVAILABLE = bool(SOURCE)
 #: Django's ``InvalidTask`` (the backport calls it ``InvalidTaskError``), or None.
 InvalidTask: Any = getattr(exceptions, "InvalidTask", None) or getattr(exceptions, "InvalidTaskError", None)
 
-MISSING = ("djworkers.tasks needs Django's Tasks framework: Django >= 6.0 has it (django.tasks); on "
-           "Django 5.2 install the backport (pip install 'django-tasks>=0.12') and add \"django_tasks\" "
-           "to INSTALLED_APPS.")
+MISSING = (
+    "djworkers.tasks needs Django's Tasks framework: Django >= 6.0 has it (django.tasks); on "
+    "Django 5.2 install the backport (pip install 'django-tasks>=0.12') and add \"django_tasks\" "
+    "to INSTALLED_APPS."
+)
 
 
 def require() -> None:

@@ -29,8 +29,14 @@ from . import compat
 #: The name of the one queue job that runs every django.tasks task (see :mod:`.shim`).
 SHIM_NAME = "djworkers.tasks.run"
 
-_STATUS = {QUEUED: "READY", RETRYING: "READY", RUNNING: "RUNNING", SUCCEEDED: "SUCCESSFUL",
-           FAILED: "FAILED", CANCELLED: "FAILED"}
+_STATUS = {
+    QUEUED: "READY",
+    RETRYING: "READY",
+    RUNNING: "RUNNING",
+    SUCCEEDED: "SUCCESSFUL",
+    FAILED: "FAILED",
+    CANCELLED: "FAILED",
+}
 
 
 def when(timestamp: float | None) -> datetime.datetime | None:
@@ -66,9 +72,11 @@ def to_task_result(record: ResultRecord, task: Any = None) -> Any:
     path, args, kwargs, meta = record.args
     if task is None:
         task = load_task(path)
-    changes: dict[str, Any] = {"queue_name": record.queue or task.queue_name,
-                               "priority": meta.get("priority", task.priority),
-                               "backend": meta.get("backend", task.backend)}
+    changes: dict[str, Any] = {
+        "queue_name": record.queue or task.queue_name,
+        "priority": meta.get("priority", task.priority),
+        "backend": meta.get("backend", task.backend),
+    }
     run_after = when(meta.get("run_after"))
     if run_after is not None:
         changes["run_after"] = run_after
@@ -76,17 +84,27 @@ def to_task_result(record: ResultRecord, task: Any = None) -> Any:
     errors = [_error(item["error_type"], item["traceback"]) for item in record.history if item.get("error_type")]
     workers = [item["worker"] for item in record.history]
     if record.status == CANCELLED:
-        errors.append(_error("djworkers.exceptions.JobCancelled", f"Job {record.job_id} was cancelled before it ran.\n"))
+        errors.append(
+            _error("djworkers.exceptions.JobCancelled", f"Job {record.job_id} was cancelled before it ran.\n")
+        )
     elif record.status in (RETRYING, FAILED) and record.error_type:
         # A job failed without running (poison: its consumers kept dying) has no traceback: the message says why.
         errors.append(_error(record.error_type, record.traceback or f"{record.error_type}: {record.error_message}\n"))
     if record.worker and record.status != QUEUED:
         workers.append(record.worker)
     result = compat.base.TaskResult(
-        task=task, id=record.job_id, status=compat.base.TaskResultStatus[_STATUS[record.status]],
-        enqueued_at=when(record.enqueued_at), started_at=when(record.started_at),
-        finished_at=when(record.finished_at), last_attempted_at=when(record.started_at),
-        args=list(args), kwargs=dict(kwargs), backend=changes["backend"], errors=errors, worker_ids=workers,
+        task=task,
+        id=record.job_id,
+        status=compat.base.TaskResultStatus[_STATUS[record.status]],
+        enqueued_at=when(record.enqueued_at),
+        started_at=when(record.started_at),
+        finished_at=when(record.finished_at),
+        last_attempted_at=when(record.started_at),
+        args=list(args),
+        kwargs=dict(kwargs),
+        backend=changes["backend"],
+        errors=errors,
+        worker_ids=workers,
     )
     if record.status == SUCCEEDED:
         object.__setattr__(result, "_return_value", record.value)

@@ -49,9 +49,16 @@ def _running_result(task: Any, path: str, args: list, kwargs: dict, meta: dict) 
     except Exception:
         record = None
     if record is None or record.status != RUNNING:
-        record = ResultRecord(message.id, RUNNING, name=SHIM_NAME, queue=message.queue,
-                              attempts=message.attempt + 1, worker=owner_id(),
-                              enqueued_at=message.enqueued_at, args=[path, args, kwargs, meta])
+        record = ResultRecord(
+            message.id,
+            RUNNING,
+            name=SHIM_NAME,
+            queue=message.queue,
+            attempts=message.attempt + 1,
+            worker=owner_id(),
+            enqueued_at=message.enqueued_at,
+            args=[path, args, kwargs, meta],
+        )
     return to_task_result(record, task)
 
 

@@ -39,15 +39,31 @@ def tasks_section(options: StatusOptions) -> dict[str, Any] | None:
                 backend.close()
         for queue in queues:
             numbers = stats.get(queue)
-            rows.append({
-                "alias": alias, "backend": params["BACKEND"].rsplit(".", 1)[-1], "queue": queue,
-                "ready": None if numbers is None else numbers.get("ready", 0),
-                "scheduled": None if numbers is None else numbers.get("scheduled", 0),
-                "in_flight": None if numbers is None else numbers.get("in_flight", 0),
-                "failed": None if failed is None else failed.get(queue, 0),
-            })
-    columns = [column("alias", "TASKS alias"), column("backend", "Backend"), column("queue", "Queue"),
-               column("ready", "Ready"), column("scheduled", "Scheduled"), column("in_flight", "In flight"),
-               column("failed", "Failed tasks")]
-    return section("tasks", "Django tasks", columns, rows, problems,
-                   notes=["ready/scheduled/in flight count the queue's own jobs too (one queue, one consumer)"])
+            rows.append(
+                {
+                    "alias": alias,
+                    "backend": params["BACKEND"].rsplit(".", 1)[-1],
+                    "queue": queue,
+                    "ready": None if numbers is None else numbers.get("ready", 0),
+                    "scheduled": None if numbers is None else numbers.get("scheduled", 0),
+                    "in_flight": None if numbers is None else numbers.get("in_flight", 0),
+                    "failed": None if failed is None else failed.get(queue, 0),
+                }
+            )
+    columns = [
+        column("alias", "TASKS alias"),
+        column("backend", "Backend"),
+        column("queue", "Queue"),
+        column("ready", "Ready"),
+        column("scheduled", "Scheduled"),
+        column("in_flight", "In flight"),
+        column("failed", "Failed tasks"),
+    ]
+    return section(
+        "tasks",
+        "Django tasks",
+        columns,
+        rows,
+        problems,
+        notes=["ready/scheduled/in flight count the queue's own jobs too (one queue, one consumer)"],
+    )

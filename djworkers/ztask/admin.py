@@ -25,8 +25,17 @@ def _message(obj: ZtaskTask) -> Message | None:
 class ZtaskTaskAdmin(admin.ModelAdmin):
     list_display = ("id", "function", "arguments", "attempt", "next_attempt", "state", "node", "created")
     list_filter = ("queue",)
-    readonly_fields = ("id", "node", "function", "arguments", "attempt", "next_attempt", "state",
-                       "created", "last_error")
+    readonly_fields = (
+        "id",
+        "node",
+        "function",
+        "arguments",
+        "attempt",
+        "next_attempt",
+        "state",
+        "created",
+        "last_error",
+    )
     fields = readonly_fields
     ordering = ("available_at", "id")
 
@@ -38,7 +47,7 @@ class ZtaskTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="node")
     def node(self, obj: ZtaskTask) -> str:
-        return obj.queue[len(NODE_PREFIX):]
+        return obj.queue[len(NODE_PREFIX) :]
 
     @admin.display(description="function")
     def function(self, obj: ZtaskTask) -> str:

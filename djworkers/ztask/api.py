@@ -48,8 +48,7 @@ def run_here(message: Message, why: str) -> Any:
 
 
 def _announce(message: Message) -> None:
-    for receiver, response in signals.job_enqueued.send_robust(sender=DOOR, message=message,
-                                                                    backend="zeromq"):
+    for receiver, response in signals.job_enqueued.send_robust(sender=DOOR, message=message, backend="zeromq"):
         if isinstance(response, Exception):
             logger.error("job_enqueued receiver %r raised for %s: %r", receiver, message.describe(), response)
 
@@ -59,8 +58,12 @@ def submit(job: Job, args: tuple, kwargs: dict, *, eta: float | None = None) -> 
     message = Message(name=job.name, args=tuple(args), kwargs=dict(kwargs), queue=QUEUE, eta=eta)
     settings = conf.section("ZTASK")
     if settings["DISABLED"]:
-        logger.info('ztask DISABLED: not running %s%r %r (DJWORKERS["ZTASK"]["DISABLED"])',
-                    job.name, message.args, message.kwargs)
+        logger.info(
+            'ztask DISABLED: not running %s%r %r (DJWORKERS["ZTASK"]["DISABLED"])',
+            job.name,
+            message.args,
+            message.kwargs,
+        )
         return message.id
     if settings["ALWAYS_EAGER"]:
         run_here(message, "eager")
@@ -71,8 +74,10 @@ def submit(job: Job, args: tuple, kwargs: dict, *, eta: float | None = None) -> 
     except ZtaskUnavailable:
         if settings["ON_UNREACHABLE"] != "run":
             raise
-        logger.warning('No ztaskd took %s in time; running it in-process (DJWORKERS["ZTASK"]'
-                       '["ON_UNREACHABLE"] = "run")', message.describe())
+        logger.warning(
+            'No ztaskd took %s in time; running it in-process (DJWORKERS["ZTASK"]["ON_UNREACHABLE"] = "run")',
+            message.describe(),
+        )
         run_here(message, "in-process")
         return message.id
     _announce(message)

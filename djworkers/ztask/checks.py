@@ -35,41 +35,59 @@ def _endpoint(value: Any) -> bool:
 def check() -> Iterator[checks.CheckMessage]:
     settings = conf.section("ZTASK")
     if not _endpoint(settings["URL"]):
-        yield checks.Error(f"{new_name('ZTASK', 'URL')} must be a ZeroMQ endpoint such as "
-                           f"'tcp://127.0.0.1:5555', got {settings['URL']!r}.", id="djworkers.E401")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'URL')} must be a ZeroMQ endpoint such as "
+            f"'tcp://127.0.0.1:5555', got {settings['URL']!r}.",
+            id="djworkers.E401",
+        )
     urls = settings["WORKER_URLS"]
     if not isinstance(urls, (list, tuple)) or not all(_endpoint(url) for url in urls):
-        yield checks.Error(f"{new_name('ZTASK', 'WORKER_URLS')} must be a list of ZeroMQ endpoints "
-                           f"(one per ztaskd node), got {urls!r}.", id="djworkers.E401")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'WORKER_URLS')} must be a list of ZeroMQ endpoints "
+            f"(one per ztaskd node), got {urls!r}.",
+            id="djworkers.E401",
+        )
     count = settings["RETRY_COUNT"]
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        yield checks.Error(f"{new_name('ZTASK', 'RETRY_COUNT')} must be an int >= 0, got {count!r}.",
-                           id="djworkers.E402")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'RETRY_COUNT')} must be an int >= 0, got {count!r}.", id="djworkers.E402"
+        )
     if not _number(settings["RETRY_AFTER"]) or settings["RETRY_AFTER"] < 0:
-        yield checks.Error(f"{new_name('ZTASK', 'RETRY_AFTER')} must be a number of seconds >= 0, "
-                           f"got {settings['RETRY_AFTER']!r}.", id="djworkers.E403")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'RETRY_AFTER')} must be a number of seconds >= 0, got {settings['RETRY_AFTER']!r}.",
+            id="djworkers.E403",
+        )
     if not _number(settings["SEND_TIMEOUT"]) or settings["SEND_TIMEOUT"] <= 0:
-        yield checks.Error(f"{new_name('ZTASK', 'SEND_TIMEOUT')} must be a number of seconds > 0, "
-                           f"got {settings['SEND_TIMEOUT']!r}.", id="djworkers.E403")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'SEND_TIMEOUT')} must be a number of seconds > 0, got {settings['SEND_TIMEOUT']!r}.",
+            id="djworkers.E403",
+        )
     yield from _on_load(settings["ON_LOAD"])
     for key in ("ALWAYS_EAGER", "DISABLED"):
         if not isinstance(settings[key], bool):
-            yield checks.Error(f"{new_name('ZTASK', key)} must be True or False, got {settings[key]!r}.",
-                               id="djworkers.E405")
+            yield checks.Error(
+                f"{new_name('ZTASK', key)} must be True or False, got {settings[key]!r}.", id="djworkers.E405"
+            )
     if settings["ON_UNREACHABLE"] not in ("raise", "run"):
-        yield checks.Error(f"{new_name('ZTASK', 'ON_UNREACHABLE')} must be 'raise' or 'run', "
-                           f"got {settings['ON_UNREACHABLE']!r}.", id="djworkers.E406")
+        yield checks.Error(
+            f"{new_name('ZTASK', 'ON_UNREACHABLE')} must be 'raise' or 'run', got {settings['ON_UNREACHABLE']!r}.",
+            id="djworkers.E406",
+        )
     if settings["ALWAYS_EAGER"] is True and settings["DISABLED"] is True:
-        yield checks.Warning(f"{new_name('ZTASK', 'ALWAYS_EAGER')} and {new_name('ZTASK', 'DISABLED')} are "
-                             "both on: DISABLED wins, tasks are logged and never run.", id="djworkers.W401")
+        yield checks.Warning(
+            f"{new_name('ZTASK', 'ALWAYS_EAGER')} and {new_name('ZTASK', 'DISABLED')} are "
+            "both on: DISABLED wins, tasks are logged and never run.",
+            id="djworkers.W401",
+        )
     yield from _pyzmq(settings)
 
 
 def _on_load(entries: Any) -> Iterator[checks.CheckMessage]:
     setting = new_name("ZTASK", "ON_LOAD")
     if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
-        yield checks.Error(f"{setting} must be a list of callables or dotted paths, got {entries!r}.",
-                           id="djworkers.E404")
+        yield checks.Error(
+            f"{setting} must be a list of callables or dotted paths, got {entries!r}.", id="djworkers.E404"
+        )
         return
     for entry in entries:
         try:
@@ -89,5 +107,8 @@ def _pyzmq(settings: dict[str, Any]) -> Iterator[checks.CheckMessage]:
     try:
         import zmq  # noqa: F401
     except ImportError:
-        yield checks.Error("@task functions are registered but pyzmq is not installed, so .delay() "
-                           "cannot send them.", hint="pip install 'djworkers[zmq]'", id="djworkers.E407")
+        yield checks.Error(
+            "@task functions are registered but pyzmq is not installed, so .delay() cannot send them.",
+            hint="pip install 'djworkers[zmq]'",
+            id="djworkers.E407",
+        )

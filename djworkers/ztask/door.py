@@ -61,8 +61,9 @@ class ZtaskDoor(Door):
         return ztask_section(options)
 
     def workers(self):
-        return (WorkerCommand("ztaskd", ("ztaskd", "--noreload"), "when @task functions are registered",
-                              _tasks_registered),)
+        return (
+            WorkerCommand("ztaskd", ("ztaskd", "--noreload"), "when @task functions are registered", _tasks_registered),
+        )
 
 
 door = ZtaskDoor()

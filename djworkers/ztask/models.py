@@ -42,8 +42,7 @@ class ZtaskNode(models.Model):
     """A ztaskd node: where it listens and what it received. Updated by the node about
     every second while it runs."""
 
-    queue = models.CharField(max_length=100, unique=True,
-                             help_text="The queue-table name its messages are kept under.")
+    queue = models.CharField(max_length=100, unique=True, help_text="The queue-table name its messages are kept under.")
     url = models.CharField(max_length=255)
     host = models.CharField(max_length=255)
     pid = models.IntegerField(null=True, blank=True)

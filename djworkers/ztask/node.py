@@ -60,8 +60,9 @@ class NodeSource(DatabaseBackend):
 
     def __init__(self, queue: str, *, alias: str | None = None, local: bool = True):
         settings = conf.section("QUEUE")
-        super().__init__([queue], alias or database_alias(), lease_seconds=settings["LEASE_SECONDS"],
-                         notify=bool(settings["NOTIFY"]))
+        super().__init__(
+            [queue], alias or database_alias(), lease_seconds=settings["LEASE_SECONDS"], notify=bool(settings["NOTIFY"])
+        )
         self.blocking = True
         self.local = local
         self.wakeup = threading.Event()
@@ -84,7 +85,8 @@ class NodeSource(DatabaseBackend):
         leases was this node's previous run, which is gone (the bound port proves it)."""
         return self._settle(
             f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL "
-            f"WHERE queue = %s AND lease_expires IS NOT NULL", [self.queues[0]],
+            f"WHERE queue = %s AND lease_expires IS NOT NULL",
+            [self.queues[0]],
         )
 
 
@@ -100,9 +102,12 @@ class TaskJobs(Registry):
         job = self.base.get(name)
         if job.door != DOOR:
             return job
-        return dataclasses.replace(job, retries=self.retries if job.retries is None else job.retries,
-                                   retry_delay=self.delay if job.retry_delay is None else job.retry_delay,
-                                   retry_backoff=1.0)
+        return dataclasses.replace(
+            job,
+            retries=self.retries if job.retries is None else job.retries,
+            retry_delay=self.delay if job.retry_delay is None else job.retry_delay,
+            retry_backoff=1.0,
+        )
 
     def names(self) -> list[str]:
         return self.base.names()
@@ -119,13 +124,11 @@ class NodeExecutor(Executor):
 
     def __init__(self, queue: str, *, registry: Registry | None = None, **kwargs: Any):
         settings = conf.section("ZTASK")
-        jobs = TaskJobs(registry or default_registry, int(settings["RETRY_COUNT"]),
-                        float(settings["RETRY_AFTER"]))
+        jobs = TaskJobs(registry or default_registry, int(settings["RETRY_COUNT"]), float(settings["RETRY_AFTER"]))
         super().__init__(DOOR, "database", registry=jobs, **kwargs)
         self.queue = queue
 
-    def run(self, message: Message, raw: bytes | None = None,
-            abandoned: Callable[[], bool] | None = None) -> Result:
+    def run(self, message: Message, raw: bytes | None = None, abandoned: Callable[[], bool] | None = None) -> Result:
         result = super().run(message.replace(queue=self.queue), raw, abandoned)
         if result.outcome is Outcome.RETRY and result.traceback:
             options = {**result.message.options, "last_error": result.traceback[-LAST_ERROR_LIMIT:]}

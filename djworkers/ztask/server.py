@@ -75,8 +75,10 @@ class Receiver:
         except zmq.ZMQError as exc:
             self.socket.close()
             self.context.term()
-            raise OSError(f"ztaskd cannot listen at {url!r} (DJWORKERS[\"ZTASK\"][\"URL\"] or --url): {exc}. "
-                          "Is another ztaskd running there?") from exc
+            raise OSError(
+                f'ztaskd cannot listen at {url!r} (DJWORKERS["ZTASK"]["URL"] or --url): {exc}. '
+                "Is another ztaskd running there?"
+            ) from exc
 
     # -- the thread ------------------------------------------------------------------
     def start(self) -> None:
@@ -155,12 +157,12 @@ class Receiver:
                 self.store(frames)
                 return
             except Exception:
-                logger.exception("ztaskd could not write %d message(s) ahead; retrying in %.1fs",
-                                 len(frames), delay)
+                logger.exception("ztaskd could not write %d message(s) ahead; retrying in %.1fs", len(frames), delay)
                 close_old_connections()
                 if self._stop.wait(delay) and delay >= 5:
-                    logger.error("ztaskd stopping: %d received message(s) could not be written and are lost",
-                                 len(frames))
+                    logger.error(
+                        "ztaskd stopping: %d received message(s) could not be written and are lost", len(frames)
+                    )
                     return
                 delay = min(5.0, delay * 2)
 
@@ -198,8 +200,11 @@ class Receiver:
 
         count, self._unreported = self._unreported, 0
         try:
-            self.source._retrying(lambda: ZtaskNode.objects.filter(queue=self.queue).update(
-                received=F("received") + count, last_seen=timezone.now(), stopped=stopped))
+            self.source._retrying(
+                lambda: ZtaskNode.objects.filter(queue=self.queue).update(
+                    received=F("received") + count, last_seen=timezone.now(), stopped=stopped
+                )
+            )
         except Exception:
             self._unreported += count
             logger.debug("could not update the ztask node row", exc_info=True)
@@ -212,8 +217,14 @@ def register_node(queue: str, url: str) -> None:
 
     from .models import ZtaskNode
 
-    values = {"url": url[:255], "host": socket.gethostname()[:255], "pid": os.getpid(),
-              "started": timezone.now(), "last_seen": timezone.now(), "stopped": False}
+    values = {
+        "url": url[:255],
+        "host": socket.gethostname()[:255],
+        "pid": os.getpid(),
+        "started": timezone.now(),
+        "last_seen": timezone.now(),
+        "stopped": False,
+    }
     if ZtaskNode.objects.filter(queue=queue).update(**values):
         return
     try:
@@ -245,8 +256,15 @@ def replay_failed(source: NodeSource) -> int:
     return count
 
 
-def serve(url: str, *, pool_size: int, multiprocess: bool, replay: bool,
-          make_worker: Callable[[NodeSource, int], Any], supervisor: Callable[..., Any]) -> int:
+def serve(
+    url: str,
+    *,
+    pool_size: int,
+    multiprocess: bool,
+    replay: bool,
+    make_worker: Callable[[NodeSource, int], Any],
+    supervisor: Callable[..., Any],
+) -> int:
     """Run one ztaskd node until SIGTERM/SIGINT. Returns the exit code."""
     from ..runtime.connections import close_all_connections
 
@@ -261,8 +279,13 @@ def serve(url: str, *, pool_size: int, multiprocess: bool, replay: bool,
         if replay:
             replay_failed(source)
         run_on_load()
-        logger.info("ztaskd listening at %s (node %s), %d %s", url, queue, pool_size,
-                    "process(es)" if multiprocess else "thread(s)")
+        logger.info(
+            "ztaskd listening at %s (node %s), %d %s",
+            url,
+            queue,
+            pool_size,
+            "process(es)" if multiprocess else "thread(s)",
+        )
         if multiprocess:
             # No thread and no open connection may cross a fork (SQLite's per-process lock
             # state would be shared with the children): the parent only supervises. Of its

@@ -25,14 +25,22 @@ def ztask_section(options: StatusOptions) -> dict[str, Any]:
     from .models import ZtaskNode, ZtaskTask
 
     problems: list[str] = []
-    columns = [column("node", "Node"), column("state", "State"), column("received", "Received"),
-               column("pending", "Pending"), column("scheduled", "Scheduled"), column("running", "Running"),
-               column("failed", "Failed"), column("last_seen", "Last seen")]
+    columns = [
+        column("node", "Node"),
+        column("state", "State"),
+        column("received", "Received"),
+        column("pending", "Pending"),
+        column("scheduled", "Scheduled"),
+        column("running", "Running"),
+        column("failed", "Failed"),
+        column("last_seen", "Last seen"),
+    ]
     try:
         now = time.time()
         nodes = list(ZtaskNode.objects.order_by("queue"))
         counts = {
-            row["queue"]: row for row in ZtaskTask.objects.values("queue").annotate(
+            row["queue"]: row
+            for row in ZtaskTask.objects.values("queue").annotate(
                 running=Count("id", filter=Q(lease_expires__gt=now)),
                 scheduled=Count("id", filter=Q(available_at__gt=now) & ~Q(lease_expires__gt=now)),
                 pending=Count("id", filter=Q(available_at__lte=now) & ~Q(lease_expires__gt=now)),
@@ -48,10 +56,18 @@ def ztask_section(options: StatusOptions) -> dict[str, Any]:
         state = "stopped" if node.stopped else ("up" if node.last_seen and node.last_seen >= stale else "down")
         if state == "down":
             problems.append(f"ztask: node {node.url} on {node.host} not seen since {node.last_seen}")
-        rows.append({"node": f"{node.url} ({node.host})", "state": state, "received": node.received,
-                     "pending": row.get("pending", 0), "scheduled": row.get("scheduled", 0),
-                     "running": row.get("running", 0), "failed": failed.get(node.queue, 0),
-                     "last_seen": iso_time(node.last_seen)})
+        rows.append(
+            {
+                "node": f"{node.url} ({node.host})",
+                "state": state,
+                "received": node.received,
+                "pending": row.get("pending", 0),
+                "scheduled": row.get("scheduled", 0),
+                "running": row.get("running", 0),
+                "failed": failed.get(node.queue, 0),
+                "last_seen": iso_time(node.last_seen),
+            }
+        )
     notes = [] if nodes else ["No ztaskd node has run yet."]
     other = sum(n for queue, n in failed.items() if queue not in {node.queue for node in nodes})
     if other:

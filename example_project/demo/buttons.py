@@ -35,11 +35,13 @@ OTHER_LABELS = {"periodic": "Periodic job (every minute)"}
 
 def button(kind: str, label: str, door: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Register ``func(run)`` as the button ``kind`` of ``door``."""
+
     def register(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if kind in BUTTONS and BUTTONS[kind].enqueue is not func:
             raise ValueError(f"example button {kind!r} is declared twice")
         BUTTONS[kind] = Button(kind, label, door, func)
         return func
+
     return register
 
 

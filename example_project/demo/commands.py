@@ -28,7 +28,7 @@ def _finish(run_id: int, result: str) -> None:
 
 @queue_command
 def process_upload(upload_id: int, run_id: int) -> dict:
-    """"Process this upload": count words and lines, checksum it (slowly, as real work is)."""
+    """ "Process this upload": count words and lines, checksum it (slowly, as real work is)."""
     _start(run_id)
     upload = Upload.objects.get(pk=upload_id)
     time.sleep(1)  # stands for the thumbnailing / parsing / virus scan a real upload needs
@@ -63,5 +63,6 @@ def doomed_job(run_id: int) -> None:
 @periodic_command(crontab(minute="*"))
 def minute_heartbeat() -> None:
     """Runs once a minute however many consumers are started."""
-    JobRun.objects.create(kind="periodic", status=JobRun.Status.DONE, attempts=1,
-                          result=f"tick at {dt.datetime.now(dt.UTC):%H:%M} UTC")
+    JobRun.objects.create(
+        kind="periodic", status=JobRun.Status.DONE, attempts=1, result=f"tick at {dt.datetime.now(dt.UTC):%H:%M} UTC"
+    )

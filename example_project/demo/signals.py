@@ -26,7 +26,9 @@ def mark_retrying(sender: str, message: Any = None, exception: BaseException | N
 
     run_id = _run_id(message)
     if run_id is not None:
-        JobRun.objects.filter(pk=run_id).update(status=JobRun.Status.RETRYING, error=f"{type(exception).__name__}: {exception}")
+        JobRun.objects.filter(pk=run_id).update(
+            status=JobRun.Status.RETRYING, error=f"{type(exception).__name__}: {exception}"
+        )
 
 
 @receiver(job_failed, dispatch_uid="demo.failed")

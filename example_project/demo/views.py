@@ -18,14 +18,16 @@ def cached_values() -> list[dict]:
     """Every dumbwaiter function with its current value and age (None until first computed)."""
     values = []
     for entry in dumbwaiter.status():
-        values.append({
-            "name": entry["name"],
-            "value": dumbwaiter.get_value(entry["name"], default=None),
-            "age": None if entry["age"] is None else round(entry["age"], 1),
-            "frequency": entry["frequency"],
-            "stale": entry["stale"],
-            "last_error": entry["last_error"],
-        })
+        values.append(
+            {
+                "name": entry["name"],
+                "value": dumbwaiter.get_value(entry["name"], default=None),
+                "age": None if entry["age"] is None else round(entry["age"], 1),
+                "frequency": entry["frequency"],
+                "stale": entry["stale"],
+                "last_error": entry["last_error"],
+            }
+        )
     return values
 
 
@@ -38,17 +40,19 @@ def home(request: HttpRequest):
 def state(request: HttpRequest) -> JsonResponse:
     """Everything the home page shows, refreshed every second by its script."""
     status = collect()
-    return JsonResponse({
-        "cached": cached_values(),
-        "runs": [run.as_dict() for run in JobRun.objects.all()[:15]],
-        "queues": next((s for s in status["sections"] if s["door"] == "queue"), None),
-        "gearman": next((s for s in status["sections"] if s["door"] == "gearman"), None),
-        "ztask": next((s for s in status["sections"] if s["door"] == "ztask"), None),
-        "failed_total": sum(r["count"] for s in status["sections"] if s["door"] == "failed" for r in s["rows"]),
-        "healthy": status["healthy"],
-        "problems": status["problems"],
-        "throughput": {k: status["throughput"][k] for k in ("processed", "failed", "window_minutes")},
-    })
+    return JsonResponse(
+        {
+            "cached": cached_values(),
+            "runs": [run.as_dict() for run in JobRun.objects.all()[:15]],
+            "queues": next((s for s in status["sections"] if s["door"] == "queue"), None),
+            "gearman": next((s for s in status["sections"] if s["door"] == "gearman"), None),
+            "ztask": next((s for s in status["sections"] if s["door"] == "ztask"), None),
+            "failed_total": sum(r["count"] for s in status["sections"] if s["door"] == "failed" for r in s["rows"]),
+            "healthy": status["healthy"],
+            "problems": status["problems"],
+            "throughput": {k: status["throughput"][k] for k in ("processed", "failed", "window_minutes")},
+        }
+    )
 
 
 @require_POST

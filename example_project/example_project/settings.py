@@ -83,8 +83,11 @@ def database_from_url(url: str) -> dict:
     """``postgres://user:password@host:port/name`` or ``sqlite:///path`` -> a DATABASES entry."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:] if parts.path.startswith("//") else parts.path) or ":memory:",
-                "OPTIONS": {"timeout": 30}}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(parts.path[1:] if parts.path.startswith("//") else parts.path) or ":memory:",
+            "OPTIONS": {"timeout": 30},
+        }
     if parts.scheme in ("postgres", "postgresql", "pgsql"):
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -98,7 +101,9 @@ def database_from_url(url: str) -> dict:
 
 
 DATABASES = {
-    "default": database_from_url(os.environ["DATABASE_URL"]) if os.environ.get("DATABASE_URL") else {
+    "default": database_from_url(os.environ["DATABASE_URL"])
+    if os.environ.get("DATABASE_URL")
+    else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
         # Web server, queue consumer and dumbwaiter runner share the file: wait for locks.
@@ -117,12 +122,22 @@ EXAMPLE_REDIS_URL = os.environ.get("DJWORKERS_EXAMPLE_REDIS_URL", "redis://127.0
 
 # The cache must be shared by processes: run_dumbwaiter writes values, the web server reads them.
 if EXAMPLE_QUEUE == "redis":
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": EXAMPLE_REDIS_URL,
-                          "KEY_PREFIX": "djworkers-example"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": EXAMPLE_REDIS_URL,
+            "KEY_PREFIX": "djworkers-example",
+        }
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": os.environ.get("DJWORKERS_EXAMPLE_CACHE_DIR",
-                                                     os.path.join(tempfile.gettempdir(), "djworkers-example-cache"))}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get(
+                "DJWORKERS_EXAMPLE_CACHE_DIR", os.path.join(tempfile.gettempdir(), "djworkers-example-cache")
+            ),
+        }
+    }
 
 DJWORKERS = {
     "DUMBWAITER": {

@@ -21,7 +21,7 @@ def _start(run_id: int) -> int:
 
 @task()
 def send_thank_you(run_id: int, address: str) -> None:
-    """"Send" an email: the kind of call django-ztask was for (keep the request fast)."""
+    """ "Send" an email: the kind of call django-ztask was for (keep the request fast)."""
     _start(run_id)
     time.sleep(0.5)  # stands for the SMTP round trip
     JobRun.objects.filter(pk=run_id).update(status=JobRun.Status.DONE, result=f"thank-you sent to {address}")
@@ -31,8 +31,9 @@ def send_thank_you(run_id: int, address: str) -> None:
 def reminder(run_id: int, sent_at: float) -> None:
     """Sent with ``.after(5, ...)``: shows how late it ran (ztaskd keeps it in the database meanwhile)."""
     _start(run_id)
-    JobRun.objects.filter(pk=run_id).update(status=JobRun.Status.DONE,
-                                            result=f"ran {time.time() - sent_at:.1f} s after the click")
+    JobRun.objects.filter(pk=run_id).update(
+        status=JobRun.Status.DONE, result=f"ran {time.time() - sent_at:.1f} s after the click"
+    )
 
 
 @task()
@@ -41,5 +42,6 @@ def flaky_sync(run_id: int) -> None:
     attempts = _start(run_id)
     if attempts < 3:
         raise ConnectionError(f"pretend the partner API timed out (attempt {attempts})")
-    JobRun.objects.filter(pk=run_id).update(status=JobRun.Status.DONE, result=f"succeeded on attempt {attempts}",
-                                            error="")
+    JobRun.objects.filter(pk=run_id).update(
+        status=JobRun.Status.DONE, result=f"succeeded on attempt {attempts}", error=""
+    )

@@ -6,5 +6,5 @@ Typo (``DatabaseQeueue``) and the empty connection string included.
 from tests.settings import *  # noqa: F403
 
 # --- pasted from the djutils queue README --------------------------------------------------
-QUEUE_BACKEND = 'djutils.queue.backends.database.DatabaseQeueue'
-QUEUE_CONNECTION = '' # <-- no connection needed as it uses django's ORM
+QUEUE_BACKEND = "djutils.queue.backends.database.DatabaseQeueue"
+QUEUE_CONNECTION = ""  # <-- no connection needed as it uses django's ORM

@@ -16,14 +16,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # --- pasted from the django-dumbwaiter README ---------------------------------------------
 DUMBWAITER_FUNCTION_LIST = [
     {
-        'function': 'time.time',
-        'name': 'time',
-        'frequency': 5,
+        "function": "time.time",
+        "name": "time",
+        "frequency": 5,
     },
     {
-        'function': 'my_app.utils.function_name',
-        'name': 'count',
-        'frequency': 15,
+        "function": "my_app.utils.function_name",
+        "name": "count",
+        "frequency": 15,
     },
 ]
 # --- "Additional settings" of the same README ---------------------------------------------

@@ -15,6 +15,7 @@ from djworkers.tasks import compat
 if compat.AVAILABLE:
     task = compat.tasks_module.task
 else:  # the tests skip; the module still imports
+
     def task(function=None, **options):
         return function if function is not None else (lambda f: f)
 
@@ -45,8 +46,12 @@ def fail(text: str) -> None:
 
 @task(takes_context=True)
 def with_context(context, value: int) -> dict:
-    return {"id": context.task_result.id, "attempt": context.attempt, "value": value,
-            "status": str(context.task_result.status)}
+    return {
+        "id": context.task_result.id,
+        "attempt": context.attempt,
+        "value": value,
+        "status": str(context.task_result.status),
+    }
 
 
 @task

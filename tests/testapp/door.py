@@ -35,20 +35,29 @@ class FileDoor(Door):
     def check(self):
         directory = conf.section("FILEDOOR")["DIR"]
         if directory is not None and not isinstance(directory, str):
-            yield checks.Error(f'DJWORKERS["FILEDOOR"]["DIR"] must be a path, got {directory!r}.',
-                               id="tests.E901")
+            yield checks.Error(f'DJWORKERS["FILEDOOR"]["DIR"] must be a path, got {directory!r}.', id="tests.E901")
 
     def status(self, options):
         if not conf.section("FILEDOOR")["DIR"]:
             return section(self.name, self.title, [], [], ["file door: no DIR configured"])
         source = self._source()
-        return section(self.name, self.title, [column("waiting", "Waiting"), column("leased", "Leased")],
-                       [{"waiting": len(source.waiting()), "leased": len(source.leased())}])
+        return section(
+            self.name,
+            self.title,
+            [column("waiting", "Waiting"), column("leased", "Leased")],
+            [{"waiting": len(source.waiting()), "leased": len(source.leased())}],
+        )
 
     def workers(self):
         directory = conf.section("FILEDOOR")["DIR"] or ""
-        return (WorkerCommand("files", ("test_worker", "--dir", directory, "--burst"),
-                              'when DJWORKERS["FILEDOOR"]["DIR"] is set', lambda: bool(directory)),)
+        return (
+            WorkerCommand(
+                "files",
+                ("test_worker", "--dir", directory, "--burst"),
+                'when DJWORKERS["FILEDOOR"]["DIR"] is set',
+                lambda: bool(directory),
+            ),
+        )
 
 
 door = FileDoor()

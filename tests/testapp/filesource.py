@@ -100,4 +100,3 @@ class FileSource(Source):
 
     def leased(self) -> list[Path]:
         return sorted(p for p in self.leased_dir.iterdir() if p.name.endswith(SUFFIX))
-

@@ -22,7 +22,7 @@ class _Serializer:
         text = bytes(data).decode("utf-8")
         if not text.startswith("legacy:"):
             raise ValueError("not written by the legacy test serializer")
-        return json.loads(text[len("legacy:"):])
+        return json.loads(text[len("legacy:") :])
 
 
 serializer = _Serializer()

@@ -19,18 +19,23 @@ class Command(BaseCommand):
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", help="List failed jobs (the default).")
         action.add_argument(
-            "--replay", nargs="*", type=int, metavar="ID",
+            "--replay",
+            nargs="*",
+            type=int,
+            metavar="ID",
             help="Replay these failed jobs (with --all: every replayable one).",
         )
         action.add_argument("--purge", action="store_true", help="Delete failed jobs (all, or filtered).")
         parser.add_argument(
-            "--all", action="store_true",
+            "--all",
+            action="store_true",
             help="With --replay: every failed job (quarantined frames are refused and counted).",
         )
         parser.add_argument("--name", help="Only jobs with this name.")
         parser.add_argument("--queue", help="Only jobs from this queue.")
         parser.add_argument(
-            "--inline", action="store_true",
+            "--inline",
+            action="store_true",
             help="With --replay: run the job in this process instead of re-enqueueing it.",
         )
 

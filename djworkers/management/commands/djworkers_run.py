@@ -43,15 +43,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         workers = worker_commands()
-        parser.add_argument("--all", action="store_true",
-                            help="Start every worker: " + "; ".join(f"{w.name} ({w.when})" for w in workers) + ".")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="Start every worker: " + "; ".join(f"{w.name} ({w.when})" for w in workers) + ".",
+        )
         for worker in workers:
             parser.add_argument(f"--{worker.name}", action="store_true", help=f"Start {' '.join(worker.argv)}.")
-        parser.add_argument("--runserver", nargs="?", const="127.0.0.1:8000", default=None, metavar="ADDR",
-                            help="Also start runserver (--noreload) on ADDR (default 127.0.0.1:8000).")
-        parser.add_argument("--stop-timeout", type=float, default=None, metavar="SECONDS",
-                            help="How long to wait for each process after SIGTERM before killing it "
-                                 "(default: DJWORKERS['WORKER']['SHUTDOWN_TIMEOUT'] + 10).")
+        parser.add_argument(
+            "--runserver",
+            nargs="?",
+            const="127.0.0.1:8000",
+            default=None,
+            metavar="ADDR",
+            help="Also start runserver (--noreload) on ADDR (default 127.0.0.1:8000).",
+        )
+        parser.add_argument(
+            "--stop-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="How long to wait for each process after SIGTERM before killing it "
+            "(default: DJWORKERS['WORKER']['SHUTDOWN_TIMEOUT'] + 10).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         available = get_commands()
@@ -60,14 +74,17 @@ class Command(BaseCommand):
         for worker in workers:
             if options[worker.name.replace("-", "_")] or (options["all"] and worker.wanted()):
                 if worker.argv[0] not in available:
-                    raise CommandError(f"{worker.argv[0]} is not a management command here "
-                                       f"(is the app that provides it in INSTALLED_APPS?)")
+                    raise CommandError(
+                        f"{worker.argv[0]} is not a management command here "
+                        f"(is the app that provides it in INSTALLED_APPS?)"
+                    )
                 commands.append((worker.name, list(worker.argv)))
         if options["runserver"]:
             commands.append(("web", ["runserver", options["runserver"], "--noreload"]))
         if not commands:
-            raise CommandError("Nothing to run: give --all, --runserver or one of "
-                               + ", ".join(f"--{w.name}" for w in workers) + ".")
+            raise CommandError(
+                "Nothing to run: give --all, --runserver or one of " + ", ".join(f"--{w.name}" for w in workers) + "."
+            )
         verbosity = str(options["verbosity"])
         base = manage_argv()
         settings_module = os.environ.get("DJANGO_SETTINGS_MODULE")
@@ -81,7 +98,9 @@ class Command(BaseCommand):
             stop_timeout = float(conf.section("WORKER")["SHUTDOWN_TIMEOUT"]) + 10
         group = Supervisor.commands(
             [(name, [*base, *argv, "--verbosity", verbosity]) for name, argv in commands],
-            stop_timeout=stop_timeout, out=self.stdout._out, env=env,  # type: ignore[arg-type]  # OutputWrapper._out, a TextIO the stubs omit
+            stop_timeout=stop_timeout,
+            out=self.stdout._out,  # type: ignore[arg-type]  # OutputWrapper._out, a TextIO the stubs omit
+            env=env,
         )
         if options["runserver"]:
             self.stdout.write(f"djworkers_run: http://{options['runserver']}/  (Ctrl-C stops everything)")

@@ -19,18 +19,23 @@ def reference() -> list[dict[str, object]]:
     effective = conf.all_settings()
     rows = []
     for top, default in conf.defaults().items():
-        places = ([(top, key, value) for key, value in default.items()] if isinstance(default, dict)
-                  else [(None, top, default)])
+        places = (
+            [(top, key, value) for key, value in default.items()]
+            if isinstance(default, dict)
+            else [(None, top, default)]
+        )
         for section, key, value in places:
             name = conf.new_name(section, key)
             current = effective[section][key] if section else effective[key]
-            rows.append({
-                "setting": name,
-                "owner": owners.get(section, "core") if section else "core",
-                "default": value,
-                "value": current,
-                "old_names": sorted(legacy.get(name, [])),
-            })
+            rows.append(
+                {
+                    "setting": name,
+                    "owner": owners.get(section, "core") if section else "core",
+                    "default": value,
+                    "value": current,
+                    "old_names": sorted(legacy.get(name, [])),
+                }
+            )
     return rows
 
 
@@ -43,8 +48,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the list as JSON.")
-        parser.add_argument("--changed", action="store_true",
-                            help="Only the settings whose value differs from the default.")
+        parser.add_argument(
+            "--changed", action="store_true", help="Only the settings whose value differs from the default."
+        )
 
     def handle(self, *args, **options):
         rows = reference()

@@ -31,26 +31,34 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--json", action="store_true",
-                            help="Print the status as JSON (the same dict the admin dashboard uses).")
-        parser.add_argument("--max-failed", type=non_negative_int, default=None, metavar="N",
-                            help="Unhealthy when more than N jobs are in the failed-job store "
-                                 "(default: failed jobs are reported, not judged).")
-        parser.add_argument("--stale-factor", type=positive_float, default=2.0, metavar="X",
-                            help="A cached value older than X times its frequency is stale "
-                                 "(default 2: one missed run is tolerated, two are not).")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the status as JSON (the same dict the admin dashboard uses)."
+        )
+        parser.add_argument(
+            "--max-failed",
+            type=non_negative_int,
+            default=None,
+            metavar="N",
+            help="Unhealthy when more than N jobs are in the failed-job store "
+            "(default: failed jobs are reported, not judged).",
+        )
+        parser.add_argument(
+            "--stale-factor",
+            type=positive_float,
+            default=2.0,
+            metavar="X",
+            help="A cached value older than X times its frequency is stale "
+            "(default 2: one missed run is tolerated, two are not).",
+        )
 
     def handle(self, *args, **options):
-        status = collect(StatusOptions(max_failed=options["max_failed"],
-                                       stale_factor=options["stale_factor"]))
+        status = collect(StatusOptions(max_failed=options["max_failed"], stale_factor=options["stale_factor"]))
         if options["json"]:
             self.stdout.write(json.dumps(status, indent=2, default=str))
         else:
             self.write_text(status)
         if not status["healthy"]:
-            raise CommandError(
-                f"djworkers is unhealthy: {len(status['problems'])} problem(s).", returncode=1
-            )
+            raise CommandError(f"djworkers is unhealthy: {len(status['problems'])} problem(s).", returncode=1)
 
     def write_text(self, status: dict) -> None:
         for section in status["sections"]:
@@ -63,7 +71,9 @@ class Command(BaseCommand):
                 ]
                 widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
                 for line in table:
-                    self.stdout.write("  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+                    self.stdout.write(
+                        "  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                    )
             for note in section["notes"]:
                 self.stdout.write(f"  {note}")
             for problem in section["problems"]:
@@ -74,8 +84,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Last {rate['window_minutes']} minutes: unknown ({rate['error']}).")
         else:
             self.stdout.write(
-                f"Last {rate['window_minutes']} minutes: {rate['processed']} job(s) processed, "
-                f"{rate['failed']} failed."
+                f"Last {rate['window_minutes']} minutes: {rate['processed']} job(s) processed, {rate['failed']} failed."
             )
         if status["healthy"]:
             self.stdout.write(self.style.SUCCESS("Healthy."))

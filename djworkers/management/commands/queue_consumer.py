@@ -33,44 +33,67 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "-t", "--threads", type=positive_int, default=1,
+            "-t",
+            "--threads",
+            type=positive_int,
+            default=1,
             help="Jobs run at once in each process (thread pool size). Default: 1.",
         )
         parser.add_argument(
-            "--processes", type=positive_int, default=1,
+            "--processes",
+            type=positive_int,
+            default=1,
             help="Worker processes to fork, each with --threads threads. Default: 1.",
         )
         parser.add_argument(
-            "-d", "--delay", type=seconds, default=0.1,
+            "-d",
+            "--delay",
+            type=seconds,
+            default=0.1,
             help="Seconds to wait after the first empty poll of a non-blocking backend "
-                 "(SQLite, or PostgreSQL without NOTIFY). Default: 0.1.",
+            "(SQLite, or PostgreSQL without NOTIFY). Default: 0.1.",
         )
         parser.add_argument(
-            "-b", "--backoff", type=backoff_factor, default=1.15,
+            "-b",
+            "--backoff",
+            type=backoff_factor,
+            default=1.15,
             help="Multiply the wait by this after each further empty poll (>= 1). Default: 1.15.",
         )
         parser.add_argument(
-            "-m", "--max", type=seconds, default=10.0, dest="max_delay",
+            "-m",
+            "--max",
+            type=seconds,
+            default=10.0,
+            dest="max_delay",
             help="Longest wait between polls, in seconds. Default: 10. (Periodic jobs are "
-                 "scheduled by the consumer's main thread every second, whatever this wait.)",
+            "scheduled by the consumer's main thread every second, whatever this wait.)",
         )
         parser.add_argument(
-            "-n", "--no-periodic", action="store_true",
+            "-n",
+            "--no-periodic",
+            action="store_true",
             help="Do not enqueue @periodic_command jobs from this consumer.",
         )
         parser.add_argument(
-            "--queue", action="append", dest="queues", metavar="NAME",
+            "--queue",
+            action="append",
+            dest="queues",
+            metavar="NAME",
             help="Consume this queue (repeat for several). Default: DJWORKERS['QUEUE']['NAME'].",
         )
         parser.add_argument(
-            "--burst", action="store_true",
+            "--burst",
+            action="store_true",
             help="Run until the queues are empty (nothing ready; delayed jobs are not waited for), then exit.",
         )
         parser.add_argument(
-            "--prefetch", type=positive_int, default=None,
+            "--prefetch",
+            type=positive_int,
+            default=None,
             help="Jobs the consumer holds at most, fetched in batches of PREFETCH/THREADS per "
-                 "thread (default: 4 per thread). One round trip then serves several jobs; "
-                 "use --prefetch equal to --threads for long jobs, so none waits behind another.",
+            "thread (default: 4 per thread). One round trip then serves several jobs; "
+            "use --prefetch equal to --threads for long jobs, so none waits behind another.",
         )
         add_logging_arguments(parser, logfile_flags=("-l", "--logfile"))
 
@@ -82,11 +105,15 @@ class Command(BaseCommand):
         settings = conf.section("QUEUE")
         queues = options["queues"] or [settings["NAME"]]
         if settings["ALWAYS_EAGER"]:
-            logger.warning("DJWORKERS['QUEUE']['ALWAYS_EAGER'] is on: jobs run when enqueued, "
-                           "this consumer will only see jobs written by other means.")
+            logger.warning(
+                "DJWORKERS['QUEUE']['ALWAYS_EAGER'] is on: jobs run when enqueued, "
+                "this consumer will only see jobs written by other means."
+            )
         if settings["BACKEND"] == "memory":
-            logger.warning("DJWORKERS['QUEUE']['BACKEND'] is 'memory': this consumer only sees jobs "
-                           "enqueued inside its own process.")
+            logger.warning(
+                "DJWORKERS['QUEUE']['BACKEND'] is 'memory': this consumer only sees jobs "
+                "enqueued inside its own process."
+            )
         periodic = settings["PERIODIC"] and not options["no_periodic"] and bool(periodic_jobs())
         max_delay = options["max_delay"]
         try:
@@ -117,8 +144,12 @@ class Command(BaseCommand):
                 # replace the whole process (Q13)
                 exit_on_timeout=options["processes"] > 1,
             )
-            logger.info("Consuming queue(s) %s with %s%s", ", ".join(queues), type(backend).__name__,
-                        "" if periodic else " (no periodic jobs)")
+            logger.info(
+                "Consuming queue(s) %s with %s%s",
+                ", ".join(queues),
+                type(backend).__name__,
+                "" if periodic else " (no periodic jobs)",
+            )
             return worker.run()
 
         if options["processes"] > 1:

@@ -22,19 +22,24 @@ class Command(BaseCommand):
         "store their results (database history + Django cache) for get_value(). The first run is at "
         "start; periods are aligned on the clock, so several runners (on several hosts) compute each "
         "function once per period in total. SIGTERM/SIGINT: stop scheduling, let running functions "
-        "finish (DJWORKERS[\"WORKER\"][\"SHUTDOWN_TIMEOUT\"]); a second signal stops at once."
+        'finish (DJWORKERS["WORKER"]["SHUTDOWN_TIMEOUT"]); a second signal stops at once.'
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--once", nargs="*", metavar="NAME", default=None,
+            "--once",
+            nargs="*",
+            metavar="NAME",
+            default=None,
             help="Run the named functions (all when no name is given) once now, store the results and "
-                 "exit; exit status 1 if any of them failed.",
+            "exit; exit status 1 if any of them failed.",
         )
         parser.add_argument(
-            "--threaded", action=argparse.BooleanOptionalAction, default=None,
+            "--threaded",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help='Give each function its own thread (default: DJWORKERS["DUMBWAITER"]["THREADED"]). '
-                 "--no-threaded runs functions one at a time.",
+            "--no-threaded runs functions one at a time.",
         )
         add_logging_arguments(parser)
 

@@ -28,22 +28,40 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--noreload", action="store_false", dest="use_reloader",
-                            help="Do not restart when Python files change (use in production).")
-        parser.add_argument("--replayfailed", action="store_true",
-                            help="At start, run every failed ztask task again (attempt count reset).")
-        parser.add_argument("--multiprocess", action="store_true",
-                            help="Run tasks in --worker-pool-size child processes instead of threads.")
-        parser.add_argument("--worker-pool-size", type=positive_int, default=DEFAULT_POOL_SIZE,
-                            dest="pool_size",
-                            help=f"Tasks run at once: threads, or processes with --multiprocess. "
-                                 f"Default: {DEFAULT_POOL_SIZE}.")
-        parser.add_argument("--prefetch", type=positive_int, default=None,
-                            help="Tasks a worker process claims at most (in batches of PREFETCH/threads per "
-                                 "thread). Default: one per thread, so no task waits behind a long one; "
-                                 "raise it for many short tasks (fewer database round trips).")
-        parser.add_argument("--url", default=None,
-                            help="Listen here instead of DJWORKERS['ZTASK']['URL'] (one node of WORKER_URLS).")
+        parser.add_argument(
+            "--noreload",
+            action="store_false",
+            dest="use_reloader",
+            help="Do not restart when Python files change (use in production).",
+        )
+        parser.add_argument(
+            "--replayfailed",
+            action="store_true",
+            help="At start, run every failed ztask task again (attempt count reset).",
+        )
+        parser.add_argument(
+            "--multiprocess",
+            action="store_true",
+            help="Run tasks in --worker-pool-size child processes instead of threads.",
+        )
+        parser.add_argument(
+            "--worker-pool-size",
+            type=positive_int,
+            default=DEFAULT_POOL_SIZE,
+            dest="pool_size",
+            help=f"Tasks run at once: threads, or processes with --multiprocess. Default: {DEFAULT_POOL_SIZE}.",
+        )
+        parser.add_argument(
+            "--prefetch",
+            type=positive_int,
+            default=None,
+            help="Tasks a worker process claims at most (in batches of PREFETCH/threads per "
+            "thread). Default: one per thread, so no task waits behind a long one; "
+            "raise it for many short tasks (fewer database round trips).",
+        )
+        parser.add_argument(
+            "--url", default=None, help="Listen here instead of DJWORKERS['ZTASK']['URL'] (one node of WORKER_URLS)."
+        )
         add_logging_arguments(parser, logfile_flags=("-f", "--logfile"), loglevel_flags=("-l", "--loglevel"))
 
     def handle(self, *args, **options) -> None:
@@ -71,16 +89,25 @@ class Command(BaseCommand):
         settings = conf.section("ZTASK")
         url = options["url"] or settings["URL"]
         if settings["ALWAYS_EAGER"] or settings["DISABLED"]:
-            logger.warning("DJWORKERS['ZTASK'] has ALWAYS_EAGER or DISABLED on: callers do not send "
-                           "tasks here, this ztaskd will only run what others send.")
+            logger.warning(
+                "DJWORKERS['ZTASK'] has ALWAYS_EAGER or DISABLED on: callers do not send "
+                "tasks here, this ztaskd will only run what others send."
+            )
 
         def make_worker(source, threads: int) -> Worker:
-            return Worker(source, NodeExecutor(source.queues[0]), threads=threads,
-                          prefetch=options["prefetch"] or threads)
+            return Worker(
+                source, NodeExecutor(source.queues[0]), threads=threads, prefetch=options["prefetch"] or threads
+            )
 
         try:
-            code = serve(url, pool_size=options["pool_size"], multiprocess=options["multiprocess"],
-                         replay=options["replayfailed"], make_worker=make_worker, supervisor=Supervisor)
+            code = serve(
+                url,
+                pool_size=options["pool_size"],
+                multiprocess=options["multiprocess"],
+                replay=options["replayfailed"],
+                make_worker=make_worker,
+                supervisor=Supervisor,
+            )
         except OSError as exc:
             raise CommandError(str(exc)) from exc
         if code:

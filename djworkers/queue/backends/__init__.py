@@ -49,8 +49,7 @@ def backend_class(value: Any) -> type[QueueBackend]:
     cls = load_object(resolve_backend_path(value), SETTING)
     if not (isinstance(cls, type) and issubclass(cls, QueueBackend)):
         raise DjworkersImproperlyConfigured(
-            f"{SETTING} = {value!r} is not a subclass of "
-            "djworkers.queue.backends.base.QueueBackend."
+            f"{SETTING} = {value!r} is not a subclass of djworkers.queue.backends.base.QueueBackend."
         )
     return cls
 

@@ -75,12 +75,12 @@ class QueueBackend(Source):
 
     # -- what each backend implements ----------------------------------------
     @abc.abstractmethod
-    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
-              priority: int = 0) -> None:
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None, priority: int = 0) -> None:
         """Append one frame to ``queue`` (default: the first queue), due at ``eta``."""
 
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> None:
+    def write_many(
+        self, frames: Iterable[bytes], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> None:
         """Append several frames (all due at ``eta``, at ``priority``); backends override
         to batch them (pipeline, bulk insert)."""
         for frame in frames:
@@ -90,8 +90,9 @@ class QueueBackend(Source):
     #: write_jobs() records job ids, so cancel() and unique keys work.
     supports_cancel = False
 
-    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> list[str]:
+    def write_jobs(
+        self, jobs: Sequence[TrackedFrame], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> list[str]:
         """Write ``jobs`` (all due at ``eta``, at ``priority``), in as few round trips as the
         backend allows; return, per job, the id of the job now queued for it: its own, or,
         for a ``unique_key`` already queued, the earlier job's.

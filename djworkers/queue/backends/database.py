@@ -103,8 +103,12 @@ class DatabaseBackend(QueueBackend):
 
     @classmethod
     def from_settings(cls, queues: Sequence[str], settings: dict[str, Any]) -> DatabaseBackend:
-        return cls(queues, settings.get("CONNECTION"), lease_seconds=settings.get("LEASE_SECONDS", 30),
-                   notify=bool(settings.get("NOTIFY", True)))
+        return cls(
+            queues,
+            settings.get("CONNECTION"),
+            lease_seconds=settings.get("LEASE_SECONDS", 30),
+            notify=bool(settings.get("NOTIFY", True)),
+        )
 
     def build_result_store(self, ttl: float):
         from ...results.database import DatabaseResultStore
@@ -228,19 +232,16 @@ class DatabaseBackend(QueueBackend):
             cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue])
 
     # -- writing ------------------------------------------------------------------------
-    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
-              priority: int = 0) -> None:
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None, priority: int = 0) -> None:
         """One INSERT (on PostgreSQL with its NOTIFY in the same statement): one round trip."""
         self._insert_one(frame, "", self.default_queue(queue), eta, priority)
 
-    def _insert_one(self, frame: bytes, job_id: str, queue: str, eta: float | None,
-                    priority: int) -> None:
+    def _insert_one(self, frame: bytes, job_id: str, queue: str, eta: float | None, priority: int) -> None:
         from django.utils import timezone
 
         conn = self._connection
         created = conn.ops.adapt_datetimefield_value(timezone.now())
-        params: list[Any] = [queue, bytes(frame), priority, eta if eta is not None else time.time(),
-                             created, job_id]
+        params: list[Any] = [queue, bytes(frame), priority, eta if eta is not None else time.time(), created, job_id]
         sql = (
             f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, "
             f"lease_expires, attempts, created, job_id) VALUES (%s, %s, %s, %s, '', NULL, 0, %s, %s)"
@@ -255,8 +256,9 @@ class DatabaseBackend(QueueBackend):
 
         self._retrying(insert)
 
-    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> list[str]:
+    def write_jobs(
+        self, jobs: Sequence[TrackedFrame], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> list[str]:
         """Like :meth:`write` / :meth:`write_many`, with the job ids in their own column.
 
         A unique job is one ``INSERT ... ON CONFLICT (unique_key) DO NOTHING``: the
@@ -267,9 +269,12 @@ class DatabaseBackend(QueueBackend):
         """
         queue = self.default_queue(queue)
         if any(job.unique_key is not None for job in jobs):
-            return [self._insert_unique(job, queue, eta, priority) if job.unique_key is not None
-                    else self.write_jobs([job], queue=queue, eta=eta, priority=priority)[0]
-                    for job in jobs]
+            return [
+                self._insert_unique(job, queue, eta, priority)
+                if job.unique_key is not None
+                else self.write_jobs([job], queue=queue, eta=eta, priority=priority)[0]
+                for job in jobs
+            ]
         if len(jobs) == 1:
             self._insert_one(jobs[0].frame, jobs[0].job_id, queue, eta, priority)
         else:
@@ -287,8 +292,15 @@ class DatabaseBackend(QueueBackend):
             f"VALUES (%s, %s, %s, %s, '', NULL, 0, %s, %s, %s) "
             f"ON CONFLICT (unique_key) DO NOTHING RETURNING id"
         )
-        params = [queue, bytes(job.frame), priority, eta if eta is not None else time.time(),
-                  created, job.job_id, job.unique_key]
+        params = [
+            queue,
+            bytes(job.frame),
+            priority,
+            eta if eta is not None else time.time(),
+            created,
+            job.job_id,
+            job.unique_key,
+        ]
 
         def insert() -> str | None:
             if self.vendor not in ("postgresql", "sqlite"):
@@ -298,8 +310,7 @@ class DatabaseBackend(QueueBackend):
                 if cursor.fetchone() is not None:
                     self._notify([queue], cursor)
                     return job.job_id
-                cursor.execute(f"SELECT job_id FROM {self._table} WHERE unique_key = %s",
-                               [job.unique_key])
+                cursor.execute(f"SELECT job_id FROM {self._table} WHERE unique_key = %s", [job.unique_key])
                 row = cursor.fetchone()
                 return row[0] if row else None
 
@@ -310,30 +321,38 @@ class DatabaseBackend(QueueBackend):
             # the twin was claimed between our INSERT and SELECT: try to insert again
         raise RuntimeError(f"Could not enqueue unique job {job.job_id}: its key kept changing hands.")
 
-    def _insert_unique_orm(self, job: TrackedFrame, queue: str, eta: float | None,
-                           priority: int) -> str | None:
+    def _insert_unique_orm(self, job: TrackedFrame, queue: str, eta: float | None, priority: int) -> str | None:
         """The portable form for other databases: an INSERT that ignores the unique-key
         conflict (``INSERT IGNORE`` on MySQL), then read back the key's holder."""
         from ..models import QueueJob
 
-        row = QueueJob(queue=queue, frame=bytes(job.frame), priority=priority,
-                       available_at=eta if eta is not None else time.time(), job_id=job.job_id,
-                       unique_key=job.unique_key)
+        row = QueueJob(
+            queue=queue,
+            frame=bytes(job.frame),
+            priority=priority,
+            available_at=eta if eta is not None else time.time(),
+            job_id=job.job_id,
+            unique_key=job.unique_key,
+        )
         self._objects().bulk_create([row], ignore_conflicts=True)
         return self._objects().filter(unique_key=job.unique_key).values_list("job_id", flat=True).first()
 
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> None:
+    def write_many(
+        self, frames: Iterable[bytes], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> None:
         """Bulk insert (``BULK_SIZE`` rows per statement), then one NOTIFY."""
         self._insert_many([TrackedFrame(f, "") for f in frames], self.default_queue(queue), eta, priority)
 
-    def _insert_many(self, jobs: Sequence[TrackedFrame], queue: str, eta: float | None,
-                     priority: int) -> None:
+    def _insert_many(self, jobs: Sequence[TrackedFrame], queue: str, eta: float | None, priority: int) -> None:
         from ..models import QueueJob
 
         available_at = eta if eta is not None else time.time()
-        rows = [QueueJob(queue=queue, frame=bytes(job.frame), priority=priority,
-                         available_at=available_at, job_id=job.job_id) for job in jobs]
+        rows = [
+            QueueJob(
+                queue=queue, frame=bytes(job.frame), priority=priority, available_at=available_at, job_id=job.job_id
+            )
+            for job in jobs
+        ]
         if not rows:
             return
 
@@ -348,8 +367,10 @@ class DatabaseBackend(QueueBackend):
         """Delete the row if no consumer was ever handed it (``attempts = 0``, no lease, not
         waiting for a retry): one DELETE on the caller's connection, so it is part of the
         caller's transaction."""
-        sql = (f"DELETE FROM {self._table} WHERE job_id = %s AND attempts = 0 AND lease_owner = '' "
-               f"AND lease_expires IS NULL AND queue IN ({', '.join(['%s'] * len(self._names(queue)))})")
+        sql = (
+            f"DELETE FROM {self._table} WHERE job_id = %s AND attempts = 0 AND lease_owner = '' "
+            f"AND lease_expires IS NULL AND queue IN ({', '.join(['%s'] * len(self._names(queue)))})"
+        )
 
         def delete() -> int:
             with self._connection.cursor() as cursor:
@@ -364,10 +385,14 @@ class DatabaseBackend(QueueBackend):
     def stats(self, queue: str | None = None) -> dict[str, int]:
         now = time.time()
         leased = Q(lease_expires__gt=now)
-        counts = self._objects().filter(queue__in=self._names(queue)).aggregate(
-            in_flight=Count("id", filter=leased),
-            scheduled=Count("id", filter=~leased & Q(available_at__gt=now)),
-            ready=Count("id", filter=~leased & Q(available_at__lte=now)),
+        counts = (
+            self._objects()
+            .filter(queue__in=self._names(queue))
+            .aggregate(
+                in_flight=Count("id", filter=leased),
+                scheduled=Count("id", filter=~leased & Q(available_at__gt=now)),
+                ready=Count("id", filter=~leased & Q(available_at__lte=now)),
+            )
         )
         return {key: counts[key] or 0 for key in ("ready", "scheduled", "in_flight")}
 
@@ -464,14 +489,18 @@ class DatabaseBackend(QueueBackend):
             candidates = (
                 self._objects()
                 .select_for_update(skip_locked=features.has_select_for_update_skip_locked)
-                .filter(Q(lease_expires__isnull=True) | Q(lease_expires__lte=now),
-                        queue__in=self.queues, available_at__lte=now)
+                .filter(
+                    Q(lease_expires__isnull=True) | Q(lease_expires__lte=now),
+                    queue__in=self.queues,
+                    available_at__lte=now,
+                )
                 .order_by("-priority", "available_at", "id")
             )
-            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at",
-                                               "attempts")[:limit])
+            rows = list(candidates.values_list("id", "queue", "frame", "priority", "available_at", "attempts")[:limit])
             self._objects().filter(id__in=[row[0] for row in rows]).update(
-                lease_owner=token, lease_expires=now + self.lease_seconds, attempts=F("attempts") + 1,
+                lease_owner=token,
+                lease_expires=now + self.lease_seconds,
+                attempts=F("attempts") + 1,
                 unique_key=None,
             )
         return [(*row[:5], row[5] + 1) for row in rows]
@@ -593,7 +622,8 @@ class DatabaseBackend(QueueBackend):
         released = self._settle(  # not started: this delivery does not count (Q16)
             f"UPDATE {self._table} SET lease_owner = '', lease_expires = NULL, "
             f"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-            f"WHERE id = %s AND lease_owner = %s", [job_id, token],
+            f"WHERE id = %s AND lease_owner = %s",
+            [job_id, token],
         )
         if released and self.notify:
             with self._consumer_cursor() as cursor:
@@ -622,8 +652,8 @@ class DatabaseBackend(QueueBackend):
         for token, ids in by_token.items():
             placeholders = ", ".join(["%s"] * len(ids))
             self._settle(
-                f"UPDATE {self._table} SET lease_expires = %s "
-                f"WHERE lease_owner = %s AND id IN ({placeholders})", [until, token, *ids],
+                f"UPDATE {self._table} SET lease_expires = %s WHERE lease_owner = %s AND id IN ({placeholders})",
+                [until, token, *ids],
             )
 
     def close(self) -> None:
@@ -631,8 +661,9 @@ class DatabaseBackend(QueueBackend):
         try:
             self.flush_acks()
         except Exception:
-            logger.exception("Could not send %d pending acknowledgement(s); those jobs will run again",
-                             len(self._pending))
+            logger.exception(
+                "Could not send %d pending acknowledgement(s); those jobs will run again", len(self._pending)
+            )
         with self._own_lock:
             listener, self._listener = self._listener, None
             own, self._own = self._own, []

@@ -65,8 +65,7 @@ class MemoryBackend(QueueBackend):
     # in-process, for tests: a test's transaction never commits, so write at once by default
     on_commit_default = False
 
-    def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *,
-                 lease_seconds: float = 30):
+    def __init__(self, queues: Sequence[str] = ("default",), connection: Any = None, *, lease_seconds: float = 30):
         super().__init__(queues, connection, lease_seconds=lease_seconds)
         self.store = connection if isinstance(connection, MemoryStore) else named_store(connection)
 
@@ -81,24 +80,24 @@ class MemoryBackend(QueueBackend):
         return results
 
     # -- writing ------------------------------------------------------------------------
-    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
-              priority: int = 0) -> None:
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None, priority: int = 0) -> None:
         self.write_many([frame], queue=queue, eta=eta, priority=priority)
 
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> None:
+    def write_many(
+        self, frames: Iterable[bytes], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> None:
         queue = self.default_queue(queue)
         now = time.time()
         store = self.store
         with store.condition:
             for frame in frames:
                 job_id = next(store.ids)
-                store.jobs[job_id] = _Job(job_id, queue, bytes(frame), priority,
-                                          eta if eta is not None else now)
+                store.jobs[job_id] = _Job(job_id, queue, bytes(frame), priority, eta if eta is not None else now)
             store.condition.notify_all()
 
-    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> list[str]:
+    def write_jobs(
+        self, jobs: Sequence[TrackedFrame], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> list[str]:
         queue = self.default_queue(queue)
         now = time.time()
         store = self.store
@@ -110,9 +109,15 @@ class MemoryBackend(QueueBackend):
                     ids.append(twin)
                     continue
                 job_id = next(store.ids)
-                store.jobs[job_id] = _Job(job_id, queue, bytes(tracked.frame), priority,
-                                          eta if eta is not None else now, job_id=tracked.job_id,
-                                          unique_key=tracked.unique_key)
+                store.jobs[job_id] = _Job(
+                    job_id,
+                    queue,
+                    bytes(tracked.frame),
+                    priority,
+                    eta if eta is not None else now,
+                    job_id=tracked.job_id,
+                    unique_key=tracked.unique_key,
+                )
                 ids.append(tracked.job_id)
             store.condition.notify_all()
         return ids
@@ -160,8 +165,10 @@ class MemoryBackend(QueueBackend):
     # -- consuming ------------------------------------------------------------------------
     def _take(self, limit: int, now: float) -> list[Delivery]:
         due = [
-            job for job in self.store.jobs.values()
-            if job.queue in self.queues and job.available_at <= now
+            job
+            for job in self.store.jobs.values()
+            if job.queue in self.queues
+            and job.available_at <= now
             and (job.leased_until is None or job.leased_until <= now)
         ]
         due.sort(key=lambda job: (-job.priority, job.available_at, job.id))
@@ -177,8 +184,11 @@ class MemoryBackend(QueueBackend):
     def _next_change(self, now: float) -> float | None:
         """When the next scheduled job becomes due or the next lease expires."""
         times = [
-            t for job in self.store.jobs.values() if job.queue in self.queues
-            for t in (job.available_at, job.leased_until) if t is not None and t > now
+            t
+            for job in self.store.jobs.values()
+            if job.queue in self.queues
+            for t in (job.available_at, job.leased_until)
+            if t is not None and t > now
         ]
         return min(times) if times else None
 

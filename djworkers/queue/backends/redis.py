@@ -213,8 +213,7 @@ class RedisBackend(QueueBackend):
 
     # -- writing ------------------------------------------------------------------
     @_reaching_redis
-    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None,
-              priority: int = 0) -> None:
+    def write(self, frame: bytes, *, queue: str | None = None, eta: float | None = None, priority: int = 0) -> None:
         """One round trip. ``priority``: higher runs first (any integer)."""
         keys = self.keys(self.default_queue(queue))
         priority = int(priority)
@@ -225,8 +224,9 @@ class RedisBackend(QueueBackend):
         WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, frame))
 
     @_reaching_redis
-    def write_many(self, frames: Iterable[bytes], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> None:
+    def write_many(
+        self, frames: Iterable[bytes], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> None:
         """Append frames (all due at ``eta``, at ``priority``) in chunks of
         :attr:`WRITE_CHUNK`, one round trip per chunk."""
         keys = self.keys(self.default_queue(queue))
@@ -243,8 +243,9 @@ class RedisBackend(QueueBackend):
                 WRITE(self.client, (keys.ready_for(priority), keys.levels, keys.wake), (priority, *chunk))
 
     @_reaching_redis
-    def write_jobs(self, jobs: Sequence[TrackedFrame], *, queue: str | None = None,
-                   eta: float | None = None, priority: int = 0) -> list[str]:
+    def write_jobs(
+        self, jobs: Sequence[TrackedFrame], *, queue: str | None = None, eta: float | None = None, priority: int = 0
+    ) -> list[str]:
         """Write frames with their job ids (``#<id>|<frame>``, see :mod:`.redis_scripts`),
         one round trip per :attr:`WRITE_CHUNK`; unique keys are checked in the same script."""
         keys = self.keys(self.default_queue(queue))
@@ -252,21 +253,20 @@ class RedisBackend(QueueBackend):
         delayed = eta is not None and eta > time.time()
         ids: list[str] = []
         for start in range(0, len(jobs), self.WRITE_CHUNK):
-            chunk = jobs[start:start + self.WRITE_CHUNK]
+            chunk = jobs[start : start + self.WRITE_CHUNK]
             tags = _tags(len(chunk), priority) if delayed else [b""] * len(chunk)
             args: list[Any] = [priority, eta if delayed else ""]
             for tag, job in zip(tags, chunk, strict=True):
                 if not job.job_id or "|" in job.job_id:
                     raise ValueError(f"job id {job.job_id!r} cannot be tracked (empty or has '|')")
-                args += (job.job_id, job.unique_key or "",
-                         b"".join((tag, b"#", job.job_id.encode(), b"|", job.frame)))
+                args += (job.job_id, job.unique_key or "", b"".join((tag, b"#", job.job_id.encode(), b"|", job.frame)))
             ids += [job_id.decode() for job_id in WRITE_JOBS(self.client, keys.all(), args)]
         return ids
 
     @_reaching_redis
     def cancel(self, job_id: str, *, queue: str | None = None) -> bool:
         """One script per queue searched (see ``CANCEL`` in :mod:`.redis_scripts`)."""
-        for name in ([queue] if queue is not None else self.queues):
+        for name in [queue] if queue is not None else self.queues:
             keys = self.keys(name)
             if CANCEL(self.client, (keys.queued, keys.cancelled, keys.scheduled), (job_id,)):
                 return True
@@ -299,9 +299,14 @@ class RedisBackend(QueueBackend):
         acks = self._take_acks()
         keys = list(self._consumer_keys)
         args: list[Any] = [
-            limit, self.lease_seconds, self.RECOVER_BATCH, 1 if leasing else 0,
-            f"{self._token}.", self._reserve_receipts(limit) if leasing else 0,
-            len(self.queues), len(acks),
+            limit,
+            self.lease_seconds,
+            self.RECOVER_BATCH,
+            1 if leasing else 0,
+            f"{self._token}.",
+            self._reserve_receipts(limit) if leasing else 0,
+            len(self.queues),
+            len(acks),
         ]
         ack_keys, ack_args = self._ack_arguments(acks)
         keys += ack_keys
@@ -313,8 +318,9 @@ class RedisBackend(QueueBackend):
             raise
         if reply[1]:
             logger.warning(
-                "%d job(s) on %s outlived their lease (their consumer died or stalled); "
-                "they are queued again", reply[1], self._describe_queues(),
+                "%d job(s) on %s outlived their lease (their consumer died or stalled); they are queued again",
+                reply[1],
+                self._describe_queues(),
             )
         if reply[2]:
             self._report_bad_levels(reply[2])
@@ -327,7 +333,7 @@ class RedisBackend(QueueBackend):
             if delivery.raw[:1] == b"\xff":  # came back after a lost lease: count it (Q16)
                 bar = delivery.raw.index(b"|")
                 delivery.deliveries = int(delivery.raw[1:bar]) + 1
-                delivery.raw = delivery.raw[bar + 1:]
+                delivery.raw = delivery.raw[bar + 1 :]
         return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
 
     def _report_bad_levels(self, found: list[Any]) -> None:
@@ -340,7 +346,10 @@ class RedisBackend(QueueBackend):
             logger.error(
                 "Redis key %s holds %r, which is not an integer priority; it is skipped "
                 "(jobs at the other priorities keep running). Remove it with: ZREM %s %s",
-                key, member, key, member.decode("utf-8", "replace"),
+                key,
+                member,
+                key,
+                member.decode("utf-8", "replace"),
             )
 
     def _describe_queues(self) -> str:
@@ -427,9 +436,7 @@ class RedisBackend(QueueBackend):
             if self._flusher is not None:
                 return
             self._closed = False
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name="djworkers-redis-acks", daemon=True
-            )
+            self._flusher = threading.Thread(target=self._flush_loop, name="djworkers-redis-acks", daemon=True)
             self._flusher.start()
 
     def _flush_loop(self) -> None:
@@ -445,7 +452,7 @@ class RedisBackend(QueueBackend):
                     continue
                 self._ack_event.clear()
                 taken = self._acks_taken
-                time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2 ** failures))
+                time.sleep(self.ACK_DELAY if not failures else min(5.0, 0.1 * 2**failures))
                 if not failures and self._acks_taken != taken:
                     # A fetch carried the acks meanwhile; those pending now came after it and
                     # get their own ACK_DELAY (the next fetch usually takes them: a busy
@@ -473,7 +480,8 @@ class RedisBackend(QueueBackend):
         if not RETRY(self.client, keys.all(), (delivery.receipt, eta, raw)):
             logger.warning(
                 "Lease of a job on queue %r expired before its retry was recorded; "
-                "the earlier copy was queued again and will run instead", delivery.queue,
+                "the earlier copy was queued again and will run instead",
+                delivery.queue,
             )
 
     @_reaching_redis
@@ -495,7 +503,9 @@ class RedisBackend(QueueBackend):
             if renewed < len(receipts):
                 logger.warning(
                     "%d of %d lease(s) on queue %r had already expired; those jobs may run twice",
-                    len(receipts) - renewed, len(receipts), queue,
+                    len(receipts) - renewed,
+                    len(receipts),
+                    queue,
                 )
 
     @_reaching_redis
@@ -513,7 +523,8 @@ class RedisBackend(QueueBackend):
         except Exception as exc:
             logger.warning(
                 "Could not send the last acknowledgements to Redis (%s); those jobs will run "
-                "again when their lease expires", exc,
+                "again when their lease expires",
+                exc,
             )
         self.client.connection_pool.disconnect(inuse_connections=False)
 

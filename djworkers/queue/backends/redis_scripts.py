@@ -63,14 +63,36 @@ class QueueKeys:
     @classmethod
     def for_queue(cls, queue: str, prefix: str = KEY_PREFIX) -> QueueKeys:
         base = f"{prefix}:{{{queue}}}"
-        return cls(*(f"{base}:{part}" for part in (
-            "ready", "levels", "scheduled", "leases", "inflight", "wake", "queued", "cancelled",
-            "unique")))
+        return cls(
+            *(
+                f"{base}:{part}"
+                for part in (
+                    "ready",
+                    "levels",
+                    "scheduled",
+                    "leases",
+                    "inflight",
+                    "wake",
+                    "queued",
+                    "cancelled",
+                    "unique",
+                )
+            )
+        )
 
     def all(self) -> tuple[str, ...]:
         """The nine keys (:data:`KEYS_PER_QUEUE`), in the order the scripts expect them."""
-        return (self.ready, self.levels, self.scheduled, self.leases, self.inflight, self.wake,
-                self.queued, self.cancelled, self.unique)
+        return (
+            self.ready,
+            self.levels,
+            self.scheduled,
+            self.leases,
+            self.inflight,
+            self.wake,
+            self.queued,
+            self.cancelled,
+            self.unique,
+        )
 
     def ready_for(self, priority: int) -> str:
         return self.ready if priority == 0 else f"{self.ready}:{priority}"
@@ -204,6 +226,7 @@ local function recover(k, now, batch)
 end
 """
 
+
 #: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
 #: KEYS: nine per consumer queue, then (leases, inflight) per ack group.
 #: ARGV: limit, lease seconds, recover batch, lease? ('1' lease, '0' take for
@@ -217,7 +240,9 @@ def _script(name: str, body: str) -> LuaScript:
     return LuaScript(name, PRELUDE + body)
 
 
-FETCH = _script("fetch", r"""
+FETCH = _script(
+    "fetch",
+    r"""
 local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -279,45 +304,60 @@ if #out == 3 then
   if soonest ~= nil then out[1] = math.max(0, math.floor(soonest * 1000)) end
 end
 return out
-""")
+""",
+)
 
 #: KEYS: (leases, inflight) per group. ARGV: per group, a count then the receipts.
-ACK = _script("ack", r"""
+ACK = _script(
+    "ack",
+    r"""
 ack_groups(0, 1, #KEYS / 2)
 return 1
-""")
+""",
+)
 
 #: Append frames at one priority. KEYS: ready list of that priority, levels, wake.
 #: ARGV: priority, frames...
-WRITE = _script("write", r"""
+WRITE = _script(
+    "write",
+    r"""
 redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
 if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1]) end
 wake_up(KEYS[3])
 return 1
-""")
+""",
+)
 
 #: Delay frames. KEYS: scheduled, wake. ARGV: due time, "<tag>|<frame>", ...
-SCHEDULE = _script("schedule", r"""
+SCHEDULE = _script(
+    "schedule",
+    r"""
 redis.call('ZADD', KEYS[1], unpack(ARGV))
 wake_up(KEYS[2])
 return 1
-""")
+""",
+)
 
 #: Replace a leased frame by a delayed one. KEYS: the queue's nine keys.
 #: ARGV: receipt, due time, new frame. Returns 0 when the lease was already
 #: lost (the old frame was handed out again, so the job is not lost either).
-RETRY = _script("retry", r"""
+RETRY = _script(
+    "retry",
+    r"""
 local k = queue_keys(1)
 if redis.call('ZREM', k.leases, ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', k.inflight, ARGV[1])
 redis.call('ZADD', k.scheduled, ARGV[2], 'r' .. ARGV[1] .. '|' .. ARGV[3])
 wake_up(k.wake)
 return 1
-""")
+""",
+)
 
 #: Hand a leased frame back to the head of its queue. KEYS: the queue's nine keys.
 #: ARGV: receipt. Returns 0 when the lease was already lost.
-RELEASE = _script("release", r"""
+RELEASE = _script(
+    "release",
+    r"""
 local k = queue_keys(1)
 if redis.call('ZREM', k.leases, ARGV[1]) == 0 then return 0 end
 local frame = redis.call('HGET', k.inflight, ARGV[1])
@@ -327,22 +367,28 @@ if frame then
   wake_up(k.wake)
 end
 return 1
-""")
+""",
+)
 
 #: Renew leases. KEYS: leases. ARGV: lease seconds, receipts... Returns how many
 #: were still held (an expired one is not resurrected: it may be running elsewhere).
-EXTEND = _script("extend", r"""
+EXTEND = _script(
+    "extend",
+    r"""
 local expiry = clock() + tonumber(ARGV[1])
 local args = {}
 for i = 2, #ARGV do args[#args + 1] = expiry; args[#args + 1] = ARGV[i] end
 local renewed = 0
 in_chunks(args, function(...) renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', ...) end)
 return renewed
-""")
+""",
+)
 
 #: {ready, scheduled, in flight} summed over the queues. KEYS: nine per queue. Frames of
 #: cancelled jobs still in a ready list are not counted.
-STATS = _script("stats", r"""
+STATS = _script(
+    "stats",
+    r"""
 local ready, scheduled, running = 0, 0, 0
 for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
@@ -354,10 +400,13 @@ for q = 1, #KEYS / STRIDE do
   running = running + redis.call('ZCARD', k.leases)
 end
 return {ready, scheduled, running}
-""")
+""",
+)
 
 #: Delete every job of the queues. KEYS: nine per queue.
-FLUSH = _script("flush", r"""
+FLUSH = _script(
+    "flush",
+    r"""
 for q = 1, #KEYS / STRIDE do
   local k = queue_keys(q)
   for _, level in ipairs(levels_desc(k)) do redis.call('DEL', list_for(k.ready, level)) end
@@ -365,13 +414,16 @@ for q = 1, #KEYS / STRIDE do
              k.unique)
 end
 return 1
-""")
+""",
+)
 
 #: Write jobs by id (Q14). KEYS: the queue's nine keys. ARGV: priority, due time ('' for
 #: ready now), then per job: id, unique key ('' for none), member ("#<id>|<frame>", behind
 #: its "<tag>|" when delayed). A job whose unique key belongs to a job still queued is not
 #: written. Returns, per job, the id now queued for it (its own or the twin's).
-WRITE_JOBS = _script("write_jobs", r"""
+WRITE_JOBS = _script(
+    "write_jobs",
+    r"""
 local k = queue_keys(1)
 local level, due = ARGV[1], ARGV[2]
 local out, ids, members = {}, {}, {}
@@ -415,13 +467,16 @@ if #members > 0 then
   wake_up(k.wake)
 end
 return out
-""")
+""",
+)
 
 #: Cancel a job that has not started. KEYS: queued, cancelled, scheduled of one queue.
 #: ARGV: job id. Returns 1 if the job was queued or delayed (it is now cancelled), else 0
 #: (running, retrying, done, unknown). A delayed job leaves the scheduled set at once; a
 #: ready one (or a delayed one that fell due) is dropped by the fetch that meets it.
-CANCEL = _script("cancel", r"""
+CANCEL = _script(
+    "cancel",
+    r"""
 local member = redis.call('HGET', KEYS[1], ARGV[1])
 if not member then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -429,6 +484,7 @@ if member == '' or redis.call('ZREM', KEYS[3], member) == 0 then
   redis.call('SADD', KEYS[2], ARGV[1])
 end
 return 1
-""")
+""",
+)
 
 SCRIPTS = (FETCH, ACK, WRITE, SCHEDULE, RETRY, RELEASE, EXTEND, STATS, FLUSH, WRITE_JOBS, CANCEL)

@@ -20,7 +20,7 @@ class _Serializer:
         text = bytes(data).decode("utf-8")
         if not text.startswith(MARKER):
             raise ValueError("not written by my_app.myser")
-        return json.loads(text[len(MARKER):])
+        return json.loads(text[len(MARKER) :])
 
 
 serializer = _Serializer()

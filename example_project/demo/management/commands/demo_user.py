@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Create (or reset) the demo superuser demo/demo and print the admin address. For the example project only."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8000", help="Where the demo server listens (for the printed URL).")
+        parser.add_argument(
+            "--addr", default="127.0.0.1:8000", help="Where the demo server listens (for the printed URL)."
+        )
 
     def handle(self, *args, **options):
         user, created = get_user_model().objects.get_or_create(
