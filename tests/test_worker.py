@@ -112,7 +112,7 @@ def test_source_errors_are_survived(tmp_path, caplog):
     assert (tmp_path / "done-0").exists() and (tmp_path / "done-1").exists()
     assert worker.counts == {"succeeded": 1, "errors": 1}
     assert len(source.leased()) == 1  # not acked: a leasing transport would deliver it again
-    assert caplog.text.count("Fetching from file failed") == 2
+    assert caplog.text.count("Fetching from file (directory) failed") == 2
     assert "it will be delivered again" in caplog.text
 
 

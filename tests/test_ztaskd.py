@@ -43,6 +43,7 @@ def ztaskd(tmp_path):
     def start(url: str, *args: str, name: str = "ztaskd", reload: bool = False, **settings):
         argv = ["ztaskd", *([] if reload else ["--noreload"]), "-l", "INFO", *args]
         process = spawn(argv, settings=ztask_settings(url, **settings), log=tmp_path / f"{name}.log")
+        process.log_dir = tmp_path
         started.append(process)
         wait_until(
             lambda: (
@@ -237,6 +238,8 @@ def test_on_load_is_called_once_and_multiprocess_runs_tasks_in_children(ztaskd):
     --worker-pool-size 2 runs tasks in two child processes."""
     url = free_url()
     process = ztaskd(url, "--multiprocess", "--worker-pool-size", "2", ON_LOAD=["tests.testapp.tasks.on_load"])
+    # The node row is the parent's; the receiver is a child process that binds a moment later.
+    wait_until(lambda: f"Receiving at {url}" in log(process.log_dir, "ztaskd"), timeout=30)
     with sending_to(url):
         for n in range(4):
             tasks.slow.delay(f"mp-{n}", 0.5)

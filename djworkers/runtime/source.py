@@ -34,6 +34,11 @@ class Source(abc.ABC):
     #: True if deliveries are leased and need :meth:`extend` while their job runs.
     supports_lease: bool = False
 
+    @property
+    def label(self) -> str:
+        """How logs name this source: the door and, where there is one, the backend (``queue (redis)``)."""
+        return f"{self.door} ({self.backend})" if self.backend else self.door
+
     @abc.abstractmethod
     def fetch(self, limit: int, timeout: float) -> list[Delivery]:
         """Up to ``limit`` due deliveries, waiting at most ``timeout`` seconds for the first.

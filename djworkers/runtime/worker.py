@@ -164,7 +164,7 @@ class Worker:
         self.exit_on_force = exit_on_force
         #: Fetch failures (a server down): shared back-off and logging for every job thread.
         self.outage = Outage(
-            source.door,
+            source.label,
             logger,
             maximum=(worker_settings["OUTAGE_MAX_DELAY"] if outage_max_delay is None else outage_max_delay),
         )
@@ -193,7 +193,7 @@ class Worker:
     def run(self) -> int:
         """Run until shutdown (or, in burst mode, until the queue is drained). Returns an exit code."""
         self.shutdown.install()
-        logger.info("Worker started: %s, %d thread(s)", self.source.door, self.threads)
+        logger.info("Worker started: %s, %d thread(s)", self.source.label, self.threads)
         try:
             # job threads, the heartbeat (this thread) and a source's own helper (Redis ack flusher)
             self.source.reserve_connections(self.threads + 2)
@@ -262,7 +262,7 @@ class Worker:
             logger.error(
                 "Giving up: %s has been unreachable for %.0fs (--burst waits at most "
                 'DJWORKERS["WORKER"]["BURST_OUTAGE_TIMEOUT"] = %s s)',
-                self.source.door,
+                self.source.label,
                 self.outage.elapsed(),
                 self.burst_outage_timeout,
             )

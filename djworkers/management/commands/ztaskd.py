@@ -106,7 +106,7 @@ class Command(BaseCommand):
                 multiprocess=options["multiprocess"],
                 replay=options["replayfailed"],
                 make_worker=make_worker,
-                supervisor=Supervisor,
+                supervisor=Supervisor.forking,
             )
         except OSError as exc:
             raise CommandError(str(exc)) from exc
