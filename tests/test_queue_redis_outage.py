@@ -52,7 +52,10 @@ def _tracebacks(log: str) -> int:
 
 
 def _retry_delays(log: str) -> list[float]:
-    return [float(x) for x in re.findall(r"Fetching from queue \(redis\) failed \(attempt \d+\): .*; retrying in ([\d.]+)s", log)]
+    return [
+        float(x)
+        for x in re.findall(r"Fetching from queue \(redis\) failed \(attempt \d+\): .*; retrying in ([\d.]+)s", log)
+    ]
 
 
 # -- enqueue ---------------------------------------------------------------------------------
