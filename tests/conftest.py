@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -116,3 +117,14 @@ def file_door(tmp_path, settings):
         "FILEDOOR": {"DIR": str(source.root)},
     }
     return source
+
+
+@pytest.fixture
+def consumers():
+    """Worker subprocesses a test appends here are killed (with their process group) at its end."""
+    started = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

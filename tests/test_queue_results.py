@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import time
 
 import pytest
@@ -25,7 +24,7 @@ from djworkers.results import get_store
 from djworkers.results.models import JobResult
 from tests.testapp import commands
 from tests.testapp.models import JobEvent, JobRun
-from tests.utils import run, spawn, stop, wait_until
+from tests.utils import log_of, run, spawn, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -74,20 +73,6 @@ def env(request, tmp_path):
         reset_backends()
         yield Env(request.param, djworkers, tmp_path)
         reset_backends()
-
-
-@pytest.fixture
-def consumers():
-    started = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def log_of(process) -> str:
-    return process.log.read_text(errors="replace")[-4000:] if process.log.exists() else ""
 
 
 # -- Q11: async def commands ----------------------------------------------------------------------

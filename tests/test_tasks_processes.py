@@ -21,7 +21,7 @@ from django.test import override_settings
 
 from djworkers.queue.api import reset_backends
 from djworkers.tasks import compat
-from tests.utils import run, spawn, wait_until
+from tests.utils import log_of, run, spawn, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,20 +80,6 @@ def env(request, tmp_path):
         reset_backends()
         yield Env(request.param, settings, tmp_path)
         reset_backends()
-
-
-@pytest.fixture
-def consumers():
-    started = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def log_of(process) -> str:
-    return process.log.read_text(errors="replace")[-4000:] if process.log.exists() else ""
 
 
 def test_mail_task_with_run_after(env, consumers):

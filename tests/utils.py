@@ -83,3 +83,9 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
         process.kill()
         process.wait()
         raise
+
+
+def log_of(process: subprocess.Popen) -> str:
+    """The end of a spawned process's log (``process.log``), for assertion messages."""
+    log = getattr(process, "log", None)
+    return log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else ""
