@@ -59,11 +59,52 @@ RETRYING = "retrying"
 BULK_SIZE = 500
 #: How often a "database is locked" (SQLite) or serialization failure is retried.
 LOCK_RETRIES = 20
+#: psycopg's ``prepare_threshold`` on the consumer connection: statements are prepared only on request.
+NEVER_AUTO_PREPARE = 2**31
 
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+class _PreparedCursor:
+    """A psycopg cursor with server-side parameters whose statements are prepared once per connection.
+
+    Errors are translated to Django's (``OperationalError``...) as a Django cursor
+    does, so :meth:`DatabaseBackend._retrying` sees the same exceptions.
+    """
+
+    def __init__(self, wrapper: Any) -> None:
+        import psycopg
+
+        self._wrapper = wrapper
+        if wrapper.connection.prepare_threshold is None:  # Django's default: psycopg then prepares nothing
+            # only what asks (prepare=True) is prepared: not the Django cursors' statements with inlined values
+            wrapper.connection.prepare_threshold = NEVER_AUTO_PREPARE
+        self._cursor = psycopg.Cursor(wrapper.connection)
+
+    def __enter__(self) -> _PreparedCursor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._cursor.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._wrapper.wrap_database_errors:
+            self._cursor.execute(sql, params, prepare=True)
+
+    def fetchone(self) -> Any:
+        with self._wrapper.wrap_database_errors:
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._wrapper.wrap_database_errors:
+            return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
 
 
 class DatabaseBackend(QueueBackend):
@@ -195,8 +236,32 @@ class DatabaseBackend(QueueBackend):
 
     @contextlib.contextmanager
     def _consumer_cursor(self) -> Iterator[Any]:
-        with self._consumer_connection().cursor() as cursor:
-            yield cursor
+        conn = self._consumer_connection()
+        if self._prepares(conn):
+            with _PreparedCursor(conn) as cursor:
+                yield cursor
+        else:
+            with conn.cursor() as cursor:
+                yield cursor
+
+    def _prepares(self, conn: Any) -> bool:
+        """Whether ``conn`` runs the consumer's statements prepared (PostgreSQL, own connection).
+
+        Django sends every statement as text with its parameters inlined, so the
+        server parses and plans each claim anew: about half of the server's CPU
+        per job (measured: ~290 µs per job unprepared). The consumer's statements
+        are a handful of fixed shapes on a connection only this backend uses, so
+        they are prepared once per connection (psycopg's ``prepare=True``), as
+        psycopg does by default for its own connections. Not on the caller's
+        connection (its transaction, its settings), and not when the database's
+        ``OPTIONS`` set ``prepare_threshold`` (``None`` there turns it off, e.g.
+        behind a transaction-pooling PgBouncer older than 1.21).
+        """
+        return (
+            self.vendor == "postgresql"
+            and conn is not connections[self.alias]
+            and "prepare_threshold" not in conn.settings_dict.get("OPTIONS", {})
+        )
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[Any]:
@@ -215,6 +280,9 @@ class DatabaseBackend(QueueBackend):
                     cursor.execute("ROLLBACK")
                     raise
                 cursor.execute("COMMIT")
+        elif self._prepares(conn):
+            with _PreparedCursor(conn) as cursor:
+                yield cursor
         else:
             with conn.cursor() as cursor:
                 yield cursor
