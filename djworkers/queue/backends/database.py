@@ -11,7 +11,10 @@ How a claim stays exclusive:
 * PostgreSQL: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
   RETURNING``: concurrent consumers skip each other's rows instead of waiting.
   Idle consumers ``LISTEN`` on a channel that every write ``NOTIFY``s, so they
-  wake at once without polling (``DJWORKERS["QUEUE"]["NOTIFY"]``).
+  wake at once without polling (``DJWORKERS["QUEUE"]["NOTIFY"]``). A consumer of
+  one queue resumes each claim after the last row it claimed, past the dead
+  index entries acked rows leave at the head (:meth:`DatabaseBackend._claim_sql`),
+  and its statements are prepared once per connection (:class:`_PreparedCursor`).
 * SQLite: the same ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, so the
   write lock is taken before the rows are read; SQLite allows one writer at a
   time, so two claims cannot overlap. Transactions are one statement long and
