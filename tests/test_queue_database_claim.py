@@ -141,3 +141,101 @@ def test_postgresql_vacuums_the_queue_table_often():
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'djworkers_queuejob'")
         options = set(cursor.fetchone()[0] or [])
     assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=1000"} <= options
+
+
+def _postgresql_only() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (resumed claims); run with DJWORKERS_TEST_DB=postgres")
+
+
+def _index_pages_read(backend, resume) -> int:
+    """Shared buffers the claim's index scan(s) read, per EXPLAIN (ANALYZE, BUFFERS), rolled back."""
+    from django.db import connection, transaction
+
+    sql = backend._claim_sql(1, resume is not None)
+    params = backend._claim_params("token", time.time(), resume)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)  # ANALYZE ran the claim: undo it
+    if isinstance(plan, str):
+        import json
+
+        plan = json.loads(plan)
+
+    def walk(node) -> int:
+        own = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+        here = own if node.get("Index Name") == "djworkers_queuejob_claim" else 0
+        return here + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(plan[0]["Plan"])
+
+
+def test_postgresql_claim_resumes_past_the_dead_entries_of_acked_jobs():
+    """Q5: acked rows leave dead entries at the head of the claim index until VACUUM; a claim
+    resumed after the last claimed row reads a few index pages however many there are."""
+    _postgresql_only()
+    from django.db import connection
+
+    from djworkers.queue.backends.database import DatabaseBackend
+
+    backend = DatabaseBackend(["default"])
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE djworkers_queuejob SET (autovacuum_enabled = false)")
+    try:
+        backend.write_many([b"x"] * 6_000, eta=time.time() - 10)
+        for _ in range(50):
+            for delivery in backend.fetch(100, 0):
+                backend.ack_soon(delivery)
+        backend.flush_acks()  # 5,000 rows deleted at the head, not vacuumed
+        resume = backend._resume_after
+        assert resume is not None
+        from_head, resumed = _index_pages_read(backend, None), _index_pages_read(backend, resume)
+        assert resumed <= 10 < from_head, (resumed, from_head)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE djworkers_queuejob RESET (autovacuum_enabled)")
+        backend.flush()
+        backend.close()
+
+
+def test_postgresql_resumed_claim_still_takes_urgent_released_and_late_jobs():
+    """Q5, Q14, Q16: a resumed claim takes a new higher-priority job first; a job released by this
+    consumer is claimed next; a job behind the resume point (committed late, or an eta in the
+    past) when the resumed pick finds nothing, or at the next claim from the head."""
+    _postgresql_only()
+    from djworkers.queue.backends.database import DatabaseBackend
+
+    backend = DatabaseBackend(["default"])
+    backend.RESCAN_SECONDS = 3600  # only the rules under test decide, not the clock
+    now = time.time()
+
+    def claim() -> bytes:
+        (delivery,) = backend.fetch(1, 0)
+        return delivery
+
+    try:
+        backend.write_many([b"a", b"b", b"c", b"d"], eta=now - 10)
+        assert claim().raw == b"a"
+        backend.write(b"urgent", priority=5)
+        assert claim().raw == b"urgent"
+        b = claim()
+        assert b.raw == b"b"
+        backend.release(b)
+        assert claim().raw == b"b"
+        backend.write(b"late", eta=now - 60)  # before every row claimed so far
+        assert claim().raw == b"c"
+        assert claim().raw == b"d"
+        assert claim().raw == b"late"  # nothing after d: from the head
+        backend.write_many([b"e", b"f"], eta=now - 5)
+        assert claim().raw == b"e"
+        backend.write(b"later-late", eta=now - 60)
+        backend.RESCAN_SECONDS = 0  # every claim from the head
+        assert claim().raw == b"later-late"
+        assert claim().raw == b"f"
+        assert backend.fetch(1, 0) == []
+    finally:
+        backend.flush()
+        backend.close()
