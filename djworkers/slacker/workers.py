@@ -14,7 +14,6 @@ import base64
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
 from .chain import Chain, chain_of
 from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTimeout
+from .pool import ChainPool
 from .wire import decode_result, encode_chain, evaluate
 
 
@@ -115,30 +115,6 @@ def run_in_thread(chain: Chain) -> Any:
         close_old_connections()
 
 
-def _prestart(pool: ThreadPoolExecutor, size: int) -> None:
-    """Start all of the pool's threads now, from this helper thread.
-
-    The executor starts a thread on a ``submit`` that finds none idle, and
-    ``Thread.start`` waits for the new thread to run: on a busy machine, a few
-    milliseconds each, in the event loop's thread. Tasks that wait for each
-    other make the executor start ``size`` threads here instead.
-    """
-    barrier = threading.Barrier(size)
-
-    def meet() -> None:
-        close_old_connections()  # first use sets up this thread's connection handler
-        try:
-            barrier.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass
-
-    try:
-        for _ in range(size):
-            pool.submit(meet)
-    except RuntimeError:  # shut down meanwhile (settings changed)
-        barrier.abort()
-
-
 class ThreadWorker(Worker):
     """A bounded pool of ``DJWORKERS["SLACKER"]["THREADS"]`` threads in this process.
 
@@ -150,10 +126,10 @@ class ThreadWorker(Worker):
     name = "thread"
     _lock = threading.Lock()
     #: (pool, size), replaced as a whole so a reader never pairs one pool with another's size.
-    _current: tuple[ThreadPoolExecutor, int] | None = None
+    _current: tuple[ChainPool, int] | None = None
 
     @classmethod
-    def pool(cls) -> ThreadPoolExecutor:
+    def pool(cls) -> ChainPool:
         size = int(conf.section("SLACKER")["THREADS"])
         current = cls._current
         if current is not None and current[1] == size:
@@ -162,19 +138,18 @@ class ThreadWorker(Worker):
             current = cls._current
             if current is None or current[1] != size:
                 if current is not None:
-                    current[0].shutdown(wait=False)
-                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
+                    current[0].shutdown(cancel_pending=False)  # its chains still run
+                # First use sets up the thread's connection handler, before any chain waits for it.
+                pool = ChainPool(size, f"djworkers-{cls.name}", on_start=close_old_connections)
                 current = cls._current = (pool, size)
-                threading.Thread(
-                    target=_prestart, args=(pool, size), daemon=True, name="djworkers-slacker-prestart"
-                ).start()
             return current[0]
 
     @classmethod
-    def shutdown(cls, wait: bool = True) -> None:
+    def shutdown(cls) -> None:
+        """Stop the pool's threads once their chains are done; chains not started yet are cancelled."""
         with cls._lock:
             if cls._current is not None:
-                cls._current[0].shutdown(wait=wait, cancel_futures=True)
+                cls._current[0].shutdown(cancel_pending=True)
             cls._current = None
 
     def __init__(self) -> None:
@@ -197,9 +172,8 @@ class ThreadWorker(Worker):
             await slot.acquire()  # returns at once
         try:
             # One timer that cancels the future, rather than asyncio.timeout's cancelling of the whole task
-            # (a tenth of the worker's own cost per chain): cancelling the wrapped future cancels the pool's
-            # item too, so a chain still queued when its time is up never runs.
-            waiter = asyncio.wrap_future(pool.submit(run_in_thread, chain))
+            # (a tenth of the worker's own cost per chain); a chain still queued when its time is up never runs.
+            waiter = pool.submit(run_in_thread, chain)
             timer = loop.call_at(deadline, waiter.cancel, _EXPIRED)
             try:
                 return await waiter
