@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -90,32 +91,44 @@ class ChainPool:
         if self._on_start is not None:
             self._on_start()
         mailbox: queue.SimpleQueue = queue.SimpleQueue()
-        while True:
-            with self._lock:
-                if self._backlog:
-                    item = self._backlog.popleft()
-                elif self._closed:
-                    return
-                else:
-                    self._idle.append(mailbox)
-                    item = None
-            if item is None:
+        item = self._next(mailbox)
+        while item is not None:
+            if item is _STOP:
+                return
+            if item is _WAIT:
                 item = mailbox.get()
-                if item is _STOP:
-                    return
-            _run(item)
+                continue
+            deliver = _run(item)
+            # Idle again (or on to the backlog) before the caller hears of the result: the chain it
+            # awaits next comes to this thread, which the last one left warm.
+            item = self._next(mailbox)
+            if deliver is not None:
+                deliver()
+
+    def _next(self, mailbox: queue.SimpleQueue) -> Any:
+        """The next item from the backlog, ``_WAIT`` (now idle: wait for the mailbox), or None to stop."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft()
+            if self._closed:
+                return None
+            self._idle.append(mailbox)
+            return _WAIT
 
 
-def _run(item: Item) -> None:
+_WAIT = object()
+
+
+def _run(item: Item) -> Callable[[], None] | None:
+    """Run an item; what hands its outcome to the awaiting loop (None if its future was cancelled)."""
     function, argument, loop, future = item
     if future.cancelled():  # its time ran out, or its caller gave up, while it waited for a thread
-        return
+        return None
     try:
         value = function(argument)
     except BaseException as exc:  # the chain's own exception, delivered to its caller
-        _call_in(loop, _deliver, future, None, exc)
-    else:
-        _call_in(loop, _deliver, future, value, None)
+        return functools.partial(_call_in, loop, _deliver, future, None, exc)
+    return functools.partial(_call_in, loop, _deliver, future, value, None)
 
 
 def _call_in(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
