@@ -17,12 +17,15 @@ import functools
 import pickle
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BadSignature, MalformedMessage, SerializationError
 from ..serializers.signing import sign, unsign
 from .chain import Chain
 from .exceptions import ChainExpired, RemoteError
+
+if TYPE_CHECKING:
+    from django.db.models.query import QuerySet
 
 CHAIN_KIND = b"slacker-chain"
 RESULT_KIND = b"slacker-result"
@@ -82,7 +85,7 @@ def evaluate(value: Any) -> Any:
 
 
 @functools.cache
-def _queryset_class() -> type:
+def _queryset_class() -> type[QuerySet]:
     # Imported on first use: this module loads before Django's apps are ready.
     from django.db.models.query import QuerySet
 
