@@ -105,9 +105,8 @@ def run_in_thread(chain: Chain) -> Any:
     ``CONN_MAX_AGE`` is honoured like Django's request handling honours it, and
     a connection left unusable by an error is dropped. Once, after the chain:
     every chain ends with that check, so the next one on this thread starts on a
-    connection checked when the last one ended (a second check before each
-    chain, as Django makes at a request's start, cost about 5% of a
-    primary-key lookup and found nothing new).
+    connection checked when the last one ended (Django also checks at a
+    request's start; here that would only repeat the check just made).
     """
     try:
         return evaluate(chain.execute())
