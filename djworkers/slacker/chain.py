@@ -15,6 +15,7 @@ A chain runs with ``await chain`` (see :mod:`djworkers.slacker.runner`), and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import types
 from collections.abc import Generator
@@ -80,6 +81,9 @@ class Item:
 
 Step = Attr | Call | Item
 
+_new = object.__new__
+_set = object.__setattr__
+
 
 @dataclasses.dataclass(frozen=True)
 class Chain:
@@ -89,7 +93,11 @@ class Chain:
     steps: tuple[Step, ...] = ()
 
     def then(self, step: Step) -> Chain:
-        return Chain(self.root, (*self.steps, step))
+        # Built without the dataclass __init__: every recorded step makes one, on the event loop.
+        chain = _new(Chain)
+        _set(chain, "root", self.root)
+        _set(chain, "steps", (*self.steps, step))
+        return chain
 
     def execute(self) -> Any:
         """Run the chain here, now, and return its value (what the workers call)."""
@@ -124,7 +132,7 @@ class Postponed:
     def __getattribute__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             return object.__getattribute__(self, name)
-        return _extend(self, Attr(name))
+        return _extend(self, _attr(name))
 
     def __getattr__(self, name: str) -> Any:  # dunders the proxy lacks (``__len__`` of a list ...)
         raise AttributeError(name)
@@ -159,16 +167,24 @@ class Postponed:
         raise TypeError("pickle the chain (djworkers.slacker.chain_of(p)), not the proxy")
 
 
-_CHAIN_SLOT = Postponed.__dict__["_djworkers_chain"]
-_WORKER_SLOT = Postponed.__dict__["_djworkers_worker"]
+# The slots' own descriptors: the proxy's __getattribute__ records every name.
+_get_chain = Postponed.__dict__["_djworkers_chain"].__get__
+_set_chain = Postponed.__dict__["_djworkers_chain"].__set__
+_get_worker = Postponed.__dict__["_djworkers_worker"].__get__
+_set_worker = Postponed.__dict__["_djworkers_worker"].__set__
 
 
 def _extend(proxy: Postponed, step: Step) -> Postponed:
-    # The slots' own descriptors: the proxy's __getattribute__ records every name.
-    extended = object.__new__(Postponed)
-    _CHAIN_SLOT.__set__(extended, _CHAIN_SLOT.__get__(proxy).then(step))
-    _WORKER_SLOT.__set__(extended, _WORKER_SLOT.__get__(proxy))
+    extended = _new(Postponed)
+    _set_chain(extended, _get_chain(proxy).then(step))
+    _set_worker(extended, _get_worker(proxy))
     return extended
+
+
+@functools.lru_cache(maxsize=1024)
+def _attr(name: str) -> Attr:
+    """One (immutable) ``Attr`` step per name: ``.objects`` and ``.get`` are recorded on every chain."""
+    return Attr(name)
 
 
 def postpone(obj: Any, *, worker: Any = None) -> Any:

@@ -7,6 +7,7 @@ thing; the function form takes per-call options without a method on the proxy
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -67,7 +68,9 @@ class Tracker:
 tracker = Tracker()
 
 
+@functools.cache
 def _stats_counter() -> Any:
+    # Imported on first use (the stats module needs Django's apps), once: every chain counts.
     from ..monitoring.stats import counter
 
     return counter

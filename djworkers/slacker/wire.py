@@ -13,15 +13,19 @@ verifies it too before unpickling what the server sent.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BadSignature, MalformedMessage, SerializationError
 from ..serializers.signing import sign, unsign
 from .chain import Chain
 from .exceptions import ChainExpired, RemoteError
+
+if TYPE_CHECKING:
+    from django.db.models.query import QuerySet
 
 CHAIN_KIND = b"slacker-chain"
 RESULT_KIND = b"slacker-result"
@@ -75,11 +79,17 @@ def evaluate(value: Any) -> Any:
     A chain like ``postpone(User).objects.filter(...)[:5]`` ends on an
     unevaluated QuerySet; the caller gets it back with its rows cached.
     """
-    from django.db.models.query import QuerySet
-
-    if isinstance(value, QuerySet):
+    if isinstance(value, _queryset_class()):
         len(value)  # fills the result cache
     return value
+
+
+@functools.cache
+def _queryset_class() -> type[QuerySet]:
+    # Imported on first use: this module loads before Django's apps are ready.
+    from django.db.models.query import QuerySet
+
+    return QuerySet
 
 
 def _dumps(value: Any, what: str) -> bytes:

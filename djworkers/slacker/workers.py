@@ -14,14 +14,16 @@ import base64
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.db import close_old_connections
 
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured, InvalidMessage
 from .chain import Chain, chain_of
 from .exceptions import ChainRefused, SlackerError, SlackerHTTPError, SlackerTimeout
+from .pool import ChainPool
 from .wire import decode_result, encode_chain, evaluate
 
 
@@ -100,41 +102,16 @@ def run_in_thread(chain: Chain) -> Any:
 
     With the default ``CONN_MAX_AGE = 0`` the thread's database connections are
     closed after every chain, so an idle pool holds none; a persistent
-    ``CONN_MAX_AGE`` is honoured like Django's request handling honours it.
+    ``CONN_MAX_AGE`` is honoured like Django's request handling honours it, and
+    a connection left unusable by an error is dropped. Once, after the chain:
+    every chain ends with that check, so the next one on this thread starts on a
+    connection checked when the last one ended (Django also checks at a
+    request's start; here that would only repeat the check just made).
     """
-    from django.db import close_old_connections
-
-    close_old_connections()
     try:
         return evaluate(chain.execute())
     finally:
         close_old_connections()
-
-
-def _prestart(pool: ThreadPoolExecutor, size: int) -> None:
-    """Start all of the pool's threads now, from this helper thread.
-
-    The executor starts a thread on a ``submit`` that finds none idle, and
-    ``Thread.start`` waits for the new thread to run: on a busy machine, a few
-    milliseconds each, in the event loop's thread. Tasks that wait for each
-    other make the executor start ``size`` threads here instead.
-    """
-    barrier = threading.Barrier(size)
-
-    def meet() -> None:
-        from django.db import close_old_connections
-
-        close_old_connections()  # first use sets up this thread's connection handler
-        try:
-            barrier.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass
-
-    try:
-        for _ in range(size):
-            pool.submit(meet)
-    except RuntimeError:  # shut down meanwhile (settings changed)
-        barrier.abort()
 
 
 class ThreadWorker(Worker):
@@ -147,29 +124,32 @@ class ThreadWorker(Worker):
 
     name = "thread"
     _lock = threading.Lock()
-    _pool: ThreadPoolExecutor | None = None
-    _size = 0
+    #: (pool, size), replaced as a whole so a reader never pairs one pool with another's size.
+    _current: tuple[ChainPool, int] | None = None
 
     @classmethod
-    def pool(cls) -> ThreadPoolExecutor:
+    def pool(cls) -> ChainPool:
         size = int(conf.section("SLACKER")["THREADS"])
+        current = cls._current
+        if current is not None and current[1] == size:
+            return current[0]  # every chain asks: no lock unless the pool is made or resized
         with cls._lock:
-            if cls._pool is None or cls._size != size:
-                if cls._pool is not None:
-                    cls._pool.shutdown(wait=False)
-                cls._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="djworkers-slacker")
-                cls._size = size
-                threading.Thread(
-                    target=_prestart, args=(cls._pool, size), daemon=True, name="djworkers-slacker-prestart"
-                ).start()
-            return cls._pool
+            current = cls._current
+            if current is None or current[1] != size:
+                if current is not None:
+                    current[0].shutdown(cancel_pending=False)  # its chains still run
+                # First use sets up the thread's connection handler, before any chain waits for it.
+                pool = ChainPool(size, f"djworkers-{cls.name}", on_start=close_old_connections)
+                current = cls._current = (pool, size)
+            return current[0]
 
     @classmethod
-    def shutdown(cls, wait: bool = True) -> None:
+    def shutdown(cls) -> None:
+        """Stop the pool's threads once their chains are done; chains not started yet are cancelled."""
         with cls._lock:
-            if cls._pool is not None:
-                cls._pool.shutdown(wait=wait, cancel_futures=True)
-            cls._pool = None
+            if cls._current is not None:
+                cls._current[0].shutdown(cancel_pending=True)
+            cls._current = None
 
     def __init__(self) -> None:
         # Twice the pool: a thread that finishes finds the next chain already queued instead of
@@ -177,16 +157,41 @@ class ThreadWorker(Worker):
         self._slot = LoopSlots("THREADS", factor=2)
 
     async def run(self, chain: Chain, timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         pool = self.pool()
-        deadline = asyncio.timeout(timeout)
+        slot = self._slot()
+        if slot.locked():  # all slots taken: wait in the loop, within the timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await slot.acquire()
+            except TimeoutError:
+                raise self._timeout(chain, timeout) from None
+        else:
+            await slot.acquire()  # returns at once
         try:
-            async with deadline:
-                async with self._slot():
-                    return await asyncio.wrap_future(pool.submit(run_in_thread, chain))
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the chain's own TimeoutError
-            raise SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread worker") from None
+            # One timer that cancels the future, rather than asyncio.timeout's cancelling of the whole task
+            # (a tenth of the worker's own cost per chain); a chain still queued when its time is up never runs.
+            waiter = pool.submit(run_in_thread, chain)
+            timer = loop.call_at(deadline, waiter.cancel, _EXPIRED)
+            try:
+                return await waiter
+            except asyncio.CancelledError as exc:
+                if exc.args != (_EXPIRED,):
+                    raise  # the awaiting task was cancelled
+                raise self._timeout(chain, timeout) from None
+            finally:
+                timer.cancel()
+        finally:
+            slot.release()
+
+    @staticmethod
+    def _timeout(chain: Chain, timeout: float) -> SlackerTimeout:
+        return SlackerTimeout(f"{chain.describe()} did not finish within {timeout}s in the thread worker")
+
+
+#: The cancel message of a thread worker's future whose chain ran out of time.
+_EXPIRED = "djworkers.slacker: the chain's timeout expired"
 
 
 def loop_time() -> float:
@@ -296,8 +301,7 @@ class QueueThreads(ThreadWorker):
 
     name = "queue-threads"
     _lock = threading.Lock()
-    _pool = None
-    _size = 0
+    _current = None
 
 
 class QueueWorker(Worker):
