@@ -39,6 +39,10 @@ PRIORITIES = {None: None, "normal": None, "low": "LOW", "high": "HIGH", "LOW": "
 
 _MISSING: Any = object()
 
+#: The options of a foreground job: the caller receives its error, so it is never retried
+#: (set here so the worker need not copy the message to add it).
+_FOREGROUND = {"foreground": True, "no_retry": True}
+
 
 def pack_arguments(
     name: str, data: Any, args: Sequence[Any] | None, kwargs: dict[str, Any] | None, extra: dict[str, Any]
@@ -171,7 +175,7 @@ class GearmanClient:
             data = job_kwargs.pop("data")
         positional, keywords = pack_arguments(name, data, args, kwargs, job_kwargs)
         message = Message(
-            name=name, args=positional, kwargs=keywords, queue="", options={} if background else {"foreground": True}
+            name=name, args=positional, kwargs=keywords, queue="", options={} if background else dict(_FOREGROUND)
         )
         return self.submit_message(
             message,
