@@ -67,6 +67,7 @@ class GearmanWorkerProcess:
     ):
         self.queue = queue
         self.jobs = gearman_jobs(queue)
+        self._queues = {job.name: job.queue or "" for job in self.jobs}
         self.client = GearmanClient(servers)
         self.servers = self.client.servers
         self.shutdown = shutdown or Shutdown(on_force=self._force_exit)
@@ -104,7 +105,8 @@ class GearmanWorkerProcess:
         retry_at = dict.fromkeys(self.servers, 0.0)  # server -> when to (re)connect (monotonic)
         try:
             while not self.shutdown.requested:
-                self._connect_due(connections, retry_at)
+                if len(connections) < len(retry_at):
+                    self._connect_due(connections, retry_at)
                 if not connections:
                     self.shutdown.wait(max(0.0, min(retry_at.values()) - time.monotonic()))
                     continue
@@ -202,7 +204,7 @@ class GearmanWorkerProcess:
             result = None  # WORK_FAIL: the caller gets an error instead of waiting forever
         finally:
             close_stale_connections()
-        connection.answer(handle, result, grab=not self.shutdown.requested)
+        connection.answer(handle, result, more=not self.shutdown.requested)
 
     def _handle(self, task: bytes, raw: bytes) -> bytes:
         """The WORK_COMPLETE data for the job frame ``raw`` of gearmand function ``task``."""
@@ -234,10 +236,7 @@ class GearmanWorkerProcess:
         return b""
 
     def _queue_of(self, name: str) -> str:
-        for job in self.jobs:
-            if job.name == name:
-                return job.queue or ""
-        return ""
+        return self._queues.get(name, "")
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
