@@ -130,6 +130,21 @@ TARGETS: list[tuple] = [
         0.8,
         "T1: django.tasks drain ≥ 0.8× the queue door's on Redis",
     ),
+    # -- gearman (issue #13) --
+    (
+        "gearman",
+        "djworkers submit (background)",
+        "raw pygearman submit (background)",
+        0.9,
+        "Gearman background submit rate ≥ 0.9× raw pygearman",
+    ),
+    (
+        "gearman",
+        "djworkers round trip (foreground)",
+        "raw pygearman round trip (foreground)",
+        0.9,
+        "Gearman foreground round-trip rate ≥ 0.9× raw pygearman",
+    ),
 ]
 
 #: (scenario, row, metric, low, high, what the issue says): a figure that must lie in [low, high]
