@@ -138,6 +138,21 @@ TARGETS: list[tuple] = [
         1 / 1.3,
         "an offloaded primary-key lookup through the thread worker costs ≤ 1.3× loop.run_in_executor (PostgreSQL)",
     ),
+    # -- gearman (issue #13) --
+    (
+        "gearman",
+        "djworkers submit (background)",
+        "raw pygearman submit (background)",
+        0.9,
+        "Gearman background submit rate ≥ 0.9× raw pygearman",
+    ),
+    (
+        "gearman",
+        "djworkers round trip (foreground)",
+        "raw pygearman round trip (foreground)",
+        0.9,
+        "Gearman foreground round-trip rate ≥ 0.9× raw pygearman",
+    ),
 ]
 
 #: (scenario, row, metric, low, high, what the issue says): a figure that must lie in [low, high]

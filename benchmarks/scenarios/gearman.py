@@ -66,6 +66,20 @@ def _start_gearmand() -> tuple[subprocess.Popen, str, str]:
     raise RuntimeError("gearmand did not start listening")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` (from /proc; 0 where unreadable)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _wait_for_worker(address: str, function: str) -> None:
     from djworkers.gearman.server_admin import function_status
 
@@ -90,7 +104,12 @@ class Gearman(Scenario):
         "argument (`gearman_worker` vs a bare pygearman worker). The target is djworkers ≥ 0.9× "
         "raw pygearman for both."
     )
-    metrics = (Metric("per_s", "calls/s"),)
+    metrics = (
+        Metric("per_s", "calls/s"),
+        Metric("client_cpu_us", "µs CPU/call (client)", higher_is_better=False),
+        Metric("worker_cpu_us", "µs CPU/call (worker)", higher_is_better=False),
+        Metric("gearmand_cpu_us", "µs CPU/call (gearmand)", higher_is_better=False),
+    )
 
     def contenders(self, run):
         submits = run.count(5_000, 300)
@@ -133,7 +152,7 @@ class Gearman(Scenario):
             from ..peers.base import django_setup
 
             django_setup(BENCH_GEARMAN=address)
-            return self._measure(params, child, address)
+            return self._measure(params, child, address, gearmand.pid)
         finally:
             for process in child.processes:
                 if process.poll() is None:
@@ -143,7 +162,7 @@ class Gearman(Scenario):
             gearmand.wait()
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _measure(self, params, child, address):
+    def _measure(self, params, child, address, gearmand_pid):
         import gearman
 
         from djworkers.gearman import GearmanClient
@@ -175,7 +194,18 @@ class Gearman(Scenario):
 
         for _ in range(min(50, count)):
             call()
-        started = time.perf_counter()
+        worker_pids = [process.pid for process in child.processes]
+        worker_before, gearmand_before = _cpu_seconds(worker_pids), _cpu_seconds([gearmand_pid])
+        cpu_before, started = time.process_time(), time.perf_counter()
         for _ in range(count):
             call()
-        return {"per_s": count / (time.perf_counter() - started)}
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        per_call = 1e6 / count
+        measured = {
+            "per_s": count / elapsed,
+            "client_cpu_us": cpu * per_call,
+            "gearmand_cpu_us": (_cpu_seconds([gearmand_pid]) - gearmand_before) * per_call,
+        }
+        if worker_pids:
+            measured["worker_cpu_us"] = (_cpu_seconds(worker_pids) - worker_before) * per_call
+        return measured

@@ -27,7 +27,9 @@ from typing import Any
 
 from .. import conf
 from ..messages import Message, encode
+from ..registry import registry
 from . import library, protocol, results
+from .decorators import DOOR
 from .errors import GearmanJobError, GearmanTimeout, GearmanUnavailable
 from .naming import server_name
 
@@ -38,6 +40,19 @@ RESERVED = ("data", "unique", "priority", "background", "wait_until_complete", "
 PRIORITIES = {None: None, "normal": None, "low": "LOW", "high": "HIGH", "LOW": "LOW", "HIGH": "HIGH", "NORMAL": None}
 
 _MISSING: Any = object()
+
+#: The options of a foreground job: the caller receives its error, so it is never retried
+#: (set here so the worker need not copy the message to add it).
+_FOREGROUND = {"foreground": True, "no_retry": True}
+
+
+def _queue_of(name: str) -> str:
+    """The queue of job ``name`` when it is a Gearman job registered here (the worker sets it otherwise)."""
+    if name in registry:
+        job = registry.get(name)
+        if job.door == DOOR:
+            return job.queue or ""
+    return ""
 
 
 def pack_arguments(
@@ -171,7 +186,11 @@ class GearmanClient:
             data = job_kwargs.pop("data")
         positional, keywords = pack_arguments(name, data, args, kwargs, job_kwargs)
         message = Message(
-            name=name, args=positional, kwargs=keywords, queue="", options={} if background else {"foreground": True}
+            name=name,
+            args=positional,
+            kwargs=keywords,
+            queue=_queue_of(name),
+            options={} if background else dict(_FOREGROUND),
         )
         return self.submit_message(
             message,

@@ -1,7 +1,7 @@
 """One Gearman worker process: registers the jobs, runs what gearmand assigns (G7).
 
-pygearman's ``GearmanWorker`` speaks the protocol; this module adds what a
-djworkers worker owes its users:
+It speaks the worker half of the protocol itself (:mod:`.worker_connection`
+says why) and adds what a djworkers worker owes its users:
 
 * jobs run through the core :class:`~djworkers.runtime.executor.Executor`
   (signals, statistics, the retry policy, the failed-job store); frames that
@@ -24,6 +24,7 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import socket
 import time
 from typing import Any
@@ -35,35 +36,16 @@ from ..runtime.executor import Executor, Outcome
 from ..runtime.failures import quarantine, record_failure
 from ..runtime.shutdown import Shutdown
 from ..runtime.worker import PollBackoff
-from . import library, results
+from . import protocol, results
 from .client import GearmanClient
 from .decorators import DOOR, gearman_jobs
 from .errors import GearmanUnavailable
 from .naming import server_name
+from .worker_connection import WorkerConnection
 
 logger = logging.getLogger("djworkers.gearman")
 
 BACKEND = "gearmand"
-
-
-def _lowlevel_worker_class() -> type:
-    """pygearman's worker with our hooks: stop between jobs, reconnect back-off, no pygearman job calls."""
-    gearman = library.gearman()
-
-    class LowLevelWorker(gearman.GearmanWorker):  # type: ignore[name-defined]
-        owner: GearmanWorkerProcess
-
-        def after_poll(self, any_activity: bool) -> bool:
-            self.owner.submit_due_retries()
-            return not self.owner.shutdown.requested
-
-        def establish_worker_connections(self) -> list:
-            connections = super().establish_worker_connections()
-            if connections:
-                self.owner.connected()
-            return connections
-
-    return LowLevelWorker
 
 
 class GearmanWorkerProcess:
@@ -85,6 +67,7 @@ class GearmanWorkerProcess:
     ):
         self.queue = queue
         self.jobs = gearman_jobs(queue)
+        self._queues = {job.name: job.queue or "" for job in self.jobs}
         self.client = GearmanClient(servers)
         self.servers = self.client.servers
         self.shutdown = shutdown or Shutdown(on_force=self._force_exit)
@@ -97,6 +80,7 @@ class GearmanWorkerProcess:
         self._sequence = itertools.count()
         self._was_connected = False
         self.counts: dict[str, int] = {}
+        self.client_id = f"djworkers-{socket.gethostname()}-{os.getpid()}"
 
     # -- running -----------------------------------------------------------------------
     def functions(self) -> dict[bytes, str]:
@@ -110,11 +94,6 @@ class GearmanWorkerProcess:
             logger.error("No Gearman jobs registered for %s (gearman_jobs.py modules with @gearman_job)", where)
             return 1
         self.shutdown.install()
-        lowlevel = _lowlevel_worker_class()(list(self.servers))
-        lowlevel.owner = self
-        lowlevel.set_client_id(f"djworkers-{socket.gethostname()}-{os.getpid()}")
-        for function in self.functions():
-            lowlevel.register_task(function, self.handle)
         logger.info(
             "Gearman worker %d serving %d job(s)%s on %s",
             os.getpid(),
@@ -122,27 +101,39 @@ class GearmanWorkerProcess:
             f" of queue {self.queue!r}" if self.queue else "",
             ", ".join(f"{h}:{p}" for h, p in self.servers),
         )
+        connections: dict[tuple[str, int], WorkerConnection] = {}
+        retry_at = dict.fromkeys(self.servers, 0.0)  # server -> when to (re)connect (monotonic)
         try:
             while not self.shutdown.requested:
-                try:
-                    lowlevel.work(poll_timeout=self.poll_interval)
-                except Exception as exc:  # ServerUnavailable, ConnectionError, socket errors
+                if len(connections) < len(retry_at):
+                    self._connect_due(connections, retry_at)
+                if not connections:
+                    self.shutdown.wait(max(0.0, min(retry_at.values()) - time.monotonic()))
+                    continue
+                timeout = self.poll_interval
+                if len(connections) < len(self.servers):  # wake up for the next reconnection attempt
+                    pending = [at for server, at in retry_at.items() if server not in connections]
+                    timeout = max(0.0, min(timeout, min(pending) - time.monotonic()))
+                ready = [connection for connection in connections.values() if connection.buffered()]
+                if not ready:
+                    ready = select.select(list(connections.values()), [], [], timeout)[0]
+                for connection in ready:
                     if self.shutdown.requested:
                         break
-                    lowlevel.shutdown()
-                    delay = self.backoff.next()
-                    level = logging.WARNING if self._was_connected else logging.INFO
-                    logger.log(
-                        level, "gearmand unreachable (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc, delay
-                    )
-                    self._was_connected = False
-                    self.shutdown.wait(delay)
+                    try:
+                        job = connection.next_job()
+                        if job is not None:
+                            self._run_job(connection, *job)
+                    except (OSError, protocol.ProtocolError) as exc:
+                        self._lost(connection, exc, connections, retry_at)
+                self.submit_due_retries()
             return 0
         finally:
             try:
                 self.hand_back_retries()
             finally:
-                lowlevel.shutdown()
+                for connection in connections.values():
+                    connection.close()
                 self.client.reset()
                 self.shutdown.uninstall()
                 logger.info("Gearman worker %d stopped: %s", os.getpid(), self.counts)
@@ -153,21 +144,71 @@ class GearmanWorkerProcess:
         self._was_connected = True
         self.backoff.reset()
 
+    def _connect_due(
+        self, connections: dict[tuple[str, int], WorkerConnection], retry_at: dict[tuple[str, int], float]
+    ) -> None:
+        """Connect (and register the functions) to each server not connected whose retry time has come."""
+        now = time.monotonic()
+        for server, at in retry_at.items():
+            if server in connections or at > now:
+                continue
+            try:
+                connections[server] = WorkerConnection(*server, list(self.functions()), self.client_id)
+            except OSError as exc:
+                retry_at[server] = now + self._unreachable(server, exc)
+            else:
+                self.connected()
+
+    def _lost(
+        self,
+        connection: WorkerConnection,
+        exc: BaseException,
+        connections: dict[tuple[str, int], WorkerConnection],
+        retry_at: dict[tuple[str, int], float],
+    ) -> None:
+        """A connection failed (gearmand restarted or went away): close it, reconnect later.
+
+        The job it may have been running is not lost: gearmand gives a job whose
+        worker disconnected to another worker.
+        """
+        connection.close()
+        connections.pop(connection.address, None)
+        retry_at[connection.address] = time.monotonic() + self._unreachable(connection.address, exc)
+
+    def _unreachable(self, server: tuple[str, int], exc: BaseException) -> float:
+        """Log an unreachable gearmand; the delay before the next attempt (back-off)."""
+        delay = self.backoff.next()
+        level = logging.WARNING if self._was_connected else logging.INFO
+        logger.log(
+            level,
+            "gearmand unreachable at %s:%s (%s: %s); reconnecting in %.1fs",
+            *server,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        self._was_connected = False
+        return delay
+
     def _force_exit(self) -> None:
         logger.warning("Gearman worker %d: second signal, exiting now (gearmand re-assigns its job)", os.getpid())
         os._exit(1)
 
     # -- one job -----------------------------------------------------------------------
-    def handle(self, lowlevel: Any, job: Any) -> bytes:
-        """pygearman's callback: run one assigned job and return the WORK_COMPLETE data."""
+    def _run_job(self, connection: WorkerConnection, handle: bytes, function: bytes, raw: bytes) -> None:
+        """Run one assigned job and answer gearmand (asking for the next job unless stopping)."""
         try:
-            return self._handle(job)
+            result: bytes | None = self._handle(function, raw)
+        except Exception:  # _handle answers job errors itself; this is a bug in the worker
+            logger.exception("Gearman worker %d could not handle job %r", os.getpid(), handle)
+            result = None  # WORK_FAIL: the caller gets an error instead of waiting forever
         finally:
             close_stale_connections()
+        connection.answer(handle, result, more=not self.shutdown.requested)
 
-    def _handle(self, job: Any) -> bytes:
-        raw = bytes(job.data)
-        function = job.task.decode("utf-8", "replace") if isinstance(job.task, bytes) else str(job.task)
+    def _handle(self, task: bytes, raw: bytes) -> bytes:
+        """The WORK_COMPLETE data for the job frame ``raw`` of gearmand function ``task``."""
+        function = task.decode("utf-8", "replace")
         try:
             message = decode(raw)
         except InvalidMessage as exc:
@@ -178,9 +219,9 @@ class GearmanWorkerProcess:
         if queue and message.queue != queue:
             message = message.replace(queue=queue)
         if message.options.get("foreground"):
-            result = self.foreground_executor.run(
-                message.replace(options={**message.options, "no_retry": True}), raw=raw
-            )
+            if message.options.get("no_retry") is not True:
+                message = message.replace(options={**message.options, "no_retry": True})
+            result = self.foreground_executor.run(message, raw=raw)
             self._count(result.outcome.value)
             if result.outcome is Outcome.SUCCEEDED:
                 return results.success(result.value)
@@ -195,10 +236,7 @@ class GearmanWorkerProcess:
         return b""
 
     def _queue_of(self, name: str) -> str:
-        for job in self.jobs:
-            if job.name == name:
-                return job.queue or ""
-        return ""
+        return self._queues.get(name, "")
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
