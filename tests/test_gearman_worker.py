@@ -62,6 +62,7 @@ def test_three_worker_processes_each_take_jobs(gearmand_server, workers, tmp_pat
 def test_queue_option_restricts_registration(gearmand_server, workers):
     """G7: ``-q my-queue-name`` registers only that queue's jobs on gearmand."""
     process, log = workers(gearmand_server, "-q", "my-queue-name")
+    wait_until(lambda: functions(gearmand_server).get("tests.gearmanapp.some_job", {}).get("workers") == 1)
     known = functions(gearmand_server)
     assert known["tests.gearmanapp.some_job"]["workers"] == 1
     assert known.get("tests.echo", {"workers": 0})["workers"] == 0
@@ -107,7 +108,8 @@ def test_sigterm_lets_the_running_job_finish(gearmand_server, workers, tmp_path)
 def test_job_name_maps_public_names_to_server_names(gearmand_server, workers, settings):
     """G3: ``JOB_NAME`` namespaces the functions on gearmand; callers keep the public names."""
     process, log = workers(gearmand_server, JOB_NAME="staging.{name}")
-    assert functions(gearmand_server)["staging.tests.echo"]["workers"] == 1
+    # "connected" is logged once CAN_DO is sent; gearmand may answer another connection's status first
+    wait_until(lambda: functions(gearmand_server).get("staging.tests.echo", {}).get("workers") == 1)
     settings.DJWORKERS = {
         **settings.DJWORKERS,
         "GEARMAN": {"SERVERS": [gearmand_server.address], "JOB_NAME": "staging.{name}"},
