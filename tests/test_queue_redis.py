@@ -18,7 +18,8 @@ import pytest
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
 from djworkers.queue.backends import backend_class
 from djworkers.queue.backends.redis import RedisBackend
-from djworkers.queue.backends.redis_scripts import FETCH, QueueKeys
+from djworkers.queue.backends.base import TrackedFrame
+from djworkers.queue.backends.redis_scripts import FETCH, HELPERS, SCRIPTS, QueueKeys
 from djworkers.redis_client import DEFAULT_URL, get_client, parse_connection
 from djworkers.runtime.source import Delivery
 from tests.backend_contract import LEASE, BackendContract
@@ -474,3 +475,38 @@ def test_idle_consumer_blocks_instead_of_spinning(make_backend, redis):
     stats = redis.info("commandstats")
     assert stats["cmdstat_blpop"]["calls"] <= 4
     assert stats["cmdstat_evalsha"]["calls"] <= 10
+
+
+# -- the scripts' cost per call -----------------------------------------------------------
+def test_each_script_defines_the_helpers_it_calls_and_no_other():
+    """Q4: a script carries the shared Lua helpers it calls (directly or through another
+    helper) and only those: Redis runs a script's whole text on every call."""
+    for script in SCRIPTS:
+        defined = {name for name, source in HELPERS if source in script.source}
+        body = script.source
+        for _, source in HELPERS:
+            body = body.replace(source, "")
+        needed: set[str] = set()
+        texts = [body]
+        while texts:
+            text = texts.pop()
+            for name, source in HELPERS:
+                if name not in needed and name in text:
+                    needed.add(name)
+                    texts.append(source)
+        assert defined == needed, script.name
+
+
+def test_a_lone_job_written_by_id_is_tracked_like_a_batch(make_backend, redis):
+    """Q14: a single job due now and not unique (the one-job script) is recorded as queued,
+    can be cancelled before it starts, keeps its priority, and reaches consumers unchanged."""
+    producer, consumer = make_backend(), make_backend()
+    assert producer.write_jobs([TrackedFrame(b"DJW1-low", "lone-1")]) == ["lone-1"]
+    assert producer.write_jobs([TrackedFrame(b"DJW1-high", "lone-2")], priority=3) == ["lone-2"]
+    assert producer.write_jobs([TrackedFrame(b"DJW1-gone", "lone-3")]) == ["lone-3"]
+    assert redis.hexists(_keys().queued, "lone-1")
+    assert producer.cancel("lone-3") is True
+    assert [d.raw for d in consumer.fetch(10, 0.5)] == [b"DJW1-high", b"DJW1-low"]
+    assert producer.cancel("lone-1") is False  # started
+    with pytest.raises(ValueError):
+        producer.write_jobs([TrackedFrame(b"DJW1-bad", "has|bar")])

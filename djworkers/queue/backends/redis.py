@@ -51,6 +51,7 @@ from .redis_scripts import (
     SCHEDULE,
     STATS,
     WRITE,
+    WRITE_JOB,
     WRITE_JOBS,
     QueueKeys,
 )
@@ -251,6 +252,17 @@ class RedisBackend(QueueBackend):
         keys = self.keys(self.default_queue(queue))
         priority = int(priority)
         delayed = eta is not None and eta > time.time()
+        if len(jobs) == 1 and not delayed and not jobs[0].unique_key:
+            # one job due now, not unique: most enqueues; WRITE_JOB is WRITE_JOBS without the loop
+            job = jobs[0]
+            job_id = job.job_id
+            if not job_id or "|" in job_id:
+                raise ValueError(f"job id {job_id!r} cannot be tracked (empty or has '|')")
+            member = b"#%s|%s" % (job_id.encode(), job.frame)
+            WRITE_JOB(
+                self.client, (keys.ready_for(priority), keys.levels, keys.wake, keys.queued), (priority, job_id, member)
+            )
+            return [job_id]
         ids: list[str] = []
         for start in range(0, len(jobs), self.WRITE_CHUNK):
             chunk = jobs[start : start + self.WRITE_CHUNK]
