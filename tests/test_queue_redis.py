@@ -17,8 +17,8 @@ import pytest
 
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
 from djworkers.queue.backends import backend_class
-from djworkers.queue.backends.redis import RedisBackend
 from djworkers.queue.backends.base import TrackedFrame
+from djworkers.queue.backends.redis import RedisBackend
 from djworkers.queue.backends.redis_scripts import FETCH, HELPERS, SCRIPTS, QueueKeys
 from djworkers.redis_client import DEFAULT_URL, get_client, parse_connection
 from djworkers.runtime.source import Delivery

@@ -317,6 +317,9 @@ class Worker:
         finally:
             with self._lock:
                 self._batches.pop(me, None)
+            # Once per batch, not per job: each job starts with its own check (the executor's),
+            # this one leaves no broken or expired connection open while the thread waits.
+            close_stale_connections()
 
     def _process(self, delivery: Delivery) -> None:
         """Decode, run and settle one delivery. Never raises: the thread goes on."""
@@ -352,8 +355,6 @@ class Worker:
         except Exception:
             logger.exception("Worker error around a delivery from %s; it will be delivered again", self.source.door)
             self._count("errors")
-        finally:
-            close_stale_connections()
 
     def _settle(self, delivery: Delivery, result: Any) -> None:
         if result.outcome is Outcome.RETRY:
