@@ -332,6 +332,42 @@ def test_wait_wakes_on_write_from_another_client(make_backend):
     assert 0.2 < elapsed < 3.0
 
 
+def test_a_waiting_fetch_runs_in_one_round_trip_after_its_wait(make_backend, monkeypatch):
+    """Q6: a consumer that found its queue empty waits with BLPOP and the FETCH pipelined
+    behind it: a job written meanwhile comes back from that same round trip (two round
+    trips for the whole call: the first, empty FETCH, then BLPOP + FETCH)."""
+    from redis.connection import Connection
+
+    consumer, producer = make_backend(lease_seconds=60), make_backend()
+    producer.write(b"warm-up")
+    assert len(consumer.fetch(1, 0)) == 1  # scripts loaded, connections open
+    me, sends = threading.get_ident(), []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        if threading.get_ident() == me:
+            sends.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    timer = threading.Timer(0.3, producer.write, args=(b"wake",))
+    timer.start()
+    got = consumer.fetch(1, 5)
+    timer.join()
+    assert [d.raw for d in got] == [b"wake"]
+    assert len(sends) == 2
+
+
+def test_a_waiting_fetch_reloads_scripts_the_server_lost(make_backend, redis):
+    """Q6: the FETCH pipelined behind the wait meets NOSCRIPT (server restarted meanwhile):
+    the script is loaded again and the job is fetched, not lost or reported as an outage."""
+    backend = make_backend(lease_seconds=60)
+    backend.write(b"job")
+    redis.script_flush()
+    deliveries, _ = backend._fetch(1, leasing=True, wait=0.01)
+    assert [d.raw for d in deliveries] == [b"job"]
+
+
 def test_wait_wakes_when_a_delayed_job_is_due(make_backend):
     consumer = make_backend(lease_seconds=60)
     consumer.write(b"soon", eta=time.time() + 0.5)

@@ -99,9 +99,10 @@ class QueueKeys:
         return self.ready if priority == 0 else f"{self.ready}:{priority}"
 
 
-#: Helpers the scripts share, each ``(name, Lua source)``, a helper after those it calls.
-#: A script carries only the helpers it uses (:func:`_script`): Redis runs a script's whole
-#: text on every call, so each unused helper would cost a closure per call for nothing.
+#: Helpers the scripts share, each ``(name, Lua source)``, a helper after those it calls;
+#: ``k`` tables hold one queue's nine keys. A script carries only the helpers it uses
+#: (:func:`_script`): Redis runs a script's whole body on every call, so each helper it
+#: carries costs a closure per call, used or not.
 HELPERS: tuple[tuple[str, str], ...] = (
     (
         "STRIDE",
@@ -293,18 +294,8 @@ end
 """,
     ),
 )
-#: Every helper, in order (what each script carried before :func:`_script` picked its own).
-PRELUDE = "".join(source for _, source in HELPERS)
 
 
-#: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
-#: KEYS: nine per consumer queue, then (leases, inflight) per ack group.
-#: ARGV: limit, lease seconds, recover batch, lease? ('1' lease, '0' take for
-#: good), receipt prefix, first receipt number, queue count, ack group count,
-#: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
-#: none; only computed when nothing was delivered), leases recovered,
-#: {(queue index, member) of each non-integer member of a levels set, skipped},
-#: then (queue index, receipt, frame) per delivery}.
 def _script(name: str, body: str) -> LuaScript:
     """A queue script: ``body`` behind the helpers of :data:`HELPERS` it uses, directly or
     through another helper (found by name), in their declared order."""
@@ -317,6 +308,14 @@ def _script(name: str, body: str) -> LuaScript:
     return LuaScript(name, "".join(source for helper, source in HELPERS if helper in used) + body)
 
 
+#: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
+#: KEYS: nine per consumer queue, then (leases, inflight) per ack group.
+#: ARGV: limit, lease seconds, recover batch, lease? ('1' lease, '0' take for
+#: good), receipt prefix, first receipt number, queue count, ack group count,
+#: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
+#: none; only computed when nothing was delivered), leases recovered,
+#: {(queue index, member) of each non-integer member of a levels set, skipped},
+#: then (queue index, receipt, frame) per delivery}.
 FETCH = _script(
     "fetch",
     r"""
