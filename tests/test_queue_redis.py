@@ -401,9 +401,23 @@ def test_idle_wait_is_capped_by_the_lease(make_backend):
 def test_poison_bytes_are_delivered_as_bytes(make_backend, redis):
     """Frames pushed straight into the list come out untouched (the worker quarantines them)."""
     backend = make_backend()
-    junk = os.urandom(64)
+    junk = b"\x00" + os.urandom(63)  # not '#' or 0xff first: see the next test
     redis.lpush(_keys().ready, junk)
     assert [d.raw for d in backend.fetch(1, 1)] == [junk]
+
+
+def test_foreign_frame_starting_with_the_redelivery_byte_survives_a_lost_lease(make_backend, redis):
+    """Q16: a frame pushed by something else that starts with 0xff (the byte of the
+    redelivery tag) without a count is delivered as it is; when its lease is lost it comes
+    back as it was, counted once more, and the fetch that recovers it does not fail."""
+    backend = make_backend(lease_seconds=0.3)
+    junk = b"\xffno-count|" + os.urandom(16)
+    redis.lpush(_keys().ready, junk)
+    (first,) = backend.fetch(1, 1)
+    assert (first.raw, first.deliveries) == (junk, 1)
+    time.sleep(0.5)  # its lease runs out unrenewed
+    (again,) = backend.fetch(1, 1)
+    assert (again.raw, again.deliveries) == (junk, 2)
 
 
 # -- a server that stalls or restarts ---------------------------------------------------------

@@ -347,9 +347,11 @@ class RedisBackend(QueueBackend):
         ]
         for delivery in deliveries:
             if delivery.raw[:1] == b"\xff":  # came back after a lost lease: count it (Q16)
-                bar = delivery.raw.index(b"|")
-                delivery.deliveries = int(delivery.raw[1:bar]) + 1
-                delivery.raw = delivery.raw[bar + 1 :]
+                bar = delivery.raw.find(b"|")
+                lost = delivery.raw[1:bar] if bar > 1 else b""
+                if lost.isdigit():  # else a foreign frame that merely starts with \xff: as it is
+                    delivery.deliveries = int(lost) + 1
+                    delivery.raw = delivery.raw[bar + 1 :]
         return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
 
     def _wait_and_fetch(self, wait: float, keys: list[str], args: list[Any]) -> Any:

@@ -255,8 +255,10 @@ end
 -- deliveries (MAX_DELIVERIES, Q16); the client strips the tag. A retry's new frame is untagged.
 local function redelivered(frame)
   if string.byte(frame, 1) == 255 then
+    -- a foreign frame may start with \255 too: only "\255<digits>|" is a tag
     local bar = string.find(frame, '|', 2, true)
-    return '\255' .. (tonumber(string.sub(frame, 2, bar - 1)) + 1) .. '|' .. string.sub(frame, bar + 1)
+    local lost = bar and string.match(string.sub(frame, 2, bar - 1), '^%d+$')
+    if lost then return '\255' .. (tonumber(lost) + 1) .. '|' .. string.sub(frame, bar + 1) end
   end
   return '\255' .. '1|' .. frame
 end
