@@ -17,8 +17,9 @@ import pytest
 
 from djworkers.exceptions import BackendUnavailable, DjworkersImproperlyConfigured
 from djworkers.queue.backends import backend_class
+from djworkers.queue.backends.base import TrackedFrame
 from djworkers.queue.backends.redis import RedisBackend
-from djworkers.queue.backends.redis_scripts import FETCH, QueueKeys
+from djworkers.queue.backends.redis_scripts import FETCH, HELPERS, SCRIPTS, QueueKeys
 from djworkers.redis_client import DEFAULT_URL, get_client, parse_connection
 from djworkers.runtime.source import Delivery
 from tests.backend_contract import LEASE, BackendContract
@@ -331,6 +332,42 @@ def test_wait_wakes_on_write_from_another_client(make_backend):
     assert 0.2 < elapsed < 3.0
 
 
+def test_a_waiting_fetch_runs_in_one_round_trip_after_its_wait(make_backend, monkeypatch):
+    """Q6: a consumer that found its queue empty waits with BLPOP and the FETCH pipelined
+    behind it: a job written meanwhile comes back from that same round trip (two round
+    trips for the whole call: the first, empty FETCH, then BLPOP + FETCH)."""
+    from redis.connection import Connection
+
+    consumer, producer = make_backend(lease_seconds=60), make_backend()
+    producer.write(b"warm-up")
+    assert len(consumer.fetch(1, 0)) == 1  # scripts loaded, connections open
+    me, sends = threading.get_ident(), []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        if threading.get_ident() == me:
+            sends.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    timer = threading.Timer(0.3, producer.write, args=(b"wake",))
+    timer.start()
+    got = consumer.fetch(1, 5)
+    timer.join()
+    assert [d.raw for d in got] == [b"wake"]
+    assert len(sends) == 2
+
+
+def test_a_waiting_fetch_reloads_scripts_the_server_lost(make_backend, redis):
+    """Q6: the FETCH pipelined behind the wait meets NOSCRIPT (server restarted meanwhile):
+    the script is loaded again and the job is fetched, not lost or reported as an outage."""
+    backend = make_backend(lease_seconds=60)
+    backend.write(b"job")
+    redis.script_flush()
+    deliveries, _ = backend._fetch(1, leasing=True, wait=0.01)
+    assert [d.raw for d in deliveries] == [b"job"]
+
+
 def test_wait_wakes_when_a_delayed_job_is_due(make_backend):
     consumer = make_backend(lease_seconds=60)
     consumer.write(b"soon", eta=time.time() + 0.5)
@@ -364,9 +401,23 @@ def test_idle_wait_is_capped_by_the_lease(make_backend):
 def test_poison_bytes_are_delivered_as_bytes(make_backend, redis):
     """Frames pushed straight into the list come out untouched (the worker quarantines them)."""
     backend = make_backend()
-    junk = os.urandom(64)
+    junk = b"\x00" + os.urandom(63)  # not '#' or 0xff first: see the next test
     redis.lpush(_keys().ready, junk)
     assert [d.raw for d in backend.fetch(1, 1)] == [junk]
+
+
+def test_foreign_frame_starting_with_the_redelivery_byte_survives_a_lost_lease(make_backend, redis):
+    """Q16: a frame pushed by something else that starts with 0xff (the byte of the
+    redelivery tag) without a count is delivered as it is; when its lease is lost it comes
+    back as it was, counted once more, and the fetch that recovers it does not fail."""
+    backend = make_backend(lease_seconds=0.3)
+    junk = b"\xffno-count|" + os.urandom(16)
+    redis.lpush(_keys().ready, junk)
+    (first,) = backend.fetch(1, 1)
+    assert (first.raw, first.deliveries) == (junk, 1)
+    time.sleep(0.5)  # its lease runs out unrenewed
+    (again,) = backend.fetch(1, 1)
+    assert (again.raw, again.deliveries) == (junk, 2)
 
 
 # -- a server that stalls or restarts ---------------------------------------------------------
@@ -474,3 +525,38 @@ def test_idle_consumer_blocks_instead_of_spinning(make_backend, redis):
     stats = redis.info("commandstats")
     assert stats["cmdstat_blpop"]["calls"] <= 4
     assert stats["cmdstat_evalsha"]["calls"] <= 10
+
+
+# -- the scripts' cost per call -----------------------------------------------------------
+def test_each_script_defines_the_helpers_it_calls_and_no_other():
+    """Q4: a script carries the shared Lua helpers it calls (directly or through another
+    helper) and only those: Redis runs a script's whole text on every call."""
+    for script in SCRIPTS:
+        defined = {name for name, source in HELPERS if source in script.source}
+        body = script.source
+        for _, source in HELPERS:
+            body = body.replace(source, "")
+        needed: set[str] = set()
+        texts = [body]
+        while texts:
+            text = texts.pop()
+            for name, source in HELPERS:
+                if name not in needed and name in text:
+                    needed.add(name)
+                    texts.append(source)
+        assert defined == needed, script.name
+
+
+def test_a_lone_job_written_by_id_is_tracked_like_a_batch(make_backend, redis):
+    """Q14: a single job due now and not unique (the one-job script) is recorded as queued,
+    can be cancelled before it starts, keeps its priority, and reaches consumers unchanged."""
+    producer, consumer = make_backend(), make_backend()
+    assert producer.write_jobs([TrackedFrame(b"DJW1-low", "lone-1")]) == ["lone-1"]
+    assert producer.write_jobs([TrackedFrame(b"DJW1-high", "lone-2")], priority=3) == ["lone-2"]
+    assert producer.write_jobs([TrackedFrame(b"DJW1-gone", "lone-3")]) == ["lone-3"]
+    assert redis.hexists(_keys().queued, "lone-1")
+    assert producer.cancel("lone-3") is True
+    assert [d.raw for d in consumer.fetch(10, 0.5)] == [b"DJW1-high", b"DJW1-low"]
+    assert producer.cancel("lone-1") is False  # started
+    with pytest.raises(ValueError):
+        producer.write_jobs([TrackedFrame(b"DJW1-bad", "has|bar")])

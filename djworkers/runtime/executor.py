@@ -181,7 +181,8 @@ class Executor:
             job = self.registry.get(message.name)
         except JobNotRegistered as exc:
             return self._fail(message, raw, exc, reason="unknown-job", started=started, record=record)
-        call_hooks(self.hooks, "before_job", message)
+        if self.hooks:
+            call_hooks(self.hooks, "before_job", message)
         token = current_message.set(message)
         try:
             value = job.func(*message.args, **message.kwargs)
@@ -210,7 +211,8 @@ class Executor:
         duration = time.monotonic() - started
         if abandoned is not None and abandoned():
             return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
-        call_hooks(self.hooks, "after_job", message, value, duration)
+        if self.hooks:
+            call_hooks(self.hooks, "after_job", message, value, duration)
         _send(signals.job_succeeded, self.door, message=message, backend=self.backend, result=value, duration=duration)
         if logger.isEnabledFor(logging.DEBUG):  # per-job lines cost ~15 us: opt in with -v 2
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)

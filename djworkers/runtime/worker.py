@@ -317,9 +317,14 @@ class Worker:
         finally:
             with self._lock:
                 self._batches.pop(me, None)
+            # After a success, once per batch rather than per job: each job starts with its own
+            # check (the executor's); this one leaves no broken or expired connection open while
+            # the thread waits for the next batch.
+            close_stale_connections()
 
     def _process(self, delivery: Delivery) -> None:
         """Decode, run and settle one delivery. Never raises: the thread goes on."""
+        succeeded = False
         try:
             try:
                 message = decode(delivery.raw)
@@ -349,11 +354,13 @@ class Worker:
                     return
             self._settle(delivery, result)
             self._count(result.outcome.value)
+            succeeded = result.outcome is Outcome.SUCCEEDED
         except Exception:
             logger.exception("Worker error around a delivery from %s; it will be delivered again", self.source.door)
             self._count("errors")
         finally:
-            close_stale_connections()
+            if not succeeded:  # a failure may have broken a connection: not left for the next delivery
+                close_stale_connections()
 
     def _settle(self, delivery: Delivery, result: Any) -> None:
         if result.outcome is Outcome.RETRY:

@@ -22,7 +22,9 @@ Round trips are what a Redis queue costs, so:
   never that it is lost;
 - an idle consumer blocks in ``BLPOP`` on its queues' wake-up lists, always
   with a finite timeout (shorter than the socket timeout, the caller's
-  timeout, a third of the lease, and the time to the next delayed job).
+  timeout, a third of the lease, and the time to the next delayed job), with
+  the FETCH pipelined behind it: Redis runs it as soon as the BLPOP returns,
+  so a job written to an idle queue costs its consumer one round trip.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from .redis_scripts import (
     SCHEDULE,
     STATS,
     WRITE,
+    WRITE_JOB,
     WRITE_JOBS,
     QueueKeys,
 )
@@ -251,6 +254,17 @@ class RedisBackend(QueueBackend):
         keys = self.keys(self.default_queue(queue))
         priority = int(priority)
         delayed = eta is not None and eta > time.time()
+        if len(jobs) == 1 and not delayed and not jobs[0].unique_key:
+            # one job due now, not unique: most enqueues; WRITE_JOB is WRITE_JOBS without the loop
+            job = jobs[0]
+            job_id = job.job_id
+            if not job_id or "|" in job_id:
+                raise ValueError(f"job id {job_id!r} cannot be tracked (empty or has '|')")
+            member = b"#%s|%s" % (job_id.encode(), job.frame)
+            WRITE_JOB(
+                self.client, (keys.ready_for(priority), keys.levels, keys.wake, keys.queued), (priority, job_id, member)
+            )
+            return [job_id]
         ids: list[str] = []
         for start in range(0, len(jobs), self.WRITE_CHUNK):
             chunk = jobs[start : start + self.WRITE_CHUNK]
@@ -285,8 +299,7 @@ class RedisBackend(QueueBackend):
         wait = min(timeout, self.max_wait)
         if next_event >= 0:
             wait = min(wait, next_event)
-        self.client.blpop(self._wake_keys, timeout=max(self.MIN_WAIT, round(wait, 3)))
-        return self._fetch(limit, leasing=True)[0]
+        return self._fetch(limit, leasing=True, wait=max(self.MIN_WAIT, round(wait, 3)))[0]
 
     @_reaching_redis
     def read(self) -> bytes | None:
@@ -295,7 +308,10 @@ class RedisBackend(QueueBackend):
         deliveries = self._fetch(1, leasing=False)[0]
         return deliveries[0].raw if deliveries else None
 
-    def _fetch(self, limit: int, *, leasing: bool) -> tuple[list[Delivery], float]:
+    def _fetch(self, limit: int, *, leasing: bool, wait: float = 0.0) -> tuple[list[Delivery], float]:
+        """One FETCH round trip; with ``wait`` (seconds), first a BLPOP on the wake-up lists
+        in the same pipeline: Redis runs the FETCH the moment the BLPOP returns, so a job
+        written to an idle queue reaches its consumer in one round trip, not two."""
         acks = self._take_acks()
         keys = list(self._consumer_keys)
         args: list[Any] = [
@@ -312,7 +328,7 @@ class RedisBackend(QueueBackend):
         keys += ack_keys
         args += ack_args
         try:
-            reply = FETCH(self.client, keys, args)
+            reply = self._wait_and_fetch(wait, keys, args) if wait else FETCH(self.client, keys, args)
         except BaseException:
             self._restore_acks(acks)
             raise
@@ -331,10 +347,26 @@ class RedisBackend(QueueBackend):
         ]
         for delivery in deliveries:
             if delivery.raw[:1] == b"\xff":  # came back after a lost lease: count it (Q16)
-                bar = delivery.raw.index(b"|")
-                delivery.deliveries = int(delivery.raw[1:bar]) + 1
-                delivery.raw = delivery.raw[bar + 1 :]
+                bar = delivery.raw.find(b"|")
+                lost = delivery.raw[1:bar] if bar > 1 else b""
+                if lost.isdigit():  # else a foreign frame that merely starts with \xff: as it is
+                    delivery.deliveries = int(lost) + 1
+                    delivery.raw = delivery.raw[bar + 1 :]
         return deliveries, reply[0] / 1000 if reply[0] >= 0 else -1.0
+
+    def _wait_and_fetch(self, wait: float, keys: list[str], args: list[Any]) -> Any:
+        """BLPOP (at most ``wait`` seconds) then FETCH, pipelined; the FETCH runs either way."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("BLPOP", *self._wake_keys, wait)
+        pipe.execute_command("EVALSHA", FETCH.sha, len(keys), *keys, *args)
+        reply = pipe.execute(raise_on_error=False)[1]
+        if isinstance(reply, Exception):
+            from redis.exceptions import NoScriptError
+
+            if not isinstance(reply, NoScriptError):
+                raise reply
+            reply = FETCH(self.client, keys, args)  # the server lost its scripts (restart): load, fetch
+        return reply
 
     def _report_bad_levels(self, found: list[Any]) -> None:
         """Log each foreign member of a priority-levels set once per process (FETCH skipped it)."""

@@ -38,6 +38,7 @@ agree on when a lease expires.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ...redis_client import LuaScript
 
@@ -98,22 +99,53 @@ class QueueKeys:
         return self.ready if priority == 0 else f"{self.ready}:{priority}"
 
 
-#: Helpers shared by every script. ``k`` tables hold one queue's nine keys.
-PRELUDE = r"""
+#: Helpers the scripts share, each ``(name, Lua source)``, a helper after those it calls;
+#: ``k`` tables hold one queue's nine keys. A script carries only the helpers it uses
+#: (:func:`_script`): Redis runs a script's whole body on every call, so each helper it
+#: carries costs a closure per call, used or not.
+HELPERS: tuple[tuple[str, str], ...] = (
+    (
+        "STRIDE",
+        r"""
 local STRIDE = 9
+""",
+    ),
+    (
+        "in_chunks",
+        r"""
 local function in_chunks(list, fn)
   for i = 1, #list, 500 do fn(unpack(list, i, math.min(i + 499, #list))) end
 end
+""",
+    ),
+    (
+        "level_of",
+        r"""
 local function level_of(tag)
   return string.match(tag, '/(%-?%d+)$') or '0'
 end
+""",
+    ),
+    (
+        "list_for",
+        r"""
 local function list_for(ready, level)
   if level == '0' then return ready end
   return ready .. ':' .. level
 end
+""",
+    ),
+    (
+        "wake_up",
+        r"""
 local function wake_up(wake)
   if redis.call('LLEN', wake) < 64 then redis.call('LPUSH', wake, '1') end
 end
+""",
+    ),
+    (
+        "push_ready",
+        r"""
 local function push_ready(k, level, frame, front)
   if front then
     redis.call('RPUSH', list_for(k.ready, level), frame)
@@ -122,16 +154,31 @@ local function push_ready(k, level, frame, front)
   end
   if level ~= '0' then redis.call('ZADD', k.levels, level, level) end
 end
+""",
+    ),
+    (
+        "clock",
+        r"""
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+""",
+    ),
+    (
+        "queue_keys",
+        r"""
 local function queue_keys(i)
   local b = (i - 1) * STRIDE
   return {ready = KEYS[b + 1], levels = KEYS[b + 2], scheduled = KEYS[b + 3],
           leases = KEYS[b + 4], inflight = KEYS[b + 5], wake = KEYS[b + 6],
           queued = KEYS[b + 7], cancelled = KEYS[b + 8], unique = KEYS[b + 9]}
 end
+""",
+    ),
+    (
+        "started",
+        r"""
 -- Strip the "#<id>|" prefix of frames written by id: the id leaves 'queued' (the job
 -- has started), and a frame whose id was cancelled is dropped. Returns the frames.
 local function started(k, items)
@@ -156,6 +203,11 @@ local function started(k, items)
   in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
   return frames
 end
+""",
+    ),
+    (
+        "levels_desc",
+        r"""
 local function levels_desc(k, bad, q)
   -- non-zero priorities from the levels set, with '0' merged in its place. A member
   -- that is not an integer (written by something else) is skipped, never compared:
@@ -173,6 +225,11 @@ local function levels_desc(k, bad, q)
   if not zero then order[#order + 1] = '0' end
   return order
 end
+""",
+    ),
+    (
+        "ack_groups",
+        r"""
 -- Acknowledge receipts: KEYS from key_base are (leases, inflight) pairs, one per
 -- group; ARGV from arg_base holds, per group, a count then that many receipts.
 local function ack_groups(key_base, arg_base, groups)
@@ -189,15 +246,27 @@ local function ack_groups(key_base, arg_base, groups)
     a = a + n + 1
   end
 end
+""",
+    ),
+    (
+        "redelivered",
+        r"""
 -- A frame whose lease ran out goes back tagged "\255<n>|" where n counts such lost
 -- deliveries (MAX_DELIVERIES, Q16); the client strips the tag. A retry's new frame is untagged.
 local function redelivered(frame)
   if string.byte(frame, 1) == 255 then
+    -- a foreign frame may start with \255 too: only "\255<digits>|" is a tag
     local bar = string.find(frame, '|', 2, true)
-    return '\255' .. (tonumber(string.sub(frame, 2, bar - 1)) + 1) .. '|' .. string.sub(frame, bar + 1)
+    local lost = bar and string.match(string.sub(frame, 2, bar - 1), '^%d+$')
+    if lost then return '\255' .. (tonumber(lost) + 1) .. '|' .. string.sub(frame, bar + 1) end
   end
   return '\255' .. '1|' .. frame
 end
+""",
+    ),
+    (
+        "recover",
+        r"""
 -- Move due scheduled frames and expired leases of one queue back to ready.
 -- Returns how many expired leases were handed back.
 local function recover(k, now, batch)
@@ -224,7 +293,21 @@ local function recover(k, now, batch)
   if #due + #expired > 0 then wake_up(k.wake) end
   return #expired
 end
-"""
+""",
+    ),
+)
+
+
+def _script(name: str, body: str) -> LuaScript:
+    """A queue script: ``body`` behind the helpers of :data:`HELPERS` it uses, directly or
+    through another helper (found by name), in their declared order."""
+    used: set[str] = set()
+    text = body
+    for helper, source in reversed(HELPERS):  # a helper only calls those declared before it
+        if re.search(rf"\b{helper}\b", text):
+            used.add(helper)
+            text += source
+    return LuaScript(name, "".join(source for helper, source in HELPERS if helper in used) + body)
 
 
 #: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
@@ -235,11 +318,6 @@ end
 #: none; only computed when nothing was delivered), leases recovered,
 #: {(queue index, member) of each non-integer member of a levels set, skipped},
 #: then (queue index, receipt, frame) per delivery}.
-def _script(name: str, body: str) -> LuaScript:
-    """A queue script: the shared helpers (:data:`PRELUDE`) and ``body``."""
-    return LuaScript(name, PRELUDE + body)
-
-
 FETCH = _script(
     "fetch",
     r"""
@@ -470,6 +548,20 @@ return out
 """,
 )
 
+#: Write one job by id, due now and without a unique key: what most enqueues are, so it
+#: gets a script of its own, leaner than ``WRITE_JOBS`` (four keys, no loop). KEYS: the
+#: ready list of its priority, levels, wake, queued. ARGV: priority, id, "#<id>|<frame>".
+WRITE_JOB = _script(
+    "write_job",
+    r"""
+redis.call('LPUSH', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[2], '')
+if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1]) end
+wake_up(KEYS[3])
+return 1
+""",
+)
+
 #: Cancel a job that has not started. KEYS: queued, cancelled, scheduled of one queue.
 #: ARGV: job id. Returns 1 if the job was queued or delayed (it is now cancelled), else 0
 #: (running, retrying, done, unknown). A delayed job leaves the scheduled set at once; a
@@ -487,4 +579,4 @@ return 1
 """,
 )
 
-SCRIPTS = (FETCH, ACK, WRITE, SCHEDULE, RETRY, RELEASE, EXTEND, STATS, FLUSH, WRITE_JOBS, CANCEL)
+SCRIPTS = (FETCH, ACK, WRITE, SCHEDULE, RETRY, RELEASE, EXTEND, STATS, FLUSH, WRITE_JOBS, WRITE_JOB, CANCEL)
