@@ -62,6 +62,11 @@ class ResultStore(abc.ABC):
         self._lazy.cancel(record.job_id)
         self._write_record(record)
 
+    def save_soon(self, record: ResultRecord) -> None:
+        """Write the final ``record`` of a job its consumer is about to acknowledge: a store may
+        send it with that acknowledgement (Redis), never after it. Default: :meth:`save`."""
+        self.save(record)
+
     def _write_record(self, record: ResultRecord) -> None:
         self.write(record.job_id, record.status, record.seal())
 

@@ -12,6 +12,7 @@ once, so ``get()`` costs two round trips whether it waits or not.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..redis_client import LuaScript
@@ -36,11 +37,27 @@ return 1
 )
 
 
+def send_final_writes(client: Any, writes: list[tuple[tuple, tuple]]) -> None:
+    """Run FINAL_WRITE for each ``(keys, args)`` (loading the script if the server lost it)."""
+    for keys, args in writes:
+        FINAL_WRITE(client, keys, args)
+
+
 class RedisResultStore(ResultStore):
-    def __init__(self, ttl: float, client: Any, prefix: str = KEY_PREFIX):
+    """``settle_with``: the queue backend's :meth:`~djworkers.queue.backends.redis.RedisBackend.
+    defer_result_write`, which sends a job's final record with the job's ack (:meth:`save_soon`)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        client: Any,
+        prefix: str = KEY_PREFIX,
+        settle_with: Callable[[tuple, tuple], bool] | None = None,
+    ):
         super().__init__(ttl)
         self.client = client
         self.prefix = prefix
+        self.settle_with = settle_with
         socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
         self.max_block = min(MAX_BLOCK, float(socket_timeout) * 0.6) if socket_timeout else MAX_BLOCK
 
@@ -54,6 +71,19 @@ class RedisResultStore(ResultStore):
             self.client.set(key, bytes(frame), px=ttl_ms)
             return
         FINAL_WRITE(self.client, (key, f"{key}:done"), (bytes(frame), ttl_ms))
+
+    def save_soon(self, record: ResultRecord) -> None:
+        """A final record of a job its consumer acknowledges next: it goes out with the ack, in
+        front of it, in the consumer's next round trip (the backend decides; else written now)."""
+        if self.settle_with is None or not record.is_final:
+            self.save(record)
+            return
+        self._lazy.cancel(record.job_id)
+        key = self._key(record.job_id)
+        ttl_ms = max(1, int(self.ttl * 1000))
+        frame = bytes(record.seal())
+        if not self.settle_with((key, f"{key}:done"), (frame, ttl_ms)):
+            self.write(record.job_id, record.status, frame)
 
     def read(self, job_id: str) -> bytes | None:
         value = self.client.get(self._key(job_id))
