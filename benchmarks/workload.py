@@ -3,7 +3,8 @@
 ``incr``: one small unit of work (INCR of a counter on the private Redis), used
 by drain scenarios; the harness polls the counter to time the drain.
 ``record(enqueued_at)``: the latency probe: pushes ``now - enqueued_at`` and
-counts. ``noop``: nothing, for enqueue scenarios.
+counts. ``noop``: nothing, for enqueue scenarios. ``echo(value)``: returns its
+argument, for the result round trip (``results`` scenario).
 
 Peers' task modules wrap these functions; RQ enqueues them by import path.
 """
@@ -46,6 +47,11 @@ def noop() -> None:
 def incr() -> None:
     """One small unit of work: INCR the shared counter."""
     client().incr(COUNTER)
+
+
+def echo(value):
+    """Returns ``value``: the caller waits for it through the result store (``results`` scenario)."""
+    return value
 
 
 def record(enqueued_at: float) -> None:

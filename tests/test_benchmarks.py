@@ -103,3 +103,7 @@ def test_quick_run_completes_and_writes_results(tmp_path):
         "raw zmq, 1 thread",
     ):
         assert peer in drained
+    # issue #11: the result round trip, djworkers beside Huey (polling and BLPOP) and RQ
+    round_trips = {row["contender"]: row for row in by_name["results"]["rows"] if row["metrics"]}
+    assert {"djworkers", "huey", "huey (notify_result)", "rq"} <= set(round_trips)
+    assert round_trips["djworkers"]["metrics"]["p99_ms"]["median"] > 0

@@ -48,6 +48,54 @@ def _worker(backend, **kwargs) -> Worker:
 
 
 # -- the store -------------------------------------------------------------------------------
+class RecordingStore(MemoryResultStore):
+    """A memory store that writes RUNNING late, like the Redis and database ones, and logs its writes."""
+
+    def __init__(self, running_delay: float, block_running: threading.Event | None = None):
+        super().__init__(60)
+        self.running_delay = running_delay
+        self.block_running = block_running
+        self.writing_running = threading.Event()
+        self.writes: list[str] = []
+
+    def write(self, job_id, status, frame):
+        if status == "running" and self.block_running is not None:
+            self.writing_running.set()
+            self.block_running.wait(10)
+        self.writes.append(status)
+        super().write(job_id, status, frame)
+
+
+def test_a_job_done_before_the_running_delay_writes_only_its_final_record():
+    """Q12: a RUNNING record waits ``running_delay``; the final record of a job done sooner cancels it,
+    so a short job costs the store one write, not two."""
+    store = RecordingStore(running_delay=3600)
+    store.save(ResultRecord("j1", "running", name="x"))
+    assert store.load("j1") is None  # not yet: still "queued" to readers
+    store.save(ResultRecord("j1", "succeeded", name="x", value=3))
+    assert store.writes == ["succeeded"]
+    assert store.wait("j1", timeout=0).value == 3
+
+
+def test_a_late_running_write_under_way_is_never_written_after_the_final_record():
+    """Q12: a job still running after ``running_delay`` gets its RUNNING record; if it ends while that
+    write is under way, its final write waits for it, so RUNNING never replaces the final record."""
+    from tests.utils import wait_until
+
+    release = threading.Event()
+    store = RecordingStore(running_delay=0.001, block_running=release)
+    store.save(ResultRecord("j2", "running", name="x"))
+    assert store.writing_running.wait(10)  # the store's thread is writing RUNNING now
+    final = threading.Thread(target=store.save, args=(ResultRecord("j2", "failed", name="x"),))
+    final.start()
+    wait_until(lambda: store._lazy._lock._waiters, timeout=10, interval=0.001)  # the final write waits
+    assert store.writes == []
+    release.set()
+    final.join(10)
+    assert store.writes == ["running", "failed"]
+    assert store.load("j2").status == "failed"
+
+
 def test_memory_store_wait_wakes_on_the_final_write_and_expires():
     """Q12: a waiter wakes when the final record is written (no polling), and records expire."""
     store = MemoryResultStore(ttl=0.5)

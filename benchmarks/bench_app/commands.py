@@ -25,3 +25,8 @@ if queue_command is not None:
     @queue_command
     def record(enqueued_at: float) -> None:
         workload.record(enqueued_at)
+
+    @queue_command(result=True)
+    def echo(value):
+        """The result round trip's job (``results`` scenario): the caller ``get()``s its value."""
+        return workload.echo(value)

@@ -11,14 +11,20 @@ from __future__ import annotations
 import abc
 import time
 
-from .record import CANCELLED, ResultRecord
+from .lazy import LazyRunning
+from .record import CANCELLED, RUNNING, ResultRecord
 
 
 class ResultStore(abc.ABC):
     """Stores sealed :class:`ResultRecord` frames for ``ttl`` seconds."""
 
+    #: Seconds a job runs before its RUNNING record is written (:mod:`.lazy`): a job done sooner
+    #: writes only its final record, one round trip instead of two. 0 writes it at once.
+    running_delay: float = 0.1
+
     def __init__(self, ttl: float):
         self.ttl = float(ttl)
+        self._lazy = LazyRunning(self._write_record, self.running_delay)
 
     # -- what each store implements --------------------------------------------------
     @abc.abstractmethod
@@ -48,6 +54,20 @@ class ResultStore(abc.ABC):
 
     # -- shared ---------------------------------------------------------------------
     def save(self, record: ResultRecord) -> None:
+        """Write ``record``; a RUNNING one only once its job has run ``running_delay`` seconds."""
+        if record.status == RUNNING and self.running_delay > 0:
+            self._lazy.delay = self.running_delay
+            self._lazy.defer(record)
+            return
+        self._lazy.cancel(record.job_id)
+        self._write_record(record)
+
+    def save_soon(self, record: ResultRecord) -> None:
+        """Write the final ``record`` of a job its consumer is about to acknowledge: a store may
+        send it with that acknowledgement (Redis), never after it. Default: :meth:`save`."""
+        self.save(record)
+
+    def _write_record(self, record: ResultRecord) -> None:
         self.write(record.job_id, record.status, record.seal())
 
     def load(self, job_id: str) -> ResultRecord | None:

@@ -10,6 +10,9 @@ from .record import FINAL
 
 
 class MemoryResultStore(ResultStore):
+    #: A dict write costs nothing: RUNNING is written at once.
+    running_delay = 0.0
+
     def __init__(self, ttl: float):
         super().__init__(ttl)
         self.frames: dict[str, tuple[bytes, float, bool]] = {}

@@ -1,29 +1,63 @@
 """Results of the Redis queue backend: one key per job, expiring by itself.
 
 ``<prefix>:<job id>`` holds the sealed record (``SET ... PX ttl``: Redis
-expires it, nothing to purge). A final write also pushes a token on
-``<prefix>:<job id>:done``; a waiter blocks in ``BLPOP`` on that list (no
-polling) and pushes the token back, so every other waiter wakes too.
+expires it, nothing to purge). A final write also leaves one token on
+``<prefix>:<job id>:done`` (one script, :data:`FINAL_WRITE`: one command, one
+round trip); a waiter blocks in ``BLPOP`` on that list (no polling) and, in
+one round trip, pushes the token back (every other waiter wakes too) and reads
+the record. A job already finished has its token there: ``BLPOP`` returns at
+once, so ``get()`` costs two round trips whether it waits or not.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from ..redis_client import LuaScript
 from .base import ResultStore
-from .record import FINAL
+from .record import FINAL, ResultRecord
 
 KEY_PREFIX = "djworkers:result"
 #: Longest single BLPOP when the client has no socket timeout to stay inside.
 MAX_BLOCK = 5.0
 
+#: KEYS: record, done list; ARGV: frame, ttl in ms. The record first: a waiter woken by the
+#: token reads the final record (a script runs whole, so it never sees one without the other).
+FINAL_WRITE = LuaScript(
+    "djworkers-result-final",
+    """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], '1')
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+""",
+)
+
+
+def send_final_writes(client: Any, writes: list[tuple[tuple, tuple]]) -> None:
+    """Run FINAL_WRITE for each ``(keys, args)`` (loading the script if the server lost it)."""
+    for keys, args in writes:
+        FINAL_WRITE(client, keys, args)
+
 
 class RedisResultStore(ResultStore):
-    def __init__(self, ttl: float, client: Any, prefix: str = KEY_PREFIX):
+    """``settle_with``: the queue backend's :meth:`~djworkers.queue.backends.redis.RedisBackend.
+    defer_result_write`, which sends a job's final record with the job's ack (:meth:`save_soon`)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        client: Any,
+        prefix: str = KEY_PREFIX,
+        settle_with: Callable[[tuple, tuple], bool] | None = None,
+    ):
         super().__init__(ttl)
         self.client = client
         self.prefix = prefix
+        self.settle_with = settle_with
         socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
         self.max_block = min(MAX_BLOCK, float(socket_timeout) * 0.6) if socket_timeout else MAX_BLOCK
 
@@ -36,39 +70,54 @@ class RedisResultStore(ResultStore):
         if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
             self.client.set(key, bytes(frame), px=ttl_ms)
             return
-        # In order on one connection: a waiter that wakes on the token reads the final record. A
-        # pipeline cut halfway leaves no token; waiters re-read the record every slice anyway.
-        done = f"{key}:done"
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, bytes(frame), px=ttl_ms)
-        pipe.delete(done)
-        pipe.rpush(done, b"1")
-        pipe.pexpire(done, ttl_ms)
-        pipe.execute()
+        FINAL_WRITE(self.client, (key, f"{key}:done"), (bytes(frame), ttl_ms))
+
+    def save_soon(self, record: ResultRecord) -> None:
+        """A final record of a job its consumer acknowledges next: it goes out with the ack, in
+        front of it, in the consumer's next round trip (the backend decides; else written now)."""
+        if self.settle_with is None or not record.is_final:
+            self.save(record)
+            return
+        self._lazy.cancel(record.job_id)
+        key = self._key(record.job_id)
+        ttl_ms = max(1, int(self.ttl * 1000))
+        frame = bytes(record.seal())
+        if not self.settle_with((key, f"{key}:done"), (frame, ttl_ms)):
+            self.write(record.job_id, record.status, frame)
 
     def read(self, job_id: str) -> bytes | None:
         value = self.client.get(self._key(job_id))
         return None if value is None else bytes(value)
 
-    def wait_final(self, job_id: str, timeout: float | None) -> bytes | None:
-        from .record import ResultRecord
+    def wait(self, job_id: str, timeout: float | None = None) -> ResultRecord | None:
+        frame = self.wait_final(job_id, timeout)
+        return None if frame is None else ResultRecord.unseal(frame)
 
+    def wait_final(self, job_id: str, timeout: float | None) -> bytes | None:
+        """Block on the job's token first (there already when the job is done), then hand it back
+        and read the record in one round trip; between slices of ``max_block`` read the record
+        alone (a record whose token was lost, e.g. deleted by hand, is still found)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        done = f"{self._key(job_id)}:done"
+        key = self._key(job_id)
+        done = f"{key}:done"
         while True:
-            frame = self.read(job_id)
-            if frame is not None and ResultRecord.unseal(frame).is_final:
-                return frame
             left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            block = self.max_block if left is None else min(self.max_block, left)
-            if self.client.blpop([done], timeout=max(0.01, round(block, 3))) is not None:
-                # hand the token back: other waiters on the same job wake too
-                pipe = self.client.pipeline(transaction=True)
+            block = self.max_block if left is None else min(self.max_block, max(0.0, left))
+            woke = self.client.blpop([done], timeout=max(0.01, round(block, 3))) is not None
+            if woke:
+                pipe = self.client.pipeline(transaction=False)
                 pipe.rpush(done, b"1")
                 pipe.pexpire(done, max(1, int(self.ttl * 1000)))
-                pipe.execute()
+                pipe.get(key)
+                frame = pipe.execute()[2]
+            else:
+                frame = self.client.get(key)
+            if frame is not None and ResultRecord.unseal(bytes(frame)).is_final:
+                return bytes(frame)
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            if woke:  # a token but no final record (the job runs again after a lost ack): no hot loop
+                time.sleep(0.05)
 
     def delete(self, job_id: str) -> None:
         key = self._key(job_id)

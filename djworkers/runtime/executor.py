@@ -218,7 +218,7 @@ class Executor:
             logger.debug("%s succeeded in %.3fs", message.describe(), duration)
         if record is not None:
             record.status, record.value, record.finished_at = SUCCEEDED, value, time.time()
-            self._save(record)
+            self._save(record, soon=raw is not None)
         return Result(Outcome.SUCCEEDED, message, value=value, duration=duration)
 
     def failed(
@@ -291,15 +291,19 @@ class Executor:
             self._save(record)
         return record
 
-    def _save(self, record: Any) -> None:
-        """Write ``record``; a store that is down is logged, never fails the job itself."""
+    def _save(self, record: Any, soon: bool = False) -> None:
+        """Write ``record``; a store that is down is logged, never fails the job itself.
+
+        ``soon``: a final record of a delivery (``raw`` given) its worker acknowledges next: the
+        store may send it with that ack (:meth:`~djworkers.results.ResultStore.save_soon`)."""
         if self.results is None:
             logger.error(
                 "Job %s [%s] asked for its result, but %s has no result store", record.name, record.job_id, self.door
             )
             return
         try:
-            self.results.save(record)
+            save = getattr(self.results, "save_soon", None) if soon else None
+            (save or self.results.save)(record)
         except Exception:
             logger.exception("Could not store the result of %s [%s]", record.name, record.job_id)
 
@@ -376,5 +380,5 @@ class Executor:
         if record is not None:
             record.status, record.finished_at = FAILED, time.time()
             record.set_error(exc, text)
-            self._save(record)
+            self._save(record, soon=raw is not None)
         return Result(Outcome.FAILED, message, exception=exc, traceback=text, duration=time.monotonic() - started)

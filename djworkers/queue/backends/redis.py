@@ -157,7 +157,7 @@ class RedisBackend(QueueBackend):
     def build_result_store(self, ttl: float):
         from ...results.redis import RedisResultStore
 
-        return RedisResultStore(ttl, self.client)
+        return RedisResultStore(ttl, self.client, settle_with=self.defer_result_write)
 
     # -- per-process state (rebuilt after fork) ---------------------------------
     def _reset_process_state(self) -> None:
@@ -173,6 +173,10 @@ class RedisBackend(QueueBackend):
         self._ack_event = threading.Event()
         self._flusher: threading.Thread | None = None
         self._fetch_thread: int | None = None
+        #: Final result writes deferred to go out in front of the next fetch or ack flush
+        #: (:meth:`defer_result_write`): (keys, args) of the result store's FINAL_WRITE script.
+        self._result_writes: list[tuple[tuple, tuple]] = []
+        self._fetching = threading.local()
 
     def _check_fork(self) -> None:
         """After a fork, forget the parent's receipts token, pending acks and threads.
@@ -292,6 +296,7 @@ class RedisBackend(QueueBackend):
         """Lease up to ``limit`` jobs; if none is ready, wait at most ``timeout`` for one."""
         self._check_fork()
         self._fetch_thread = threading.get_ident()
+        self._fetching.active = True
         limit = max(0, min(int(limit), self.MAX_FETCH))
         deliveries, next_event = self._fetch(limit, leasing=True)
         if deliveries or timeout <= 0 or limit == 0:
@@ -309,10 +314,11 @@ class RedisBackend(QueueBackend):
         return deliveries[0].raw if deliveries else None
 
     def _fetch(self, limit: int, *, leasing: bool, wait: float = 0.0) -> tuple[list[Delivery], float]:
-        """One FETCH round trip; with ``wait`` (seconds), first a BLPOP on the wake-up lists
-        in the same pipeline: Redis runs the FETCH the moment the BLPOP returns, so a job
-        written to an idle queue reaches its consumer in one round trip, not two."""
-        acks = self._take_acks()
+        """One FETCH round trip, after the deferred result writes (:meth:`defer_result_write`);
+        with ``wait`` (seconds), first a BLPOP on the wake-up lists in the same pipeline: Redis
+        runs the FETCH the moment the BLPOP returns, so a job written to an idle queue reaches
+        its consumer in one round trip, not two."""
+        writes, acks = self._take_pending()
         keys = list(self._consumer_keys)
         args: list[Any] = [
             limit,
@@ -328,9 +334,14 @@ class RedisBackend(QueueBackend):
         keys += ack_keys
         args += ack_args
         try:
-            reply = self._wait_and_fetch(wait, keys, args) if wait else FETCH(self.client, keys, args)
+            if wait:
+                if writes:  # written before the wait, not after it
+                    self._after_result_writes(writes, None, (), ())
+                reply = self._wait_and_fetch(wait, keys, args)
+            else:
+                reply = self._after_result_writes(writes, FETCH, keys, args)
         except BaseException:
-            self._restore_acks(acks)
+            self._restore_acks(acks, writes)
             raise
         if reply[1]:
             logger.warning(
@@ -429,14 +440,17 @@ class RedisBackend(QueueBackend):
     def flush_acks(self) -> None:
         """Send pending acknowledgements now (kept for a later try if Redis is unreachable)."""
         self._check_fork()
-        acks = self._take_acks()
-        if not acks:
+        writes, acks = self._take_pending()
+        if not acks and not writes:
             return
-        keys, args = self._ack_arguments(acks)
         try:
-            ACK(self.client, keys, args)
+            if acks:
+                keys, args = self._ack_arguments(acks)
+                self._after_result_writes(writes, ACK, keys, args)
+            else:
+                self._after_result_writes(writes, None, (), ())
         except BaseException:
-            self._restore_acks(acks)
+            self._restore_acks(acks, writes)
             raise
 
     def _ack_arguments(self, acks: dict[str, list[str]]) -> tuple[list[str], list[Any]]:
@@ -451,17 +465,64 @@ class RedisBackend(QueueBackend):
             args += receipts
         return keys, args
 
-    def _take_acks(self) -> dict[str, list[str]]:
+    def _restore_acks(self, acks: dict[str, list[str]], writes: list[tuple[tuple, tuple]] | None = None) -> None:
         with self._ack_lock:
+            self._result_writes[:0] = writes or []
+            for queue, receipts in acks.items():
+                self._pending.setdefault(queue, [])[:0] = receipts
+
+    # -- final results settled with the acks (a hook of djworkers.results.redis) ---------
+    def defer_result_write(self, keys: tuple, args: tuple) -> bool:
+        """Send a final result write (the result store's FINAL_WRITE script) in front of the next
+        fetch or ack flush, in the same round trip: a short job then costs no round trip of its own
+        for its result. Only from a thread that fetches from this backend (it settles the job with
+        :meth:`ack_soon` and fetches again right away); elsewhere returns False: write it now.
+
+        The write is taken with (or before) its job's ack and sent ahead of it in one pipeline, so
+        a job is never acknowledged before its result is written; a crash before that send loses
+        both, and the job runs again (at-least-once). :meth:`close` sends what is left."""
+        if not getattr(self._fetching, "active", False) or self._pid != os.getpid():
+            return False
+        with self._ack_lock:
+            was_idle = not self._pending and not self._result_writes
+            self._result_writes.append((keys, args))
+        if was_idle:  # no fetch coming (e.g. a stop): the flusher sends it within ACK_DELAY
+            self._ensure_flusher()
+            self._ack_event.set()
+        return True
+
+    def _take_pending(self) -> tuple[list[tuple[tuple, tuple]], dict[str, list[str]]]:
+        """Deferred result writes and pending acks, taken together (a write never trails its ack)."""
+        with self._ack_lock:
+            writes, self._result_writes = self._result_writes, []
             acks, self._pending = self._pending, {}
             if acks:
                 self._acks_taken += 1
-        return acks
+        return writes, acks
 
-    def _restore_acks(self, acks: dict[str, list[str]]) -> None:
-        with self._ack_lock:
-            for queue, receipts in acks.items():
-                self._pending.setdefault(queue, [])[:0] = receipts
+    def _after_result_writes(self, writes: list[tuple[tuple, tuple]], script: Any, keys: Any, args: Any) -> Any:
+        """Run ``script`` (FETCH or ACK; None: nothing) after ``writes``, all in one pipeline."""
+        if not writes:
+            return script(self.client, keys, args)
+        from ...results.redis import FINAL_WRITE, send_final_writes
+
+        pipe = self.client.pipeline(transaction=False)
+        for write_keys, write_args in writes:
+            pipe.execute_command("EVALSHA", FINAL_WRITE.sha, len(write_keys), *write_keys, *write_args)
+        if script is not None:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
+        failed = [write for write, reply in zip(writes, replies, strict=False) if isinstance(reply, Exception)]
+        if failed:  # NOSCRIPT after a server restart: load it and write them one by one
+            send_final_writes(self.client, failed)
+        if script is None:
+            return None
+        reply = replies[-1]
+        if isinstance(reply, Exception):
+            if type(reply).__name__ != "NoScriptError":
+                raise reply
+            return script(self.client, keys, args)  # loads it, runs it
+        return reply
 
     def _ensure_flusher(self) -> None:
         with self._ack_lock:
@@ -478,7 +539,7 @@ class RedisBackend(QueueBackend):
             while not self._closed:
                 if not self._ack_event.wait(60):
                     with self._ack_lock:
-                        if not self._pending:
+                        if not self._pending and not self._result_writes:
                             self._flusher = None  # under the lock: a new ack starts a new one
                             return
                     continue
@@ -490,7 +551,7 @@ class RedisBackend(QueueBackend):
                     # get their own ACK_DELAY (the next fetch usually takes them: a busy
                     # worker then sends no ACK round trip of its own).
                     with self._ack_lock:
-                        if self._pending:
+                        if self._pending or self._result_writes:
                             self._ack_event.set()
                     continue
                 try:
