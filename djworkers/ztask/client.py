@@ -118,9 +118,10 @@ _inherited: list[Client] = []
 def client() -> Client:
     """This process's client, made on first use and again after ``fork()`` or a settings change.
 
-    A forked child finds ``_client`` emptied by :func:`_forget_after_fork`, so the
-    common call costs one global read (no ``getpid()``). The pid check stays under
-    the lock, for a fork that bypassed ``os.fork``'s hooks.
+    A child made by ``os.fork()`` (or multiprocessing's fork) finds ``_client``
+    emptied by :func:`_forget_after_fork`, so the common call costs one global read
+    instead of a ``getpid()`` per call (a fork that bypasses Python's fork hooks is
+    not supported).
     """
     global _client
     current = _client
