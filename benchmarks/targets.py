@@ -153,6 +153,28 @@ TARGETS: list[tuple] = [
         0.9,
         "Gearman foreground round-trip rate ≥ 0.9× raw pygearman",
     ),
+    # -- ztask (issue #12) --
+    (
+        "ztask",
+        ".delay()",
+        "raw pyzmq client, signed pickle per call",
+        0.5,
+        "Z1: .delay() rate ≥ 0.5× a raw pyzmq send of the same payload (serialized and signed per call)",
+    ),
+    (
+        "ztask",
+        "ztaskd (sqlite)",
+        "djworkers database backend (sqlite)",
+        0.8,
+        "Z3: ztaskd's drain of 20,000 INCR jobs ≥ 0.8× the database backend's on SQLite",
+    ),
+    (
+        "ztask",
+        "ztaskd (postgres)",
+        "djworkers database backend (postgres)",
+        0.8,
+        "Z3: ztaskd's drain of 20,000 INCR jobs ≥ 0.8× the database backend's on PostgreSQL",
+    ),
 ]
 
 #: (scenario, row, metric, low, high, what the issue says): a figure that must lie in [low, high]

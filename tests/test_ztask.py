@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 import pytest
 from django.core import checks
 from django.test import override_settings
 
-from djworkers import conf
+from djworkers import conf, signals
+from djworkers.exceptions import BadSignature, SerializationError
 from djworkers.messages import decode
 from djworkers.registry import registry
 from djworkers.ztask import ZtaskUnavailable, task
@@ -83,6 +85,77 @@ def test_delay_async_and_after_push_signed_messages(pull):
     assert [m.args for m in messages[:3]] == [("a",), ("b",), ("c",)]
     assert messages[3].kwargs == {"what_to_print": "d"}
     assert messages[0].eta is None and before + 2.5 <= messages[3].eta <= time.time() + 2.5
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json"])
+def test_delay_sends_the_core_envelope_with_the_configured_serializer(serializer):
+    """Z1, D7, X2: the frame .delay() writes (without building a Message) is the core's signed
+    envelope in the configured serializer: decode() reads every field back."""
+    sink = Pull()
+    settings = {"STATS": {"ENABLED": False}, "SERIALIZER": serializer, "ZTASK": {"URL": sink.url, "SEND_TIMEOUT": 2}}
+    try:
+        with override_settings(DJWORKERS=settings):
+            before = time.time()
+            message_id = tasks.print_this.delay("x", what=[1, 2])
+            (message,) = frames_of(sink, 1)
+            assert sink.frames[0].split(b"\n", 1)[0].endswith(serializer.encode())
+            ztask_client.reset()
+    finally:
+        sink.close()
+    assert (message.id, message.name, message.args, message.kwargs) == (
+        message_id,
+        "tests.testapp.tasks.print_this",
+        ("x",),
+        {"what": [1, 2]},
+    )
+    assert (message.queue, message.attempt, message.eta, message.options) == ("ztask", 0, None, {})
+    assert before <= message.enqueued_at <= time.time()
+
+
+def test_an_argument_that_cannot_be_serialized_is_named_at_the_call(pull):
+    """Z1, D7: an unpicklable argument raises SerializationError naming it; nothing is sent."""
+    with pytest.raises(SerializationError, match="positional argument 1 of type lock"):
+        tasks.print_this.delay("fine", threading.Lock())
+    tasks.print_this.delay("next")
+    assert [m.args for m in frames_of(pull, 1)] == [("next",)]
+
+
+def test_a_new_signing_key_signs_the_next_delay():
+    """X2: the client keeps the signing key of its settings; a changed SECRET_KEY (the default
+    signing key) drops it, so the next call is signed with the new key."""
+    sink = Pull()
+    try:
+        with ztask(URL=sink.url, SEND_TIMEOUT=2):
+            for n, key in enumerate(("first-secret-key", "second-secret-key"), 1):
+                with override_settings(SECRET_KEY=key):
+                    tasks.print_this.delay(key)
+                    deadline = time.monotonic() + 5
+                    while len(sink.frames) < n and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    assert decode(sink.frames[-1]).args == (key,)  # verifies with this key only
+            with override_settings(SECRET_KEY="second-secret-key"), pytest.raises(BadSignature):
+                decode(sink.frames[0])
+    finally:
+        ztask_client.reset()
+        sink.close()
+
+
+def test_job_enqueued_receivers_get_the_message(pull):
+    """X6: job_enqueued is sent for a .delay() when someone listens, with the message sent."""
+    seen = []
+
+    def receiver(sender, message, backend, **kwargs):
+        seen.append((sender, message, backend))
+
+    signals.job_enqueued.connect(receiver)
+    try:
+        message_id = tasks.print_this.after(5, "announced")
+    finally:
+        signals.job_enqueued.disconnect(receiver)
+    tasks.print_this.delay("quiet")
+    sent = frames_of(pull, 2)
+    assert len(seen) == 1 and seen[0][0] == "ztask" and seen[0][2] == "zeromq"
+    assert seen[0][1] == sent[0] and seen[0][1].id == message_id
 
 
 @pytest.mark.parametrize(

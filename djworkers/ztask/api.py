@@ -1,9 +1,11 @@
 """``@task``: a function that still runs when called, plus ``.delay``/``.async_``/``.after`` (Z1, Z5).
 
-The calls build a core :class:`~djworkers.messages.Message` (signed envelope)
-and push it to a ztaskd through this process's one socket
+The calls write the core's signed envelope (:mod:`djworkers.ztask.framing`) and
+push it to a ztaskd through this process's one socket
 (:mod:`djworkers.ztask.client`). ``ALWAYS_EAGER`` runs it here through the core
-executor instead; ``DISABLED`` only logs it.
+executor instead; ``DISABLED`` only logs it. A :class:`~djworkers.messages.Message`
+object is built only when something needs one (a ``job_enqueued`` receiver, an
+in-process run, a log line): the common ``.delay()`` sends bytes and returns the id.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ from .. import conf, signals
 from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..runtime.executor import Executor, Outcome
-from .client import ZtaskUnavailable, client
+from .client import QUEUE, ZtaskUnavailable, client
 from .door import DOOR
 
 logger = logging.getLogger("djworkers.ztask")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: The queue name written on ztask messages (ztaskd records its node on the rows it keeps).
-QUEUE = "ztask"
 
 
 def run_here(message: Message, why: str) -> Any:
@@ -55,8 +54,32 @@ def _announce(message: Message) -> None:
 
 def submit(job: Job, args: tuple, kwargs: dict, *, eta: float | None = None) -> str:
     """Send one call of ``job`` as the settings say; returns the message id."""
-    message = Message(name=job.name, args=tuple(args), kwargs=dict(kwargs), queue=QUEUE, eta=eta)
     settings = conf.section("ZTASK")
+    if settings["DISABLED"] or settings["ALWAYS_EAGER"]:
+        return _not_sent(job, args, kwargs, eta, settings)
+    sender = client()
+    framer = sender.framer
+    message_id, enqueued_at, frame = framer.frame(job.name, args, kwargs, eta)
+    try:
+        sender.send_frame(frame, job.name, message_id)
+    except ZtaskUnavailable:
+        if settings["ON_UNREACHABLE"] != "run":
+            raise
+        message = framer.message(job.name, args, kwargs, eta, message_id, enqueued_at)
+        logger.warning(
+            'No ztaskd took %s in time; running it in-process (DJWORKERS["ZTASK"]["ON_UNREACHABLE"] = "run")',
+            message.describe(),
+        )
+        run_here(message, "in-process")
+        return message_id
+    if signals.job_enqueued.receivers:  # the Message is built only for someone who listens
+        _announce(framer.message(job.name, args, kwargs, eta, message_id, enqueued_at))
+    return message_id
+
+
+def _not_sent(job: Job, args: tuple, kwargs: dict, eta: float | None, settings: dict[str, Any]) -> str:
+    """``DISABLED`` (log the call) or ``ALWAYS_EAGER`` (run it here): no socket is made."""
+    message = Message(name=job.name, args=tuple(args), kwargs=dict(kwargs), queue=QUEUE, eta=eta)
     if settings["DISABLED"]:
         logger.info(
             'ztask DISABLED: not running %s%r %r (DJWORKERS["ZTASK"]["DISABLED"])',
@@ -64,23 +87,8 @@ def submit(job: Job, args: tuple, kwargs: dict, *, eta: float | None = None) -> 
             message.args,
             message.kwargs,
         )
-        return message.id
-    if settings["ALWAYS_EAGER"]:
+    else:
         run_here(message, "eager")
-        return message.id
-    frame = encode(message)
-    try:
-        client().send_frame(frame, message.describe())
-    except ZtaskUnavailable:
-        if settings["ON_UNREACHABLE"] != "run":
-            raise
-        logger.warning(
-            'No ztaskd took %s in time; running it in-process (DJWORKERS["ZTASK"]["ON_UNREACHABLE"] = "run")',
-            message.describe(),
-        )
-        run_here(message, "in-process")
-        return message.id
-    _announce(message)
     return message.id
 
 

@@ -12,6 +12,9 @@ for it; ``SNDHWM`` bounds what may wait in memory per node; ``SNDTIMEO``
 (``SEND_TIMEOUT``) bounds how long a send waits for room. A send that times out
 raises :class:`ZtaskUnavailable` (or, with ``ON_UNREACHABLE = "run"``, the
 caller runs the job in-process): never a block for ever, never a silent drop.
+
+The client also keeps the :class:`~djworkers.ztask.framing.Framer` made from the
+same settings, so a ``.delay()`` looks nothing up: both go when settings change.
 """
 
 from __future__ import annotations
@@ -24,11 +27,16 @@ from typing import Any
 
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured
+from .framing import Framer
 
 logger = logging.getLogger("djworkers.ztask")
 
 #: Messages that may wait in memory per connected node before sends block (then time out).
 SEND_HWM = 1000
+#: The queue name written on ztask messages (ztaskd records its node on the rows it keeps).
+QUEUE = "ztask"
+#: Frames up to this size are copied into ZeroMQ; larger ones are sent zero-copy.
+COPY_THRESHOLD = 65536
 
 
 class ZtaskUnavailable(RuntimeError):
@@ -43,15 +51,18 @@ def worker_urls(settings: dict[str, Any] | None = None) -> list[str]:
 
 
 class Client:
-    """A PUSH socket bound to this process (pid) and to the settings it was made from."""
+    """A PUSH socket bound to this process (pid) and to the settings it was made from,
+    with the :class:`Framer` of those settings."""
 
     def __init__(self, urls: list[str], timeout: float):
         import zmq
 
+        self.framer = Framer(QUEUE)
         self.urls = list(urls)
         self.timeout = timeout
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        self.timed_out = zmq.Again  # what a send raises after SNDTIMEO (no import per send)
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)
@@ -68,18 +79,21 @@ class Client:
                 f'DJWORKERS["ZTASK"] names {url!r} as a ztaskd node, which ZeroMQ cannot connect to: {exc}.'
             ) from exc
 
-    def send_frame(self, frame: bytes, what: str = "a message") -> None:
-        """Hand ``frame`` to a connected node, or raise :class:`ZtaskUnavailable` after the timeout."""
-        import zmq
+    def send_frame(self, frame: bytes, what: str = "a message", message_id: str = "") -> None:
+        """Hand ``frame`` to a connected node, or raise :class:`ZtaskUnavailable` after the timeout.
 
+        ``what`` and ``message_id`` name the message in the error (joined only then)."""
         with self.lock:
             try:
-                self.socket.send(frame, 0, copy=len(frame) > 65536)
-            except zmq.Again:
+                if len(frame) <= COPY_THRESHOLD:
+                    self.socket.send(frame)  # copied: cheaper than tracking a zero-copy buffer
+                else:
+                    self.socket.send(frame, copy=False)
+            except self.timed_out:
                 raise ZtaskUnavailable(
-                    f"No ztaskd at {', '.join(self.urls)} took {what} within {self.timeout:g} s "
-                    f'(DJWORKERS["ZTASK"]["SEND_TIMEOUT"]). Is manage.py ztaskd running? '
-                    f'Set DJWORKERS["ZTASK"]["ON_UNREACHABLE"] = "run" to run such calls in-process.'
+                    f"No ztaskd at {', '.join(self.urls)} took {what}{f'[{message_id}]' if message_id else ''} "
+                    f'within {self.timeout:g} s (DJWORKERS["ZTASK"]["SEND_TIMEOUT"]). Is manage.py ztaskd '
+                    f'running? Set DJWORKERS["ZTASK"]["ON_UNREACHABLE"] = "run" to run such calls in-process.'
                 ) from None
 
     def send(self, message) -> None:
@@ -102,10 +116,16 @@ _inherited: list[Client] = []
 
 
 def client() -> Client:
-    """This process's client, made on first use and again after ``fork()`` or a settings change."""
+    """This process's client, made on first use and again after ``fork()`` or a settings change.
+
+    A child made by ``os.fork()`` (or multiprocessing's fork) finds ``_client``
+    emptied by :func:`_forget_after_fork`, so the common call costs one global read
+    instead of a ``getpid()`` per call (a fork that bypasses Python's fork hooks is
+    not supported).
+    """
     global _client
     current = _client
-    if current is not None and current.pid == os.getpid():
+    if current is not None:
         return current
     with _client_lock:
         if _client is not None and _client.pid != os.getpid():
@@ -130,10 +150,23 @@ def reset() -> None:
             logger.debug("closing the ztask client failed", exc_info=True)
 
 
+def _forget_after_fork() -> None:
+    """In a forked child: set the parent's client aside (never closed here) and its lock anew."""
+    global _client, _client_lock
+    _client_lock = threading.Lock()
+    if _client is not None:
+        _inherited.append(_client)
+        _client = None
+
+
+#: Settings the client's framer reads (signing keys) besides ``DJWORKERS`` and the old names.
+SIGNING_SETTINGS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
+
+
 def _on_setting_changed(setting: str, **kwargs: Any) -> None:
     from .door import door
 
-    if setting == "DJWORKERS" or setting in door.legacy_settings:
+    if setting == "DJWORKERS" or setting in door.legacy_settings or setting in SIGNING_SETTINGS:
         reset()
 
 
@@ -145,3 +178,4 @@ def _connect_signals() -> None:
 
 _connect_signals()
 atexit.register(reset)
+os.register_at_fork(after_in_child=_forget_after_fork)
