@@ -279,10 +279,11 @@ end
         "recover",
         r"""
 -- Move due scheduled frames and expired leases of one queue back to ready: now_text
--- and now_ms are clock()'s second and fourth answers (texts). Returns how many expired leases
--- were handed back.
+-- and now_ms are clock()'s second and fourth answers, batch the most of each to move,
+-- all texts (a Lua number passed to Redis is formatted with printf). Returns how many
+-- expired leases were handed back.
 local function recover(k, now_text, now_ms, batch)
-  local due = redis.call('ZRANGEBYSCORE', k.scheduled, '-inf', now_text, 'LIMIT', 0, batch)
+  local due = redis.call('ZRANGEBYSCORE', k.scheduled, '-inf', now_text, 'LIMIT', '0', batch)
   for _, member in ipairs(due) do
     local bar = string.find(member, '|', 1, true)
     if bar then
@@ -292,7 +293,7 @@ local function recover(k, now_text, now_ms, batch)
     end
   end
   if #due > 0 then redis.call('ZREM', k.scheduled, unpack(due)) end
-  local expired = redis.call('ZRANGEBYSCORE', k.leases, '-inf', now_ms, 'LIMIT', 0, batch)
+  local expired = redis.call('ZRANGEBYSCORE', k.leases, '-inf', now_ms, 'LIMIT', '0', batch)
   if #expired > 0 then
     local frames = redis.call('HMGET', k.inflight, unpack(expired))
     -- to the head of the queue, the longest-expired ending up first in line
@@ -343,11 +344,13 @@ local out = {-1, 0, bad}
 local remaining = limit
 for q = 1, nq do
   local k = queue_keys(q)
-  out[2] = out[2] + recover(k, now_text, now_ms, batch)
+  out[2] = out[2] + recover(k, now_text, now_ms, ARGV[3])
   if remaining > 0 then
     for _, level in ipairs(levels_desc(k, bad, q)) do
       if remaining <= 0 then break end
-      local items = redis.call('RPOP', list_for(k.ready, level), remaining)
+      -- the count as text: ARGV[1] for the first list, which is all most fetches read
+      local count = remaining == limit and ARGV[1] or string.format('%d', remaining)
+      local items = redis.call('RPOP', list_for(k.ready, level), count)
       local popped = items and #items or 0
       if popped < remaining and level ~= '0' then redis.call('ZREM', k.levels, level) end
       if popped > 0 then items = started(k, items) end
