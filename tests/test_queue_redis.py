@@ -237,6 +237,35 @@ def test_stale_ack_does_not_touch_the_redelivery(make_backend):
     assert fast.stats() == {"ready": 0, "scheduled": 0, "in_flight": 1}
 
 
+def test_lease_expiries_are_whole_milliseconds_of_the_server_clock(make_backend, redis):
+    """Q5: a lease's score is an integer number of milliseconds (Redis formats such a score
+    without printf), lease_seconds after the server's time."""
+    backend = make_backend()
+    backend.write(b"job")
+    (taken,) = backend.fetch(1, 0)
+    seconds, micros = redis.time()
+    score = redis.zscore(_keys().leases, taken.receipt)
+    assert score == int(score)
+    assert abs(score - (seconds * 1000 + micros // 1000 + LEASE * 1000)) < 2000
+
+
+def test_extend_counts_the_leases_still_held(make_backend, caplog):
+    """Q5: extend counts the leases it found held (not the scores it changed, which a
+    renewal within the millisecond of the last one leaves as they were); only the lost
+    one is reported."""
+    backend = make_backend()
+    backend.write_many([b"a", b"b"])
+    held, lost = backend.fetch(2, 0)
+    backend.ack(lost)
+    backend.flush_acks()
+    with caplog.at_level("WARNING", logger="djworkers.queue.redis"):
+        backend.extend([held, lost])
+        backend.extend([held])
+    assert [r.getMessage() for r in caplog.records if "already expired" in r.getMessage()] == [
+        "1 of 2 lease(s) on queue 'default' had already expired; those jobs may run twice"
+    ]
+
+
 def _ack_from_job_thread(backend: RedisBackend, delivery: Delivery) -> None:
     """Ack as a worker's job thread does (the fetching thread is another one)."""
     thread = threading.Thread(target=backend.ack, args=(delivery,))

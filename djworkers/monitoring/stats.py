@@ -67,11 +67,15 @@ class Counter:
 
     # -- counting --------------------------------------------------------------
     def add(self, door: str, queue: str, *, processed: int = 0, failed: int = 0, now: float | None = None) -> None:
-        key = (_minute(time.time() if now is None else now), door or "", queue or "")
+        # runs once per job: one tuple, one dict lookup under the lock, no list built in vain
+        key = (int((time.time() if now is None else now) // 60), door or "", queue or "")
         with self._lock:
-            counts = self._pending.setdefault(key, [0, 0])
-            counts[0] += processed
-            counts[1] += failed
+            counts = self._pending.get(key)
+            if counts is None:
+                self._pending[key] = [processed, failed]
+            else:
+                counts[0] += processed
+                counts[1] += failed
 
     def pending(self) -> dict[Key, tuple[int, int]]:
         with self._lock:

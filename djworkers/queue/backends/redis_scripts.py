@@ -9,7 +9,7 @@ Per queue (the ``{name}`` hash tag keeps a queue's keys in one cluster slot)::
     djworkers:queue:{name}:ready:<p>   LIST  frames at priority p (higher p is served first)
     djworkers:queue:{name}:levels      ZSET  the non-zero priorities that have a list
     djworkers:queue:{name}:scheduled   ZSET  "<tag>|<frame>" scored by due time (delayed jobs, retries)
-    djworkers:queue:{name}:leases      ZSET  receipt scored by lease expiry (jobs being run)
+    djworkers:queue:{name}:leases      ZSET  receipt scored by lease expiry, whole ms (jobs being run)
     djworkers:queue:{name}:inflight    HASH  receipt -> frame (jobs being run)
     djworkers:queue:{name}:wake        LIST  wake-up tokens idle consumers BLPOP on
     djworkers:queue:{name}:queued      HASH  id -> "" (ready) or its scheduled member (delayed),
@@ -33,6 +33,13 @@ per delivery, so acknowledging a delivery whose lease expired and that was
 handed to someone else under a new receipt is a harmless no-op. All times are
 the Redis server's clock (``TIME``), so consumers on hosts with skewed clocks
 agree on when a lease expires.
+
+Lease expiries are whole milliseconds, written as integers: Redis formats a fractional
+score with ``printf("%.17g")`` on every ZADD into a small sorted set and Lua formats a
+number with ``"%.14g"`` when it passes one to Redis, and those conversions were an
+eighth of a fetch's server time. (Releases before this scored leases in seconds: a
+lease taken by one of them looks long expired to this code and is handed out again,
+which at-least-once delivery allows; leases taken by this code never expire for them.)
 """
 
 from __future__ import annotations
@@ -159,9 +166,13 @@ end
     (
         "clock",
         r"""
+-- The server's time: seconds, the same as text, whole milliseconds, the same as text.
+-- Texts are built with '%d' so that no float is formatted (see the module docstring).
 local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  local ms = s * 1000 + math.floor(us / 1000)
+  return s + us / 1000000, string.format('%d.%06d', s, us), ms, string.format('%d', ms)
 end
 """,
     ),
@@ -267,10 +278,12 @@ end
     (
         "recover",
         r"""
--- Move due scheduled frames and expired leases of one queue back to ready.
--- Returns how many expired leases were handed back.
-local function recover(k, now, batch)
-  local due = redis.call('ZRANGEBYSCORE', k.scheduled, '-inf', now, 'LIMIT', 0, batch)
+-- Move due scheduled frames and expired leases of one queue back to ready: now_text
+-- and now_ms are clock()'s second and fourth answers, batch the most of each to move,
+-- all texts (a Lua number passed to Redis is formatted with printf). Returns how many
+-- expired leases were handed back.
+local function recover(k, now_text, now_ms, batch)
+  local due = redis.call('ZRANGEBYSCORE', k.scheduled, '-inf', now_text, 'LIMIT', '0', batch)
   for _, member in ipairs(due) do
     local bar = string.find(member, '|', 1, true)
     if bar then
@@ -280,7 +293,7 @@ local function recover(k, now, batch)
     end
   end
   if #due > 0 then redis.call('ZREM', k.scheduled, unpack(due)) end
-  local expired = redis.call('ZRANGEBYSCORE', k.leases, '-inf', now, 'LIMIT', 0, batch)
+  local expired = redis.call('ZRANGEBYSCORE', k.leases, '-inf', now_ms, 'LIMIT', '0', batch)
   if #expired > 0 then
     local frames = redis.call('HMGET', k.inflight, unpack(expired))
     -- to the head of the queue, the longest-expired ending up first in line
@@ -325,24 +338,26 @@ local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[
 local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
 ack_groups(nq * STRIDE, 9, ng)
-local now = clock()
+local now, now_text, ms, now_ms = clock()
 local bad = {}
 local out = {-1, 0, bad}
 local remaining = limit
 for q = 1, nq do
   local k = queue_keys(q)
-  out[2] = out[2] + recover(k, now, batch)
+  out[2] = out[2] + recover(k, now_text, now_ms, ARGV[3])
   if remaining > 0 then
     for _, level in ipairs(levels_desc(k, bad, q)) do
       if remaining <= 0 then break end
-      local items = redis.call('RPOP', list_for(k.ready, level), remaining)
+      -- the count as text: ARGV[1] for the first list, which is all most fetches read
+      local count = remaining == limit and ARGV[1] or string.format('%d', remaining)
+      local items = redis.call('RPOP', list_for(k.ready, level), count)
       local popped = items and #items or 0
       if popped < remaining and level ~= '0' then redis.call('ZREM', k.levels, level) end
       if popped > 0 then items = started(k, items) end
       local got = popped > 0 and #items or 0
       if got > 0 then
         if leasing then
-          local expiry, fields, scores = now + lease, {}, {}
+          local expiry, fields, scores = string.format('%d', ms + math.floor(lease * 1000 + 0.5)), {}, {}
           for i = 1, got do
             local receipt = prefix .. string.format('%d', counter)
             if level ~= '0' then receipt = receipt .. '/' .. level end
@@ -371,10 +386,11 @@ if #out == 3 then
   local soonest = nil
   for q = 1, nq do
     local k = queue_keys(q)
-    for _, key in ipairs({k.scheduled, k.leases}) do
+    -- scheduled jobs are scored in seconds, leases in milliseconds
+    for key, unit in pairs({[k.scheduled] = 1, [k.leases] = 1000}) do
       local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
       if first[2] then
-        local delta = tonumber(first[2]) - now
+        local delta = tonumber(first[2]) / unit - now
         if soonest == nil or delta < soonest then soonest = delta end
       end
     end
@@ -450,14 +466,21 @@ return 1
 
 #: Renew leases. KEYS: leases. ARGV: lease seconds, receipts... Returns how many
 #: were still held (an expired one is not resurrected: it may be running elsewhere).
+#: Held ones are counted, not changed ones: a renewal in the millisecond the lease was
+#: taken leaves its score as it was.
 EXTEND = _script(
     "extend",
     r"""
-local expiry = clock() + tonumber(ARGV[1])
-local args = {}
-for i = 2, #ARGV do args[#args + 1] = expiry; args[#args + 1] = ARGV[i] end
-local renewed = 0
-in_chunks(args, function(...) renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', ...) end)
+local _, _, ms = clock()
+local expiry = string.format('%d', ms + math.floor(tonumber(ARGV[1]) * 1000 + 0.5))
+local args, renewed = {}, 0
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    args[#args + 1] = expiry; args[#args + 1] = ARGV[i]
+    renewed = renewed + 1
+  end
+end
+in_chunks(args, function(...) redis.call('ZADD', KEYS[1], 'XX', ...) end)
 return renewed
 """,
 )
