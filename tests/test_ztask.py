@@ -411,3 +411,30 @@ def test_status_section_per_node_and_admin_pages(admin_client):
     detail = admin_client.get(f"/admin/djworkers/ztasktask/{task_id}/change/").content.decode()
     assert "RuntimeError: boom" in detail
     assert "tcp://127.0.0.1:5555" in admin_client.get("/admin/djworkers/ztasknode/").content.decode()
+
+
+def test_ztaskd_registry_view_is_reused_until_the_job_is_registered_again():
+    """Z4: ztaskd's view of a ztask job (RETRY_COUNT retries every RETRY_AFTER s) is built once
+    per registered job, and built again when the name is registered anew; other doors' jobs
+    are passed through unchanged."""
+    from djworkers.registry import Job
+    from djworkers.ztask.node import TaskJobs
+
+    class Base:
+        def __init__(self):
+            self.jobs = {"t": Job("t", print, door="ztask"), "q": Job("q", print, door="queue")}
+
+        def get(self, name):
+            return self.jobs[name]
+
+        def names(self):
+            return list(self.jobs)
+
+    base = Base()
+    view = TaskJobs(base, retries=3, delay=2.0)
+    first = view.get("t")
+    assert (first.retries, first.retry_delay, first.retry_backoff) == (3, 2.0, 1.0)
+    assert view.get("t") is first
+    assert view.get("q") is base.jobs["q"]
+    base.jobs["t"] = Job("t", print, door="ztask", retries=1)
+    assert view.get("t").retries == 1

@@ -301,3 +301,42 @@ def test_bad_options_and_a_taken_url_are_clear_errors(ztaskd):
     ztaskd(url)
     result = run(["ztaskd", "--noreload"], settings=ztask_settings(url), timeout=60)
     assert result.returncode != 0 and f"ztaskd cannot listen at '{url}'" in result.stderr, result.stderr
+
+
+def test_a_received_batch_is_written_ahead_in_arrival_order_with_after_frames_due_later():
+    """Z3: a batch taken off the socket is written ahead as one statement on the receiver's own
+    connection (prepared on PostgreSQL): every good frame becomes a row, in arrival order, an
+    ``.after`` frame due at its time; a badly signed frame in the batch is quarantined only."""
+    import threading
+
+    from django.db import connections
+
+    from djworkers.messages import Message, encode
+    from djworkers.ztask.node import NodeSource
+    from djworkers.ztask.server import Receiver
+
+    later = time.time() + 3600
+    frames = [encode(Message(tasks.record.name, args=[f"job-{i}"])) for i in range(5)]
+    frames.insert(2, encode(Message(tasks.record.name, args=["after"], eta=later)))
+    frames.insert(4, b"not signed")
+    receiver = Receiver(free_url(), NodeSource("ztask:batch-test"))
+
+    def store():  # in a thread, as ztaskd's receiver: its own connection, not the test's
+        try:
+            receiver.store(frames)
+            receiver.store(frames[:1])  # the prepared statement, again
+        finally:
+            connections.close_all()
+
+    try:
+        thread = threading.Thread(target=store)
+        thread.start()
+        thread.join(30)
+    finally:
+        receiver.close()
+    rows = list(QueueJob.objects.filter(queue="ztask:batch-test").order_by("id"))
+    assert [bytes(row.frame) for row in rows] == [frame for frame in frames if frame != b"not signed"] + frames[:1]
+    assert [row.available_at == later for row in rows] == [False, False, True, False, False, False, False]
+    assert all(row.available_at <= time.time() and row.created is not None for row in rows if row.available_at != later)
+    assert receiver.received == 7
+    assert FailedJob.objects.filter(door="ztask", reason="bad-signature").count() == 1

@@ -12,13 +12,16 @@ import dataclasses
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from django.db import connections, transaction
+from django.utils.timezone import now as timezone_now
 
 from .. import conf
 from ..messages import Message
 from ..queue.backends.base import Delivery
-from ..queue.backends.database import DatabaseBackend
+from ..queue.backends.database import CHANNEL, DatabaseBackend, _PreparedCursor
 from ..registry import Job, Registry
 from ..registry import registry as default_registry
 from ..runtime.executor import Executor, Outcome, Result
@@ -80,6 +83,64 @@ class NodeSource(DatabaseBackend):
                 return deliveries
             self.wakeup.wait(min(left, IDLE_POLL))
 
+    def write_ahead(self, frames: Sequence[tuple[bytes, float]]) -> None:
+        """Insert received ``(frame, due time)`` pairs in one statement, one transaction (Z2).
+
+        The receiver's hot path: the ORM's ``bulk_create`` built a model instance and
+        compiled a placeholder per row (measured: ~65 µs of CPU per job on
+        PostgreSQL, more than the claim and settle of the job together). On
+        PostgreSQL the batch is one ``INSERT ... SELECT FROM unnest(arrays)``: a
+        single statement shape for any batch size, so it is prepared once on the
+        receiver's connection. That connection keeps ``synchronous_commit`` on (unlike
+        the consumer's): a frame is durable before the next one is read. SQLite takes
+        one ``executemany`` in one transaction; other databases the backend's
+        ``bulk_create``.
+        """
+        if not frames:
+            return
+        queue = self.queues[0]
+        conn = connections[self.alias]
+        if self.vendor == "postgresql":
+            self._retrying(lambda: self._write_ahead_postgresql(conn, queue, frames))
+        elif self.vendor == "sqlite":
+            self._retrying(lambda: self._write_ahead_sqlite(conn, queue, frames))
+        else:
+            for frame, due in frames:
+                self.write(frame, queue=queue, eta=due)
+
+    def _write_ahead_postgresql(self, conn: Any, queue: str, frames: Sequence[tuple[bytes, float]]) -> None:
+        conn.ensure_connection()
+        prepared = not conn.in_atomic_block and "prepare_threshold" not in conn.settings_dict.get("OPTIONS", {})
+        # prepared: the arrays go in binary (%b), with no escaping of the frames' bytes
+        arrays = "%b::bytea[], %b::float8[]" if prepared else "%s::bytea[], %s::float8[]"
+        sql = (
+            f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, lease_expires, "
+            f"attempts, created, job_id) SELECT %s, t.frame, 0, t.due, '', NULL, 0, %s, '' "
+            f"FROM unnest({arrays}) WITH ORDINALITY AS t(frame, due, n) ORDER BY t.n"
+        )
+        params: list[Any] = [queue, timezone_now(), [frame for frame, _ in frames], [due for _, due in frames]]
+        if self.notify:  # one notification per batch, sent at commit
+            sql = (
+                f"WITH inserted AS ({sql} RETURNING 1) "
+                f"SELECT pg_notify(%s, %s) FROM (SELECT 1 FROM inserted LIMIT 1) AS one"
+            )
+            params += [CHANNEL, queue]
+        if not prepared:
+            with conn.cursor() as cursor:  # a caller's transaction (tests) or prepared statements turned off
+                cursor.execute(sql, params)
+            return
+        with _PreparedCursor(conn) as cursor:  # this thread's own connection: the receiver's
+            cursor.execute(sql, params)
+
+    def _write_ahead_sqlite(self, conn: Any, queue: str, frames: Sequence[tuple[bytes, float]]) -> None:
+        created = conn.ops.adapt_datetimefield_value(timezone_now())
+        sql = (
+            f"INSERT INTO {self._table} (queue, frame, priority, available_at, lease_owner, lease_expires, "
+            f"attempts, created, job_id) VALUES (%s, %s, 0, %s, '', NULL, 0, %s, '')"
+        )
+        with transaction.atomic(using=self.alias), conn.cursor() as cursor:
+            cursor.executemany(sql, [(queue, frame, due, created) for frame, due in frames])
+
     def release_all(self) -> int:
         """Give back every lease on this node's rows: at start, the only holder of those
         leases was this node's previous run, which is gone (the bound port proves it)."""
@@ -97,17 +158,25 @@ class TaskJobs(Registry):
     def __init__(self, base: Registry, retries: int, delay: float):
         super().__init__()
         self.base, self.retries, self.delay = base, retries, delay
+        #: name -> (the registry's job, this view of it): the executor and the worker look a job
+        #: up about twice per run, and a ``dataclasses.replace`` each time cost ~5 µs apiece.
+        self._views: dict[str, tuple[Job, Job]] = {}
 
     def get(self, name: str) -> Job:
         job = self.base.get(name)
+        view = self._views.get(name)
+        if view is not None and view[0] is job:  # still the registered job (not re-registered since)
+            return view[1]
         if job.door != DOOR:
             return job
-        return dataclasses.replace(
+        ztask_job = dataclasses.replace(
             job,
             retries=self.retries if job.retries is None else job.retries,
             retry_delay=self.delay if job.retry_delay is None else job.retry_delay,
             retry_backoff=1.0,
         )
+        self._views[name] = (job, ztask_job)
+        return ztask_job
 
     def names(self) -> list[str]:
         return self.base.names()

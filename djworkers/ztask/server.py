@@ -169,23 +169,16 @@ class Receiver:
     def store(self, frames: list[bytes]) -> int:
         """Verify and insert ``frames``; quarantine the bad ones. Returns how many were written."""
         now = time.time()
-        due: list[bytes] = []
-        later: list[tuple[bytes, float]] = []
+        rows: list[tuple[bytes, float]] = []
         for raw in frames:
             try:
                 message = decode(raw)  # the signature is checked before anything is deserialized
             except InvalidMessage as exc:
                 quarantine(exc, door=DOOR, backend="zeromq", queue=self.queue)
                 continue
-            if message.eta is not None and message.eta > now:
-                later.append((raw, message.eta))
-            else:
-                due.append(raw)
-        if due:
-            self.source.write_many(due, queue=self.queue)
-        for raw, eta in later:
-            self.source.write(raw, queue=self.queue, eta=eta)
-        written = len(due) + len(later)
+            rows.append((raw, message.eta if message.eta is not None and message.eta > now else now))
+        self.source.write_ahead(rows)
+        written = len(rows)
         self.received += written
         self._unreported += written
         if written:
