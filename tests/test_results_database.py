@@ -148,3 +148,24 @@ def test_postgresql_deferred_final_write_notifies_waiters(backend):
         listener.close()
     assert payloads == ["j9"]
     assert store.wait("j9", timeout=0).value == 9
+
+
+@pytest.mark.django_db(transaction=False)
+def test_deferred_records_inside_the_callers_transaction_go_through_its_connection():
+    """Q12: a consumer inside ``transaction.atomic()`` (a TestCase) claims on the thread's Django
+    connection (its cursor inlines the parameters, not prepared): the deferred records still go with
+    the claim."""
+    from django.db import connection
+
+    assert connection.in_atomic_block
+    backend = DatabaseBackend(("default",), notify=False)
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    store.save_soon(ResultRecord("j2", "failed", name="x", error_type="E"))
+    backend.ack_soon(delivery)
+    assert _statuses() == {}
+    assert backend.fetch(1, 0) == []
+    assert _statuses() == {"j1": "succeeded", "j2": "failed"} and QueueJob.objects.count() == 0
+    assert store.load("j1").value == 1

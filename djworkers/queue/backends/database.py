@@ -791,7 +791,8 @@ class DatabaseBackend(QueueBackend):
         """PostgreSQL: the ``result`` (upsert + NOTIFY) and ``acked`` (DELETE) CTEs, in this order."""
         from ...results.database import upsert_many_sql
 
-        ctes, params = [], []
+        ctes: list[str] = []
+        params: list[Any] = []
         if writes:
             result_sql, params = upsert_many_sql(self._connection, list(writes))
             ctes.append(f"result AS ({result_sql})")
