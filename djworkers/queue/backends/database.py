@@ -145,6 +145,11 @@ class DatabaseBackend(QueueBackend):
         #: Final result records (job id, status, frame, expires_at) written in front of the next
         #: claim's or flush's acks (:meth:`defer_result_write`); guarded by ``_pending_lock`` too.
         self._result_writes: list[tuple[str, str, bytes, float]] = []
+        #: Bumped each time deferred records are taken: the flusher leaves them to claims that come.
+        self._writes_taken = 0
+        self._flush_event = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closing = threading.Event()
         self._pending_lock = threading.Lock()
         #: PostgreSQL, one queue: (priority, available_at, id) of the last row claimed, where the next
         #: claim resumes, and when (monotonic) it last claimed from the head; see :meth:`_claim_sql`.
@@ -676,7 +681,7 @@ class DatabaseBackend(QueueBackend):
         worker's poll back-off (``--delay``/``--backoff``/``--max``) paces it.
         """
         deadline = time.monotonic() + max(0.0, timeout)
-        self._local.fetch_limit = limit  # one job per fetch: its result may ride with the next claim
+        self._local.fetching = True  # this thread settles what it fetched: results may ride with its next claim
         while True:
             deliveries = self._claim(limit)
             left = deadline - time.monotonic()
@@ -767,23 +772,73 @@ class DatabaseBackend(QueueBackend):
         self.flush_acks()
 
     # -- final results written with the acks (a hook of djworkers.results.database) ------------
+    #: Longest a deferred result record waits for a claim before the flusher thread writes it
+    #: (a batch's next job may run long; a waiting ``get()`` should not wait for it).
+    RESULT_DELAY = 0.02
+
     def defer_result_write(self, row: tuple[str, str, bytes, float]) -> bool:
         """Write a final result record ``(job id, status, frame, expires_at)`` in front of the
         pending acks of the next claim (or flush): PostgreSQL in the claim's own statement (a
         data-modifying CTE), SQLite in its transaction; a short task then costs no round trip (and
-        no commit) of its own for its result. Returns False (write it now) unless the calling
-        thread's last :meth:`fetch` asked for one job: that thread acknowledges this job next and
-        claims again right after, so the record waits for no other job (with larger batches the
-        rest of the batch would delay it; the heartbeat is far too late for a waiting ``get()``).
+        no commit) of its own for its result. Only from a thread that fetches from this backend (it
+        acknowledges the job and claims again soon); elsewhere, and on other databases, returns
+        False: write it now. No claim within :attr:`RESULT_DELAY` (the batch's next job runs long,
+        the worker stops): a flusher thread writes it then.
 
         The record is taken with (or before) its job's ack and written ahead of it, in the same
         transaction: a job is never acknowledged before its result is written; a crash before that
         loses both, and the job runs again (at-least-once). :meth:`close` writes what is left."""
-        if self.vendor not in ("postgresql", "sqlite") or getattr(self._local, "fetch_limit", 0) != 1:
+        if self.vendor not in ("postgresql", "sqlite") or not getattr(self._local, "fetching", False):
             return False
         with self._pending_lock:
+            was_idle = not self._result_writes
             self._result_writes.append(row)
+        if was_idle:
+            self._ensure_flusher()
+            self._flush_event.set()
         return True
+
+    def _ensure_flusher(self) -> None:
+        with self._pending_lock:
+            flusher = self._flusher
+            if flusher is not None and flusher.is_alive():
+                return
+            self._closing.clear()
+            self._flusher = threading.Thread(target=self._flush_loop, name="djworkers-db-results", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Write records (and acks) no claim took within RESULT_DELAY; exit after a quiet minute."""
+        failures = 0
+        try:
+            while not self._closing.is_set():
+                if not self._flush_event.wait(60):
+                    with self._pending_lock:
+                        if not self._result_writes:
+                            self._flusher = None  # under the lock: a new record starts a new one
+                            return
+                    continue
+                self._flush_event.clear()
+                taken = self._writes_taken
+                self._closing.wait(self.RESULT_DELAY if not failures else min(5.0, 0.1 * 2**failures))
+                if not failures and self._writes_taken != taken:
+                    with self._pending_lock:  # a claim took them; those deferred since get their own delay
+                        if self._result_writes:
+                            self._flush_event.set()
+                    continue
+                if self._closing.is_set():
+                    return  # close() writes them
+                try:
+                    self.flush_acks()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    logger.warning("Could not write deferred job results (%s); will retry", exc)
+                    self._flush_event.set()
+        finally:
+            with self._pending_lock:
+                if self._flusher is threading.current_thread():
+                    self._flusher = None
 
     def _settle_ctes(
         self, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]]
@@ -819,6 +874,8 @@ class DatabaseBackend(QueueBackend):
         with self._pending_lock:
             writes, self._result_writes = self._result_writes, []
             pending, self._pending = self._pending, []
+            if writes:
+                self._writes_taken += 1
         return writes, pending
 
     def _restore_pending(
@@ -880,6 +937,11 @@ class DatabaseBackend(QueueBackend):
 
     def close(self) -> None:
         """Send pending acknowledgements; close the listener and this backend's own connections."""
+        self._closing.set()
+        self._flush_event.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(5)
         try:
             self.flush_acks()
         except Exception:
