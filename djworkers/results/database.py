@@ -6,6 +6,11 @@ final write also ``NOTIFY``s :data:`CHANNEL` with the job id in the same
 statement, and a waiter ``LISTEN``s on a connection of its own: no polling.
 Elsewhere (SQLite) a waiter polls the row with a back-off, from 50 ms up to
 one second between reads.
+
+The final record of a job its consumer acknowledges next (:meth:`DatabaseResultStore.save_soon`)
+goes to the queue backend (:meth:`~djworkers.queue.backends.database.DatabaseBackend.
+defer_result_write`), which writes it in the same statement (PostgreSQL, :func:`upsert_many_sql`)
+or transaction (SQLite) as the job's acknowledgement and its next claim, in front of the ack.
 """
 
 from __future__ import annotations
@@ -29,15 +34,55 @@ CHANNEL = "djworkers_results"
 POLL = (0.05, 1.5, 1.0)
 
 
+def results_table(connection: Any) -> str:
+    from .models import JobResult
+
+    return connection.ops.quote_name(JobResult._meta.db_table)
+
+
+def upsert_sql(connection: Any) -> str:
+    """One record's upsert; parameters: job id, status, frame, expires_at."""
+    return (
+        f"INSERT INTO {results_table(connection)} (job_id, status, frame, expires_at) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
+        f"expires_at = excluded.expires_at"
+    )
+
+
+def upsert_many_sql(connection: Any, rows: list[tuple[str, str, bytes, float]]) -> tuple[str, list[Any]]:
+    """PostgreSQL: final records ``(job id, status, frame, expires_at)`` in one upsert that NOTIFYs each
+    job id (:data:`CHANNEL`), usable as a data-modifying CTE (its RETURNING runs the notifies even when
+    nothing reads it). One statement shape for any number of rows (``unnest`` of four arrays), so a
+    prepared statement serves them all. A job id given twice keeps its last record (one upsert may
+    not touch a row twice)."""
+    last = list({row[0]: row for row in rows}.values())
+    sql = (
+        f"INSERT INTO {results_table(connection)} (job_id, status, frame, expires_at) "
+        f"SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bytea[], %s::float8[]) "
+        f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
+        f"expires_at = excluded.expires_at RETURNING pg_notify(%s, job_id)"
+    )
+    params = [[row[0] for row in last], [row[1] for row in last], [bytes(row[2]) for row in last]]
+    return sql, [*params, [float(row[3]) for row in last], CHANNEL]
+
+
 class DatabaseResultStore(ResultStore):
-    def __init__(self, ttl: float, alias: str = "default", connection: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        ttl: float,
+        alias: str = "default",
+        connection: Callable[[], Any] | None = None,
+        settle_with: Callable[[tuple[str, str, bytes, float]], bool] | None = None,
+    ):
         """``connection``: returns the connection to write through (the queue backend passes its
         consumer's persistent one: the thread's Django connection is closed after every job when
         ``CONN_MAX_AGE`` is 0, and reconnecting per result cost more than the job). Default: the
-        thread's Django connection for ``alias``."""
+        thread's Django connection for ``alias``. ``settle_with``: the queue backend's
+        ``defer_result_write`` (same database), which writes a final record with its job's ack."""
         super().__init__(ttl)
         self.alias = alias
         self._get_connection = connection
+        self.settle_with = settle_with
 
     @property
     def _connection(self):
@@ -56,11 +101,7 @@ class DatabaseResultStore(ResultStore):
     def write(self, job_id: str, status: str, frame: bytes) -> None:
         """One upsert (the status also in its own column, for the admin and for queries); on
         PostgreSQL a final one NOTIFYs in the same statement. SQLite lock errors are retried."""
-        sql = (
-            f"INSERT INTO {self._table} (job_id, status, frame, expires_at) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
-            f"expires_at = excluded.expires_at"
-        )
+        sql = upsert_sql(self._connection)
         params: list = [job_id, status, bytes(frame), self.expires_at()]
         if status in FINAL and self._notifies:
             sql = f"WITH saved AS ({sql} RETURNING job_id) SELECT pg_notify(%s, job_id) FROM saved"
@@ -76,6 +117,17 @@ class DatabaseResultStore(ResultStore):
                     raise
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(0.5, delay * 2)
+
+    def save_soon(self, record: ResultRecord) -> None:
+        """A final record of a job its consumer acknowledges next: written with that ack, in front of
+        it, in the consumer's next claim (the backend decides; else written now)."""
+        if self.settle_with is None or not record.is_final:
+            self.save(record)
+            return
+        self._lazy.cancel(record.job_id)
+        frame = bytes(record.seal())
+        if not self.settle_with((record.job_id, record.status, frame, self.expires_at())):
+            self.write(record.job_id, record.status, frame)
 
     def read(self, job_id: str) -> bytes | None:
         with self._connection.cursor() as cursor:

@@ -142,6 +142,14 @@ class DatabaseBackend(QueueBackend):
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
         self._pending: list[tuple[int, str]] = []  # ack_soon receipts not deleted yet
+        #: Final result records (job id, status, frame, expires_at) written in front of the next
+        #: claim's or flush's acks (:meth:`defer_result_write`); guarded by ``_pending_lock`` too.
+        self._result_writes: list[tuple[str, str, bytes, float]] = []
+        #: Bumped each time deferred records are taken: the flusher leaves them to claims that come.
+        self._writes_taken = 0
+        self._flush_event = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closing = threading.Event()
         self._pending_lock = threading.Lock()
         #: PostgreSQL, one queue: (priority, available_at, id) of the last row claimed, where the next
         #: claim resumes, and when (monotonic) it last claimed from the head; see :meth:`_claim_sql`.
@@ -161,7 +169,9 @@ class DatabaseBackend(QueueBackend):
     def build_result_store(self, ttl: float):
         from ...results.database import DatabaseResultStore
 
-        return DatabaseResultStore(ttl, self.alias, connection=self._consumer_connection)
+        return DatabaseResultStore(
+            ttl, self.alias, connection=self._consumer_connection, settle_with=self.defer_result_write
+        )
 
     # -- helpers ------------------------------------------------------------------------
     @property
@@ -581,15 +591,16 @@ class DatabaseBackend(QueueBackend):
             self.flush_acks()
             rows = self._retrying(lambda: self._claim_orm(limit, token, now))
         else:
-            pending = self._take_pending()
+            writes, pending = self._take_pending()
             resume = self._resume_point()
             try:
-                rows = self._claim_rows(limit, token, now, pending, resume)
+                rows = self._claim_rows(limit, token, now, pending, resume, writes)
                 if resume is not None and not rows:  # nothing after the resume point: from the head
                     resume = None
                     rows = self._claim_rows(limit, token, now, [], None)
             except BaseException:
-                self._restore_pending(pending)  # deleting acked rows twice deletes nothing
+                # deleting acked rows twice deletes nothing; writing a record twice writes the same
+                self._restore_pending(pending, writes)
                 raise
             if resume is None:
                 self._head_claimed_at = time.monotonic()
@@ -600,21 +611,27 @@ class DatabaseBackend(QueueBackend):
         return [Delivery(bytes(row[2]), (row[0], token), row[1], row[5]) for row in rows]
 
     def _claim_rows(
-        self, limit: int, token: str, now: float, pending: list[tuple[int, str]], resume: tuple[int, float, int] | None
+        self,
+        limit: int,
+        token: str,
+        now: float,
+        pending: list[tuple[int, str]],
+        resume: tuple[int, float, int] | None,
+        writes: Sequence[tuple[str, str, bytes, float]] = (),
     ) -> list[tuple]:
-        """One claim statement (PostgreSQL: with the pending acks' DELETE in front; SQLite: both
-        in one transaction)."""
+        """One claim statement (PostgreSQL: with the deferred result writes' upsert and the
+        pending acks' DELETE in front, one statement, one transaction; SQLite: all three in one
+        transaction)."""
         params = self._claim_params(token, now, resume)
         sql = self._claim_sql(limit, resume is not None)
-        if pending:
-            ack_sql, ack_params = self._ack_sql(pending)
-            if self.vendor == "postgresql":
-                sql, params = f"WITH acked AS ({ack_sql} RETURNING id) {sql}", ack_params + params
+        if self.vendor == "postgresql" and (pending or writes):
+            ctes, cte_params = self._settle_ctes(pending, writes)
+            sql, params = f"WITH {ctes} {sql}", cte_params + params
 
         def claim() -> list[tuple]:
             with self._exclusive() as cursor:
-                if pending and self.vendor == "sqlite":
-                    cursor.execute(ack_sql, ack_params)
+                if self.vendor == "sqlite":
+                    self._settle_in(cursor, pending, writes)
                 cursor.execute(sql, params)
                 return cursor.fetchall()
 
@@ -664,6 +681,7 @@ class DatabaseBackend(QueueBackend):
         worker's poll back-off (``--delay``/``--backoff``/``--max``) paces it.
         """
         deadline = time.monotonic() + max(0.0, timeout)
+        self._local.fetching = True  # this thread settles what it fetched: results may ride with its next claim
         while True:
             deliveries = self._claim(limit)
             left = deadline - time.monotonic()
@@ -700,7 +718,13 @@ class DatabaseBackend(QueueBackend):
         return self._retrying(execute, reconnect=True)
 
     def ack(self, delivery: Delivery) -> None:
-        """Delete the row, unless its lease ran out and another consumer holds it now."""
+        """Delete the row, unless its lease ran out and another consumer holds it now (after any
+        deferred result write: a job is never acknowledged before its result is written)."""
+        if self._result_writes:
+            with self._pending_lock:
+                self._pending.append(tuple(delivery.receipt))
+            self.flush_acks()
+            return
         job_id, token = delivery.receipt
         self._settle(f"DELETE FROM {self._table} WHERE id = %s AND lease_owner = %s", [job_id, token])
 
@@ -722,28 +746,144 @@ class DatabaseBackend(QueueBackend):
             self.flush_acks()
 
     def flush_acks(self) -> None:
-        """Delete the rows of every pending ``ack_soon`` now."""
-        pending = self._take_pending()
-        if not pending:
+        """Write the deferred result records, then delete the rows of every pending ``ack_soon``,
+        now (PostgreSQL: one statement)."""
+        writes, pending = self._take_pending()
+        if not pending and not writes:
             return
-        sql, params = self._ack_sql(pending)
         try:
-            self._settle(sql, params)
+            if not writes:
+                self._settle(*self._ack_sql(pending))
+            elif self.vendor == "postgresql":
+                ctes, params = self._settle_ctes(pending, writes)
+                self._settle(f"WITH {ctes} SELECT 1", params)
+            else:
+
+                def settle() -> None:
+                    with self._exclusive() as cursor:
+                        self._settle_in(cursor, pending, writes)
+
+                self._retrying(settle, reconnect=True)
         except BaseException:
-            self._restore_pending(pending)
+            self._restore_pending(pending, writes)
             raise
 
     def heartbeat(self) -> None:
         self.flush_acks()
 
-    def _take_pending(self) -> list[tuple[int, str]]:
-        with self._pending_lock:
-            pending, self._pending = self._pending, []
-        return pending
+    # -- final results written with the acks (a hook of djworkers.results.database) ------------
+    #: Longest a deferred result record waits for a claim before the flusher thread writes it
+    #: (a batch's next job may run long; a waiting ``get()`` should not wait for it).
+    RESULT_DELAY = 0.02
 
-    def _restore_pending(self, pending: list[tuple[int, str]]) -> None:
+    def defer_result_write(self, row: tuple[str, str, bytes, float]) -> bool:
+        """Write a final result record ``(job id, status, frame, expires_at)`` in front of the
+        pending acks of the next claim (or flush): PostgreSQL in the claim's own statement (a
+        data-modifying CTE), SQLite in its transaction; a short task then costs no round trip (and
+        no commit) of its own for its result. Only from a thread that fetches from this backend (it
+        acknowledges the job and claims again soon); elsewhere, and on other databases, returns
+        False: write it now. No claim within :attr:`RESULT_DELAY` (the batch's next job runs long,
+        the worker stops): a flusher thread writes it then.
+
+        The record is taken with (or before) its job's ack and written ahead of it, in the same
+        transaction: a job is never acknowledged before its result is written; a crash before that
+        loses both, and the job runs again (at-least-once). :meth:`close` writes what is left."""
+        if self.vendor not in ("postgresql", "sqlite") or not getattr(self._local, "fetching", False):
+            return False
+        with self._pending_lock:
+            was_idle = not self._result_writes
+            self._result_writes.append(row)
+        if was_idle:
+            self._ensure_flusher()
+            self._flush_event.set()
+        return True
+
+    def _ensure_flusher(self) -> None:
+        with self._pending_lock:
+            flusher = self._flusher
+            if flusher is not None and flusher.is_alive():
+                return
+            self._closing.clear()
+            self._flusher = threading.Thread(target=self._flush_loop, name="djworkers-db-results", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Write records (and acks) no claim took within RESULT_DELAY; exit after a quiet minute."""
+        failures = 0
+        try:
+            while not self._closing.is_set():
+                if not self._flush_event.wait(60):
+                    with self._pending_lock:
+                        if not self._result_writes:
+                            self._flusher = None  # under the lock: a new record starts a new one
+                            return
+                    continue
+                self._flush_event.clear()
+                taken = self._writes_taken
+                self._closing.wait(self.RESULT_DELAY if not failures else min(5.0, 0.1 * 2**failures))
+                if not failures and self._writes_taken != taken:
+                    with self._pending_lock:  # a claim took them; those deferred since get their own delay
+                        if self._result_writes:
+                            self._flush_event.set()
+                    continue
+                if self._closing.is_set():
+                    return  # close() writes them
+                try:
+                    self.flush_acks()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    logger.warning("Could not write deferred job results (%s); will retry", exc)
+                    self._flush_event.set()
+        finally:
+            with self._pending_lock:
+                if self._flusher is threading.current_thread():
+                    self._flusher = None
+
+    def _settle_ctes(
+        self, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]]
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: the ``result`` (upsert + NOTIFY) and ``acked`` (DELETE) CTEs, in this order."""
+        from ...results.database import upsert_many_sql
+
+        ctes: list[str] = []
+        params: list[Any] = []
+        if writes:
+            result_sql, params = upsert_many_sql(self._connection, list(writes))
+            ctes.append(f"result AS ({result_sql})")
+        if pending:
+            ack_sql, ack_params = self._ack_sql(pending)
+            ctes.append(f"acked AS ({ack_sql} RETURNING id)")
+            params = params + ack_params
+        return ", ".join(ctes), params
+
+    def _settle_in(
+        self, cursor: Any, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]]
+    ) -> None:
+        """SQLite, inside the caller's transaction: the result upserts, then the acks' DELETE."""
+        if writes:
+            from ...results.database import upsert_sql
+
+            last = {row[0]: row for row in writes}.values()
+            cursor.executemany(upsert_sql(self._connection), [[*row[:2], bytes(row[2]), row[3]] for row in last])
+        if pending:
+            cursor.execute(*self._ack_sql(pending))
+
+    def _take_pending(self) -> tuple[list[tuple[str, str, bytes, float]], list[tuple[int, str]]]:
+        """Deferred result writes and pending acks, taken together (a write never trails its ack)."""
+        with self._pending_lock:
+            writes, self._result_writes = self._result_writes, []
+            pending, self._pending = self._pending, []
+            if writes:
+                self._writes_taken += 1
+        return writes, pending
+
+    def _restore_pending(
+        self, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]] = ()
+    ) -> None:
         with self._pending_lock:
             self._pending[:0] = pending
+            self._result_writes[:0] = writes
 
     def _ack_sql(self, receipts: list[tuple[int, str]]) -> tuple[str, list[Any]]:
         by_token: dict[str, list[int]] = {}
@@ -797,11 +937,18 @@ class DatabaseBackend(QueueBackend):
 
     def close(self) -> None:
         """Send pending acknowledgements; close the listener and this backend's own connections."""
+        self._closing.set()
+        self._flush_event.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(5)
         try:
             self.flush_acks()
         except Exception:
             logger.exception(
-                "Could not send %d pending acknowledgement(s); those jobs will run again", len(self._pending)
+                "Could not send %d pending acknowledgement(s) and %d result(s); those jobs will run again",
+                len(self._pending),
+                len(self._result_writes),
             )
         with self._own_lock:
             listener, self._listener = self._listener, None

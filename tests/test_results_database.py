@@ -1,0 +1,182 @@
+"""The database result store writes a job's final record with the job's ack, in the consumer's next
+claim (Q12): PostgreSQL in the claim's own statement, SQLite in its transaction. Runs on SQLite, and
+on PostgreSQL under DJWORKERS_TEST_DB=postgres."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import OperationalError
+
+from djworkers.queue.backends.database import DatabaseBackend
+from djworkers.queue.models import QueueJob
+from djworkers.results import ResultRecord
+from djworkers.results.models import JobResult
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def backend():
+    made = DatabaseBackend(("default",), notify=False)
+    made.RESULT_DELAY = 5  # the flusher waits: what is written, a claim wrote
+    yield made
+    made.close()
+    QueueJob.objects.all().delete()
+    JobResult.objects.all().delete()
+
+
+def _in_other_thread(func, *args):
+    box = []
+    thread = threading.Thread(target=lambda: box.append(func(*args)))
+    thread.start()
+    thread.join()
+    return box[0] if box else None
+
+
+def _statuses() -> dict[str, str]:
+    return dict(JobResult.objects.values_list("job_id", "status"))
+
+
+def test_a_final_record_saved_soon_in_the_fetching_thread_goes_with_the_next_claim_before_the_ack(backend):
+    """Q12: the consumer's thread writes a job's final record with the job's ack, in its next claim:
+    nothing is written when the job ends, and after that claim both the result and the ack are in the
+    database (never the ack alone)."""
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=7))
+    backend.ack_soon(delivery)
+    assert _statuses() == {}  # not written yet: it rides on the next claim
+    assert QueueJob.objects.count() == 1
+    assert backend.fetch(1, 0) == []
+    assert store.load("j1").value == 7
+    assert _statuses() == {"j1": "succeeded"}
+    assert QueueJob.objects.count() == 0  # acked in the same statement / transaction
+
+
+def test_several_deferred_records_and_a_record_written_twice_keep_the_last(backend):
+    """Q12: records of several jobs go in one claim (one statement shape for any number of them);
+    a job whose record was deferred twice keeps the last."""
+    store = backend.result_store()
+    backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "failed", name="x", error_type="E"))
+    store.save_soon(ResultRecord("j2", "succeeded", name="x", value=2))
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    backend.fetch(1, 0)
+    assert _statuses() == {"j1": "succeeded", "j2": "succeeded"}
+    assert store.load("j1").value == 1
+    row = JobResult.objects.get(job_id="j2")
+    assert row.expires_at > store.expires_at() - 60  # the TTL as write() sets it
+
+
+def test_a_final_record_saved_soon_elsewhere_is_written_at_once(backend):
+    """Q12: only a thread that fetches from the backend (and claims again soon) defers; any other
+    thread (a producer's, the worker's main thread) writes the final record at once."""
+    store = backend.result_store()
+    _in_other_thread(store.save_soon, ResultRecord("j2", "failed", name="x", error_type="E"))
+    assert _statuses() == {"j2": "failed"}
+
+
+def test_a_deferred_record_no_claim_takes_is_written_by_the_flusher(backend):
+    """Q12: a record no claim takes within RESULT_DELAY (the batch's next job runs long) is written
+    by the backend's flusher thread."""
+    from tests.utils import wait_until
+
+    backend.RESULT_DELAY = 0.01
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(4, 0)
+    store.save_soon(ResultRecord("j3", "succeeded", name="x", value=3))
+    backend.ack_soon(delivery)
+    wait_until(lambda: _statuses() == {"j3": "succeeded"}, timeout=30)
+
+
+def test_deferred_records_are_written_by_close_flush_and_ack(backend):
+    """Q12: a stopping consumer writes what is deferred (close), so does an ack flush, and a plain
+    ack() never deletes a job before the deferred records are written."""
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    backend.ack(delivery)
+    assert _statuses() == {"j1": "succeeded"}
+    assert QueueJob.objects.count() == 0
+    store.save_soon(ResultRecord("j2", "succeeded", name="x", value=2))
+    backend.flush_acks()
+    assert _statuses()["j2"] == "succeeded"
+    store.save_soon(ResultRecord("j3", "succeeded", name="x", value=3))
+    backend.close()
+    assert _statuses()["j3"] == "succeeded"
+
+
+def test_a_lost_claim_keeps_the_deferred_records_and_acks_for_the_next(backend, monkeypatch):
+    """Q12: a claim statement that fails (server gone) loses neither the deferred records nor the
+    acks: the next claim writes and deletes them, the record first."""
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    backend.ack_soon(delivery)
+    real = backend._exclusive
+
+    def broken():
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(backend, "_exclusive", broken)
+    with pytest.raises(OperationalError):
+        backend.fetch(1, 0)
+    assert _statuses() == {} and QueueJob.objects.count() == 1
+    monkeypatch.setattr(backend, "_exclusive", real)
+    assert backend.fetch(1, 0) == []
+    assert _statuses() == {"j1": "succeeded"} and QueueJob.objects.count() == 0
+
+
+@pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
+def test_postgresql_deferred_final_write_notifies_waiters(backend):
+    """Q12: a record written inside the claim statement still NOTIFYs its job id (what ``get()``
+    LISTENs for on PostgreSQL), though nothing reads the upsert's RETURNING."""
+    import copy
+
+    from django.db import connections
+
+    from djworkers.results.database import CHANNEL
+
+    base = connections["default"]
+
+    store = backend.result_store()
+    backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j9", "succeeded", name="x", value=9))
+    listener = type(base)(copy.deepcopy(base.settings_dict), base.alias)
+    try:
+        listener.ensure_connection()
+        listener.connection.autocommit = True
+        listener.connection.execute(f"LISTEN {CHANNEL}")
+        backend.fetch(1, 0)
+        payloads = [notify.payload for notify in listener.connection.notifies(timeout=10, stop_after=1)]
+    finally:
+        listener.close()
+    assert payloads == ["j9"]
+    assert store.wait("j9", timeout=0).value == 9
+
+
+@pytest.mark.django_db(transaction=False)
+def test_deferred_records_inside_the_callers_transaction_go_through_its_connection():
+    """Q12: a consumer inside ``transaction.atomic()`` (a TestCase) claims on the thread's Django
+    connection (its cursor inlines the parameters, not prepared): the deferred records still go with
+    the claim."""
+    from django.db import connection
+
+    assert connection.in_atomic_block
+    backend = DatabaseBackend(("default",), notify=False)
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    store.save_soon(ResultRecord("j2", "failed", name="x", error_type="E"))
+    backend.ack_soon(delivery)
+    assert _statuses() == {}
+    assert backend.fetch(1, 0) == []
+    assert _statuses() == {"j1": "succeeded", "j2": "failed"} and QueueJob.objects.count() == 0
+    assert store.load("j1").value == 1
