@@ -4,8 +4,6 @@ on PostgreSQL under DJWORKERS_TEST_DB=postgres."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import OperationalError
 
@@ -13,6 +11,7 @@ from djworkers.queue.backends.database import DatabaseBackend
 from djworkers.queue.models import QueueJob
 from djworkers.results import ResultRecord
 from djworkers.results.models import JobResult
+from tests.utils import in_other_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,14 +24,6 @@ def backend():
     made.close()
     QueueJob.objects.all().delete()
     JobResult.objects.all().delete()
-
-
-def _in_other_thread(func, *args):
-    box = []
-    thread = threading.Thread(target=lambda: box.append(func(*args)))
-    thread.start()
-    thread.join()
-    return box[0] if box else None
 
 
 def _statuses() -> dict[str, str]:
@@ -75,7 +66,7 @@ def test_a_final_record_saved_soon_elsewhere_is_written_at_once(backend):
     """Q12: only a thread that fetches from the backend (and claims again soon) defers; any other
     thread (a producer's, the worker's main thread) writes the final record at once."""
     store = backend.result_store()
-    _in_other_thread(store.save_soon, ResultRecord("j2", "failed", name="x", error_type="E"))
+    in_other_thread(store.save_soon, ResultRecord("j2", "failed", name="x", error_type="E"))
     assert _statuses() == {"j2": "failed"}
 
 

@@ -10,6 +10,7 @@ import pytest
 from djworkers.queue.backends.redis import RedisBackend
 from djworkers.results import ResultRecord
 from djworkers.results.redis import FINAL_WRITE
+from tests.utils import in_other_thread
 
 
 @pytest.fixture
@@ -18,14 +19,6 @@ def backend(redis, redis_server):
     made.ACK_DELAY = 5  # the background flush waits: what is sent, a fetch sent
     yield made
     made.close()
-
-
-def _in_other_thread(func, *args):
-    box = []
-    thread = threading.Thread(target=lambda: box.append(func(*args)))
-    thread.start()
-    thread.join()
-    return box[0] if box else None
 
 
 def test_a_final_record_saved_soon_in_the_fetching_thread_goes_with_the_next_fetch_before_the_ack(backend, redis):
@@ -48,7 +41,7 @@ def test_a_final_record_saved_soon_elsewhere_is_written_at_once(backend, redis):
     """Q12: only a thread that fetches from the backend (and fetches again next) defers; any other
     thread (a producer's, the worker's main thread) writes the final record at once."""
     store = backend.result_store()
-    _in_other_thread(store.save_soon, ResultRecord("j2", "failed", name="x", error_type="E"))
+    in_other_thread(store.save_soon, ResultRecord("j2", "failed", name="x", error_type="E"))
     assert store.load("j2").status == "failed"
 
 

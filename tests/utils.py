@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +90,12 @@ def log_of(process: subprocess.Popen) -> str:
     """The end of a spawned process's log (``process.log``), for assertion messages."""
     log = getattr(process, "log", None)
     return log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else ""
+
+
+def in_other_thread(func: Callable, *args):
+    """``func(*args)`` run in a new thread (joined): its return value, or None if it raised."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(func(*args)))
+    thread.start()
+    thread.join()
+    return box[0] if box else None
