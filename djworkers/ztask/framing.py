@@ -3,10 +3,11 @@
 :func:`djworkers.messages.encode` looks up the serializer, the pickle protocol
 and the signing key on every call and needs a :class:`~djworkers.messages.Message`
 (a frozen dataclass) first: together about half of a ``.delay()``. A
-:class:`Framer` takes those from the settings once (the ztask client drops it
+:class:`Framer` takes the serializer and protocol from the settings once (the ztask client drops it
 when settings change, as it drops its socket) and writes the same envelope dict
 :func:`~djworkers.messages.encode` writes, signed by the same signer, so ztaskd
-decodes it with :func:`~djworkers.messages.decode` like any other frame.
+decodes it with :func:`~djworkers.messages.decode` like any other frame (the
+signature is :func:`~djworkers.serializers.signing.sign`'s, as for every frame).
 Anything unusual (an argument the serializer refuses) goes through
 :func:`~djworkers.messages.encode`, for its error message.
 """
@@ -20,11 +21,11 @@ import time
 from ..messages import ENVELOPE_VERSION, Message, encode, new_id
 from ..serializers import get_serializer
 from ..serializers.pickle import PickleSerializer
-from ..serializers.signing import MAGIC, _pads, signing_keys
+from ..serializers.signing import sign
 
 
 class Framer:
-    """Envelopes for one queue name, serialized and signed with the settings of its creation."""
+    """Envelopes for one queue name, serialized with the settings of its creation, signed by the core signer."""
 
     def __init__(self, queue: str):
         from .. import conf
@@ -38,11 +39,6 @@ class Framer:
             # PickleSerializer.dumps reads the protocol setting per call; read it here, once.
             protocol = conf.get("PICKLE_PROTOCOL") if serializer.protocol is None else serializer.protocol
             self.dumps = functools.partial(pickle.dumps, protocol=protocol)
-        # The signer's keyed HMAC states (see signing._pads), advanced over the constant
-        # serializer prefix once: a call hashes only its payload.
-        inner, self.outer = _pads(signing_keys()[0])
-        self.inner = inner.copy()
-        self.inner.update(self.prefix)
 
     def frame(self, name: str, args: tuple, kwargs: dict, eta: float | None) -> tuple[str, float, bytes]:
         """``(id, enqueued_at, frame)`` for a new message: what ``encode(Message(...))`` gives."""
@@ -66,11 +62,7 @@ class Framer:
             # encode() names the argument the serializer refuses (and raises SerializationError).
             message = Message(name, tuple(args), kwargs, self.queue, message_id, eta=eta, enqueued_at=enqueued_at)
             return message_id, enqueued_at, encode(message, self.serializer)
-        inner = self.inner.copy()
-        inner.update(payload)
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        return message_id, enqueued_at, b"".join((MAGIC, outer.digest(), self.prefix, payload))
+        return message_id, enqueued_at, sign(self.prefix + payload)
 
     def message(self, name: str, args: tuple, kwargs: dict, eta: float | None, message_id: str, at: float) -> Message:
         """The :class:`Message` a frame carries (for signals, logs and in-process runs)."""
