@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import os
 import pickle
+import threading
 import time
 import uuid
 
 import pytest
 
 from djworkers.exceptions import InvalidMessage, MalformedMessage
-from djworkers.messages import ENVELOPE_VERSION, Message, decode, encode
+from djworkers.messages import ENVELOPE_VERSION, Message, decode, encode, new_id
 from djworkers.serializers.signing import sign
 
 
@@ -122,3 +124,32 @@ def test_an_envelope_that_misses_a_field_is_built_with_the_constructor():
 
     built = _from_fields({"name": "a.b", "queue": "q"})
     assert built.queue == "q" and built.args == () and len(built.id) == 32
+
+
+def test_ids_are_unique_across_threads_and_a_fork():
+    """Ids drawn ahead (one os.urandom per batch) never repeat between threads, nor between a
+    parent and its forked child (the child draws its own)."""
+    new_id()  # the parent holds ids drawn ahead when it forks
+    drawn: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: drawn.append([new_id() for _ in range(2000)])) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [i for batch in drawn for i in batch]
+    assert len(set(ids)) == len(ids) == 8000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids[:50])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, "".join(new_id() for _ in range(10)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = "".join(new_id() for _ in range(10))
+    assert len(child) == 320 and child != parent
+    assert not {child[i : i + 32] for i in range(0, 320, 32)} & {parent[i : i + 32] for i in range(0, 320, 32)}

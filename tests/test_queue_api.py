@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from djworkers import signals
 from djworkers.exceptions import DjworkersImproperlyConfigured, DuplicateJob, ResultsNotEnabled, SerializationError
-from djworkers.messages import decode
+from djworkers.messages import Message, decode, encode
 from djworkers.queue import (
     JobHandle,
     QueueCommand,
@@ -159,6 +159,40 @@ def test_job_enqueued_signal(memory_queue):
     finally:
         signals.job_enqueued.disconnect(receiver)
     assert seen == [("queue", signalled.name)]
+
+
+def test_the_framed_enqueue_writes_what_encode_writes(memory_queue):
+    """Q1, Q14, D7: a call's frame (made by the Framer, without a Message) decodes to the envelope
+    ``encode(Message(...))`` gives, options included; the signal's Message is the same job."""
+    seen = []
+
+    def receiver(sender, message, **kwargs):
+        seen.append(message)
+
+    @queue_command(queue="other", result=True)
+    def framed(a, b=None):
+        pass
+
+    due = time.time() - 1  # due already: the memory backend hands it out at once
+    signals.job_enqueued.connect(receiver)
+    try:
+        handle = framed.schedule(args=(1,), kwargs={"b": [2]}, eta=due, priority=5)
+    finally:
+        signals.job_enqueued.disconnect(receiver)
+    (written,) = take_all(memory_queue)
+    expected = Message(
+        framed.name,
+        (1,),
+        {"b": [2]},
+        "other",
+        handle.id,
+        eta=due,
+        enqueued_at=written.enqueued_at,
+        options={"priority": 5, "result": True},
+    )
+    assert written == expected and seen == [expected]
+    assert decode(encode(expected)) == expected
+    assert handle == JobHandle(handle.id, framed.name, "other", due, stores_result=True)
 
 
 def test_enqueued_job_runs_through_the_executor(memory_queue):

@@ -1,6 +1,6 @@
 """``@task``: a function that still runs when called, plus ``.delay``/``.async_``/``.after`` (Z1, Z5).
 
-The calls write the core's signed envelope (:mod:`djworkers.ztask.framing`) and
+The calls write the core's signed envelope (:mod:`djworkers.framing`) and
 push it to a ztaskd through this process's one socket
 (:mod:`djworkers.ztask.client`). ``ALWAYS_EAGER`` runs it here through the core
 executor instead; ``DISABLED`` only logs it. A :class:`~djworkers.messages.Message`

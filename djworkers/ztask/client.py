@@ -13,7 +13,7 @@ for it; ``SNDHWM`` bounds what may wait in memory per node; ``SNDTIMEO``
 raises :class:`ZtaskUnavailable` (or, with ``ON_UNREACHABLE = "run"``, the
 caller runs the job in-process): never a block for ever, never a silent drop.
 
-The client also keeps the :class:`~djworkers.ztask.framing.Framer` made from the
+The client also keeps the :class:`~djworkers.framing.Framer` made from the
 same settings, so a ``.delay()`` looks nothing up: both go when settings change.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import conf
 from ..exceptions import DjworkersImproperlyConfigured
-from .framing import Framer
+from ..framing import Framer
 
 logger = logging.getLogger("djworkers.ztask")
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ...exceptions import BackendUnavailable, DjworkersImproperlyConfigured
-from ...redis_client import SETTING, describe, explicit_max_connections, get_client, parse_connection
+from ...redis_client import SETTING, describe, explicit_max_connections, get_client, parse_connection, thread_client
 from .base import Delivery, QueueBackend, TrackedFrame
 from .redis_scripts import (
     ACK,
@@ -266,7 +266,9 @@ class RedisBackend(QueueBackend):
                 raise ValueError(f"job id {job_id!r} cannot be tracked (empty or has '|')")
             member = b"#%s|%s" % (job_id.encode(), job.frame)
             WRITE_JOB(
-                self.client, (keys.ready_for(priority), keys.levels, keys.wake, keys.queued), (priority, job_id, member)
+                thread_client(self.client),
+                (keys.ready_for(priority), keys.levels, keys.wake, keys.queued),
+                (priority, job_id, member),
             )
             return [job_id]
         ids: list[str] = []
