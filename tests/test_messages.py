@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import os
 import pickle
 import threading
 import time
@@ -20,6 +19,7 @@ import pytest
 from djworkers.exceptions import InvalidMessage, MalformedMessage
 from djworkers.messages import ENVELOPE_VERSION, Message, decode, encode, new_id
 from djworkers.serializers.signing import sign
+from tests.utils import in_forked_child
 
 
 def test_defaults():
@@ -139,17 +139,7 @@ def test_ids_are_unique_across_threads_and_a_fork():
     ids = [i for batch in drawn for i in batch]
     assert len(set(ids)) == len(ids) == 8000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids[:50])
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.write(write, "".join(new_id() for _ in range(10)).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    child = os.read(read, 4096).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
+    child = in_forked_child(lambda: "".join(new_id() for _ in range(10)))
     parent = "".join(new_id() for _ in range(10))
     assert len(child) == 320 and child != parent
     assert not {child[i : i + 32] for i in range(0, 320, 32)} & {parent[i : i + 32] for i in range(0, 320, 32)}

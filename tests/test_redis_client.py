@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from djworkers.redis_client import LuaScript, execute, get_client, thread_client
-from tests.utils import in_other_thread
+from tests.utils import in_forked_child, in_other_thread
 
 ECHO = LuaScript("test_echo", "return ARGV[1]")
 INCR = LuaScript("test_incr", "return redis.call('INCR', KEYS[1])")
@@ -94,16 +94,6 @@ def test_a_forked_child_uses_a_connection_of_its_own(shared):
     """The parent's held socket is never written to by a child (their replies would interleave)."""
     own = thread_client(shared)
     parent = client_id(own)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its connection's id, exit without running Python's cleanup
-        try:
-            os.write(write, str(client_id(thread_client(shared))).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    child = int(os.read(read, 64).decode())
-    os.close(read)
-    os.waitpid(pid, 0)
+    child = int(in_forked_child(lambda: str(client_id(thread_client(shared)))))
     assert child != parent
     assert client_id(thread_client(shared)) == parent  # and the parent's connection still works

@@ -99,3 +99,33 @@ def in_other_thread(func: Callable, *args):
     thread.start()
     thread.join()
     return box[0] if box else None
+
+
+def in_forked_child(func: Callable[[], str], timeout: float = 10.0) -> str:
+    """``func()`` run in a forked child of this (multi-threaded) process: its return value.
+
+    A child that hangs (a lock another thread held at the fork) is killed and the test fails,
+    rather than CI hanging.
+    """
+    import select
+    import warnings
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # "use of fork() may lead to deadlocks": what the timeout is for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, func().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError(f"the forked child did not answer within {timeout} s")
+        return os.read(read, 1 << 16).decode()
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
