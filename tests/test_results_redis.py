@@ -9,7 +9,7 @@ import pytest
 
 from djworkers.queue.backends.redis import RedisBackend
 from djworkers.results import ResultRecord
-from djworkers.results.redis import FINAL_WRITE
+from djworkers.results.redis import FINAL_WRITES
 from tests.utils import in_other_thread
 
 
@@ -68,4 +68,4 @@ def test_get_wakes_on_the_final_write_and_returns_a_finished_job_at_once(backend
     assert results[0].value == "v"
     assert store.wait("j4", timeout=1).value == "v"
     assert store.wait("unknown", timeout=0.05) is None
-    assert FINAL_WRITE.sha  # the write is one script
+    assert FINAL_WRITES.sha  # the write is one script

@@ -90,8 +90,9 @@ class ResultRecord:
     def seal(self) -> bytes:
         """Signed bytes. A return value the serializer refuses is replaced by an error the
         getter sees (the job ran; its value cannot travel)."""
-        # a shallow dict: dataclasses.asdict deep-copies every value, which cost more than the write
-        data = {"v": RECORD_VERSION, **{f.name: getattr(self, f.name) for f in _FIELDS}}
+        # a shallow copy of the fields (the instance's __dict__): dataclasses.asdict deep-copies
+        # every value, which cost more than the write, and a getattr per field cost ~4 µs
+        data = {"v": RECORD_VERSION, **self.__dict__}
         try:
             return seal(data)
         except Exception as exc:

@@ -2,7 +2,7 @@
 
 ``<prefix>:<job id>`` holds the sealed record (``SET ... PX ttl``: Redis
 expires it, nothing to purge). A final write also leaves one token on
-``<prefix>:<job id>:done`` (one script, :data:`FINAL_WRITE`: one command, one
+``<prefix>:<job id>:done`` (one script, :data:`FINAL_WRITES`: one command, one
 round trip); a waiter blocks in ``BLPOP`` on that list (no polling) and, in
 one round trip, pushes the token back (every other waiter wakes too) and reads
 the record. A job already finished has its token there: ``BLPOP`` returns at
@@ -23,24 +23,38 @@ KEY_PREFIX = "djworkers:result"
 #: Longest single BLPOP when the client has no socket timeout to stay inside.
 MAX_BLOCK = 5.0
 
-#: KEYS: record, done list; ARGV: frame, ttl in ms. The record first: a waiter woken by the
-#: token reads the final record (a script runs whole, so it never sees one without the other).
-FINAL_WRITE = LuaScript(
+#: KEYS: record, done list (of each record); ARGV: frame, ttl in ms (of each record, in the
+#: same places). The record first: a waiter woken by the token reads the final record (a
+#: script runs whole, so it never sees one without the other). A consumer sends the records
+#: of a batch of jobs in one call: one script run per batch, not per job.
+FINAL_WRITES = LuaScript(
     "djworkers-result-final",
     """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('DEL', KEYS[2])
-redis.call('RPUSH', KEYS[2], '1')
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 1
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
+  redis.call('DEL', KEYS[i + 1])
+  redis.call('RPUSH', KEYS[i + 1], '1')
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[i + 1])
+end
+return #KEYS / 2
 """,
 )
 
 
+def _flattened(writes: list[tuple[tuple, tuple]]) -> tuple[list, list]:
+    """The KEYS and ARGV of :data:`FINAL_WRITES` for ``(keys, args)`` pairs."""
+    return [key for keys, _ in writes for key in keys], [arg for _, args in writes for arg in args]
+
+
+def final_writes_command(writes: list[tuple[tuple, tuple]]) -> tuple:
+    """The EVALSHA of :data:`FINAL_WRITES` for ``(keys, args)`` pairs (for a pipeline)."""
+    keys, args = _flattened(writes)
+    return ("EVALSHA", FINAL_WRITES.sha, len(keys), *keys, *args)
+
+
 def send_final_writes(client: Any, writes: list[tuple[tuple, tuple]]) -> None:
-    """Run FINAL_WRITE for each ``(keys, args)`` (loading the script if the server lost it)."""
-    for keys, args in writes:
-        FINAL_WRITE(client, keys, args)
+    """Run FINAL_WRITES for ``(keys, args)`` pairs (loading the script if the server lost it)."""
+    FINAL_WRITES(client, *_flattened(writes))
 
 
 class RedisResultStore(ResultStore):
@@ -70,7 +84,7 @@ class RedisResultStore(ResultStore):
         if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
             self.client.set(key, bytes(frame), px=ttl_ms)
             return
-        FINAL_WRITE(self.client, (key, f"{key}:done"), (bytes(frame), ttl_ms))
+        send_final_writes(self.client, [((key, f"{key}:done"), (bytes(frame), ttl_ms))])
 
     def save_soon(self, record: ResultRecord) -> None:
         """A final record of a job its consumer acknowledges next: it goes out with the ack, in

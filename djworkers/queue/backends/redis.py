@@ -174,7 +174,7 @@ class RedisBackend(QueueBackend):
         self._flusher: threading.Thread | None = None
         self._fetch_thread: int | None = None
         #: Final result writes deferred to go out in front of the next fetch or ack flush
-        #: (:meth:`defer_result_write`): (keys, args) of the result store's FINAL_WRITE script.
+        #: (:meth:`defer_result_write`): (keys, args) of the result store's FINAL_WRITES script.
         self._result_writes: list[tuple[tuple, tuple]] = []
         self._fetching = threading.local()
 
@@ -475,7 +475,7 @@ class RedisBackend(QueueBackend):
 
     # -- final results settled with the acks (a hook of djworkers.results.redis) ---------
     def defer_result_write(self, keys: tuple, args: tuple) -> bool:
-        """Send a final result write (the result store's FINAL_WRITE script) in front of the next
+        """Send a final result write (the result store's FINAL_WRITES script) in front of the next
         fetch or ack flush, in the same round trip: a short job then costs no round trip of its own
         for its result. Only from a thread that fetches from this backend (it settles the job with
         :meth:`ack_soon` and fetches again right away); elsewhere returns False: write it now.
@@ -506,19 +506,17 @@ class RedisBackend(QueueBackend):
         """Run ``script`` (FETCH or ACK; None: nothing) after ``writes``, all in one pipeline."""
         if not writes:
             return script(self.client, keys, args)
-        from ...results.redis import FINAL_WRITE, send_final_writes
+        from ...results.redis import final_writes_command, send_final_writes
 
-        pipe = self.client.pipeline(transaction=False)
-        for write_keys, write_args in writes:
-            pipe.execute_command("EVALSHA", FINAL_WRITE.sha, len(write_keys), *write_keys, *write_args)
-        if script is not None:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        replies = pipe.execute(raise_on_error=False)
-        failed = [write for write, reply in zip(writes, replies, strict=False) if isinstance(reply, Exception)]
-        if failed:  # NOSCRIPT after a server restart: load it and write them one by one
-            send_final_writes(self.client, failed)
         if script is None:
+            send_final_writes(self.client, writes)
             return None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command(*final_writes_command(writes))  # every record of the batch: one script run
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], Exception):  # NOSCRIPT after a server restart: load it, write again
+            send_final_writes(self.client, writes)
         reply = replies[-1]
         if isinstance(reply, Exception):
             if type(reply).__name__ != "NoScriptError":
