@@ -14,7 +14,7 @@ def _factories() -> dict[str, Callable[[], Peer]]:
     from .djworkers_queue import DjworkersQueue
     from .djworkers_tasks import DjworkersTasks
     from .queues import RQ, Celery, Dramatiq, Huey
-    from .raw import RawRedis, RawZmq
+    from .raw import RawRedis, RawRedisHeld, RawZmq
     from .raw_db import RawDatabase
     from .tasks_db import TasksDb
 
@@ -35,6 +35,7 @@ def _factories() -> dict[str, Callable[[], Peer]]:
         "djworkers.tasks (postgres)": lambda: DjworkersTasks("database", "postgres"),
         "djworkers.tasks (redis)": lambda: DjworkersTasks("redis"),
         "raw redis": RawRedis,
+        "raw redis (held connection)": RawRedisHeld,
         "raw zmq": RawZmq,
         "raw sqlite": lambda: RawDatabase("sqlite"),
         "raw postgres": lambda: RawDatabase("postgres"),

@@ -41,6 +41,27 @@ class RawRedis(Peer):
         return workload.client().llen(QUEUE_KEY)
 
 
+class RawRedisHeld(RawRedis):
+    """LPUSH written straight to one connection the enqueuing thread keeps (no pool checkout per
+    command), as djworkers' enqueue writes its script: the transport's own cost, for honesty."""
+
+    name = "raw redis (held connection)"
+
+    def enqueuer(self, job: str):
+        from hiredis import pack_command
+
+        if job != "noop":  # only the enqueue scenario's no-op jobs are measured this way
+            return super().enqueuer(job)
+        connection = workload.client().client().connection
+        payload = workload.RAW_PAYLOAD
+
+        def lpush() -> None:
+            connection.send_packed_command((pack_command(("LPUSH", QUEUE_KEY, payload)),))
+            connection.read_response()
+
+        return lpush
+
+
 def work(client, frame: bytes) -> None:
     """The same work as :mod:`benchmarks.workload`: INCR, or for latency probes (``T<sent>|...``) record + INCR."""
     if frame.startswith(b"T"):

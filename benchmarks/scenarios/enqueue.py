@@ -7,7 +7,7 @@ from ..harness import Contender, Metric, Scenario
 from . import register
 from ._common import timed_enqueue
 
-ONE_BY_ONE = ["djworkers", "huey", "rq", "dramatiq", "celery", "raw redis", "raw zmq"]
+ONE_BY_ONE = ["djworkers", "huey", "rq", "dramatiq", "celery", "raw redis", "raw redis (held connection)", "raw zmq"]
 BULK = ["djworkers", "rq", "raw redis"]  # the others have no batch-enqueue API
 
 
@@ -19,7 +19,9 @@ class Enqueue(Scenario):
         "One process enqueues N no-op jobs through each library's client API onto the private "
         "Redis (no worker running), up to N jobs or a few seconds, whichever comes first. Bulk uses the batch API where one exists (djworkers "
         "`get_backend().write_many`, RQ `enqueue_many`, a raw redis-py pipeline). Raw zmq "
-        "sends to a PULL socket in another process. `cpu_us_per_enqueue`: the enqueuing process's "
+        "sends to a PULL socket in another process. Raw redis calls redis-py's `lpush` (a pool "
+        "checkout per command, as Huey and RQ do); raw redis (held connection) writes LPUSH to one "
+        "connection it keeps, as djworkers writes its enqueue script. `cpu_us_per_enqueue`: the enqueuing process's "
         "CPU time (user + system) per job."
     )
     metrics = (
