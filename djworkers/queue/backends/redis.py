@@ -13,7 +13,8 @@ parsing: :mod:`djworkers.redis_client`.
 
 Round trips are what a Redis queue costs, so:
 
-- enqueue is one EVALSHA (LPUSH + a wake-up token);
+- enqueue is one EVALSHA (LPUSH + a wake-up token), written on a connection
+  the enqueuing thread keeps (:func:`~djworkers.redis_client.thread_client`);
 - fetch takes up to ``limit`` jobs in one EVALSHA and carries the pending
   acknowledgements with it: a worker's job thread acknowledging a job does not
   wait for Redis; the ack rides on the next fetch (``ack_soon``), or a
