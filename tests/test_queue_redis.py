@@ -435,6 +435,18 @@ def test_poison_bytes_are_delivered_as_bytes(make_backend, redis):
     assert [d.raw for d in backend.fetch(1, 1)] == [junk]
 
 
+def test_foreign_frame_that_looks_written_by_id_is_delivered_whole(make_backend, redis):
+    """Q6: a pushed frame starting with '#' and holding a '|' (as 1 random frame in ~260
+    does) is not a frame written by id unless the queue tracks that id: it comes out
+    whole, so the failed-job store keeps every byte that was pushed. A tracked one next
+    to it still loses its prefix."""
+    backend = make_backend()
+    junk = b"##\xfb~" + os.urandom(8) + b"|" + os.urandom(16)
+    redis.lpush(_keys().ready, junk)
+    backend.write_jobs([TrackedFrame(b"DJW1 ours", "ours")])
+    assert [d.raw for d in backend.fetch(2, 1)] == [junk, b"DJW1 ours"]
+
+
 def test_foreign_frame_starting_with_the_redelivery_byte_survives_a_lost_lease(make_backend, redis):
     """Q16: a frame pushed by something else that starts with 0xff (the byte of the
     redelivery tag) without a count is delivered as it is; when its lease is lost it comes

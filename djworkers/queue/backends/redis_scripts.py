@@ -193,25 +193,24 @@ end
 -- Strip the "#<id>|" prefix of frames written by id: the id leaves 'queued' (the job
 -- has started), and a frame whose id was cancelled is dropped. Returns the frames.
 local function started(k, items)
-  local frames, ids = {}, {}
+  local frames = {}
   local check = redis.call('SCARD', k.cancelled) > 0
   for i = 1, #items do
     local item = items[i]
-    -- '#': written by id (a signed frame starts with "DJW1"; anything else is poison
-    -- and goes to the consumer as it is, to be quarantined there)
+    -- '#': written by id (a signed frame starts with "DJW1"). Only an id this queue
+    -- tracks (or cancelled) makes it ours: a foreign frame that merely starts with '#'
+    -- and holds a '|' goes to the consumer whole, to be quarantined as it was pushed.
     local bar = string.byte(item, 1) == 35 and string.find(item, '|', 2, true)
     if bar then
       local id = string.sub(item, 2, bar - 1)
       if check and redis.call('SREM', k.cancelled, id) == 1 then
         item = nil
-      else
-        ids[#ids + 1] = id
+      elseif redis.call('HDEL', k.queued, id) == 1 then
         item = string.sub(item, bar + 1)
       end
     end
     if item then frames[#frames + 1] = item end
   end
-  in_chunks(ids, function(...) redis.call('HDEL', k.queued, ...) end)
   return frames
 end
 """,
