@@ -183,6 +183,30 @@ def test_pool_grows_with_threads_and_an_explicit_limit_is_checked(redis_server, 
         limited.close()
 
 
+def test_fetching_threads_keep_a_connection_only_where_the_pool_leaves_their_jobs_one(redis_server, redis):
+    """Q9: a fetching thread keeps a connection of its own only when the pool has a second one
+    per thread for the jobs it runs (their code may share the pool): under a user's
+    ``max_connections`` too small for that, fetches check one out each time and still work."""
+    from djworkers.redis_client import thread_client
+
+    roomy = RedisBackend(["default"], redis_server.url + "?max_connections=50")
+    tight = RedisBackend(["other"], redis_server.url + "?max_connections=30")
+    try:
+        roomy.reserve_connections(20)
+        tight.reserve_connections(20)
+        assert roomy._fetch_client() is thread_client(roomy.client) is not roomy.client
+        assert tight._fetch_client() is tight.client
+        for backend, queue in ((roomy, "default"), (tight, "other")):
+            backend.write(b"DJW1 " + queue.encode(), queue=queue)
+            (delivery,) = backend.fetch(1, 1)
+            assert delivery.raw == b"DJW1 " + queue.encode()
+            backend.ack(delivery)
+            assert backend.stats(queue) == {"ready": 0, "scheduled": 0, "in_flight": 0}
+    finally:
+        roomy.close()
+        tight.close()
+
+
 @pytest.mark.slow
 def test_consumer_rejects_threads_above_an_explicit_pool_limit(redis_server):
     """Q9: ``-t 200`` with ``?max_connections=50`` in the URL stops at start with a clear error."""

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from djworkers.redis_client import LuaScript, execute, get_client, thread_client
+from djworkers.redis_client import LuaScript, execute, execute_many, get_client, thread_client
 from tests.utils import in_forked_child, in_other_thread
 
 ECHO = LuaScript("test_echo", "return ARGV[1]")
@@ -87,6 +87,32 @@ def test_a_script_flushed_from_the_server_is_loaded_again(shared):
     execute(own, "SCRIPT", "FLUSH")
     assert ECHO(own, [], ["two"]) == b"two"
     assert ECHO(own, [], ["three"]) == b"three"
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held connection", "shared pool"])
+def test_commands_sent_together_answer_in_order_with_errors_in_place(shared, held):
+    """A fetch and the result writes in front of it go out in one write: each reply comes back
+    in its place, an error reply (NOSCRIPT here) as its exception, and the commands after it
+    still ran and the connection stays in step."""
+    client = thread_client(shared) if held else shared
+    execute(client, "SCRIPT", "FLUSH")
+    replies = execute_many(
+        client,
+        [("SET", "k", "v"), ("EVALSHA", ECHO.sha, 0, "x"), ("INCR", "n"), ("GET", "k")],
+    )
+    assert replies[0] is True or replies[0] == b"OK"
+    assert type(replies[1]).__name__ == "NoScriptError"
+    assert replies[2:] == [1, b"v"]
+    assert execute(client, "GET", "n") == b"1"
+    assert execute_many(client, [("INCR", "n"), ("INCR", "n")]) == [2, 3]
+
+
+def test_commands_sent_together_survive_a_server_restart(redis_server, shared):
+    """Q6: the held socket died with the server: the batch is sent again on a new connection."""
+    own = thread_client(shared)
+    assert execute_many(own, [("INCR", "n")]) == [1]
+    redis_server.restart()
+    assert execute_many(own, [("INCR", "n"), ("INCR", "n")]) == [1, 2]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

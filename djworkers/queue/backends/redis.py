@@ -40,7 +40,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ...exceptions import BackendUnavailable, DjworkersImproperlyConfigured
-from ...redis_client import SETTING, describe, explicit_max_connections, get_client, parse_connection, thread_client
+from ...redis_client import (
+    SETTING,
+    describe,
+    execute_many,
+    explicit_max_connections,
+    get_client,
+    parse_connection,
+    thread_client,
+)
 from .base import Delivery, QueueBackend, TrackedFrame
 from .redis_scripts import (
     ACK,
@@ -152,6 +160,8 @@ class RedisBackend(QueueBackend):
         self.max_wait = self.lease_seconds / 3
         if socket_timeout:
             self.max_wait = min(self.max_wait, max(self.MIN_WAIT, float(socket_timeout) * 0.6))
+        #: Whether fetching threads keep a connection of their own (see :meth:`reserve_connections`).
+        self._keep_fetch_connections = True
         self._closed = False
         self._reset_process_state()
 
@@ -201,6 +211,12 @@ class RedisBackend(QueueBackend):
         with ``--threads 200`` would fail every fetch with ``MaxConnectionsError``.
         The pool is shared per process and only grows. A ``max_connections`` set
         in the connection setting is respected, and rejected if it is too small.
+
+        Each fetching thread keeps a connection of its own for its fetches and acks
+        (:meth:`_fetch_client`), and the jobs it runs may use the same pool (a job's
+        code with the same Redis URL shares this process's client): so the pool is
+        sized for two connections per thread. Under a user's limit too small for that,
+        fetches check a connection out of the pool each time, as jobs do.
         """
         explicit = explicit_max_connections(self.connection)
         if explicit is not None:
@@ -209,9 +225,10 @@ class RedisBackend(QueueBackend):
                     f"{SETTING}: max_connections={explicit} is fewer than the {count} Redis "
                     f"connections this consumer's threads hold at once; raise it or use fewer --threads."
                 )
+            self._keep_fetch_connections = explicit >= 2 * count
             return
         pool = self.client.connection_pool
-        pool.max_connections = max(pool.max_connections, count + self.POOL_HEADROOM)
+        pool.max_connections = max(pool.max_connections, 2 * count + self.POOL_HEADROOM)
 
     def _reserve_receipts(self, count: int) -> int:
         with self._counter_lock:
@@ -370,17 +387,23 @@ class RedisBackend(QueueBackend):
 
     def _wait_and_fetch(self, wait: float, keys: list[str], args: list[Any]) -> Any:
         """BLPOP (at most ``wait`` seconds) then FETCH, pipelined; the FETCH runs either way."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("BLPOP", *self._wake_keys, wait)
-        pipe.execute_command("EVALSHA", FETCH.sha, len(keys), *keys, *args)
-        reply = pipe.execute(raise_on_error=False)[1]
+        client = self._fetch_client()
+        blpop = ("BLPOP", *self._wake_keys, wait)
+        reply = execute_many(client, [blpop, ("EVALSHA", FETCH.sha, len(keys), *keys, *args)])[1]
         if isinstance(reply, Exception):
             from redis.exceptions import NoScriptError
 
             if not isinstance(reply, NoScriptError):
                 raise reply
-            reply = FETCH(self.client, keys, args)  # the server lost its scripts (restart): load, fetch
+            reply = FETCH(client, keys, args)  # the server lost its scripts (restart): load, fetch
         return reply
+
+    def _fetch_client(self) -> Any:
+        """The client for fetches and acks: the connection the calling thread keeps
+        (:func:`~djworkers.redis_client.thread_client`; redis-py's pool checkout per command
+        cost as much CPU as the rest of a short job's bookkeeping), unless the pool is
+        too small to give each thread one (see :meth:`reserve_connections`)."""
+        return thread_client(self.client) if self._keep_fetch_connections else self.client
 
     def _report_bad_levels(self, found: list[Any]) -> None:
         """Log each foreign member of a priority-levels set once per process (FETCH skipped it)."""
@@ -504,25 +527,31 @@ class RedisBackend(QueueBackend):
         return writes, acks
 
     def _after_result_writes(self, writes: list[tuple[tuple, tuple]], script: Any, keys: Any, args: Any) -> Any:
-        """Run ``script`` (FETCH or ACK; None: nothing) after ``writes``, all in one pipeline."""
+        """Run ``script`` (FETCH or ACK; None: nothing) after ``writes``, all in one round trip,
+        on the connection the calling thread keeps (fetches and acks are this backend's hot path:
+        see :meth:`_fetch_client`)."""
+        client = self._fetch_client()
         if not writes:
-            return script(self.client, keys, args)
+            return script(client, keys, args)
         from ...results.redis import final_writes_command, send_final_writes
 
         if script is None:
-            send_final_writes(self.client, writes)
+            send_final_writes(client, writes)
             return None
-        pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command(*final_writes_command(writes))  # every record of the batch: one script run
-        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        replies = pipe.execute(raise_on_error=False)
+        replies = execute_many(
+            client,
+            [
+                final_writes_command(writes),  # every record of the batch: one script run
+                ("EVALSHA", script.sha, len(keys), *keys, *args),
+            ],
+        )
         if isinstance(replies[0], Exception):  # NOSCRIPT after a server restart: load it, write again
-            send_final_writes(self.client, writes)
+            send_final_writes(client, writes)
         reply = replies[-1]
         if isinstance(reply, Exception):
             if type(reply).__name__ != "NoScriptError":
                 raise reply
-            return script(self.client, keys, args)  # loads it, runs it
+            return script(client, keys, args)  # loads it, runs it
         return reply
 
     def _ensure_flusher(self) -> None:
