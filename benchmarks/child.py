@@ -59,9 +59,12 @@ class TreeCpu:
             except psutil.Error:
                 pass
 
-    def read(self) -> float:
+    def read(self, fresh: bool = False) -> float:
+        """``fresh``: list the tree now (the reading that opens a measurement must see the
+        workers a supervisor forked since the last listing, or their start-up CPU lands
+        inside the measurement when a later listing finds them)."""
         now = time.perf_counter()
-        if now - self.refreshed > self.REFRESH:
+        if fresh or now - self.refreshed > self.REFRESH:
             self._refresh()
             self.refreshed = now
         total = 0.0
@@ -83,7 +86,7 @@ class RedisCpu:
         self.client = client
         self.value = 0.0
 
-    def read(self) -> float:
+    def read(self, fresh: bool = False) -> float:
         info = self.client.info("cpu")
         self.value = max(self.value, float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
         return self.value
@@ -97,8 +100,8 @@ class Meters:
         self.first: list[float] = []
         self.last: list[float] = []
 
-    def read(self) -> list[float]:
-        return [meter.read() for meter in self.meters]
+    def read(self, fresh: bool = False) -> list[float]:
+        return [meter.read(fresh) for meter in self.meters]
 
 
 class Child:
@@ -201,8 +204,8 @@ class Child:
             now = time.perf_counter()
             if count != last:
                 last, last_at = count, now
-                if cpu is not None:
-                    cpu.last = cpu.read()
+                if cpu is not None:  # the first move opens the measurement: list the workers afresh
+                    cpu.last = cpu.read(fresh=first_at is None)
             if first_at is None and count > 0:
                 first_at, first_count = now, count
                 deadline = now + run_timeout

@@ -107,3 +107,65 @@ def test_quick_run_completes_and_writes_results(tmp_path):
     round_trips = {row["contender"]: row for row in by_name["results"]["rows"] if row["metrics"]}
     assert {"djworkers", "huey", "huey (notify_result)", "rq"} <= set(round_trips)
     assert round_trips["djworkers"]["metrics"]["p99_ms"]["median"] > 0
+
+
+METER_CHECK = r"""
+import subprocess, sys, time
+from pathlib import Path
+
+from benchmarks.child import TreeCpu
+
+marker = Path(sys.argv[1])
+burn = (
+    "import time, pathlib, sys\n"
+    "t = time.process_time()\n"
+    "while time.process_time() - t < 0.4: pass\n"
+    "pathlib.Path(sys.argv[1]).touch()\n"
+    "time.sleep(30)\n"
+)
+# a supervisor: it starts its worker after the meter's first reading, as queue_consumer --processes does
+parent = subprocess.Popen(
+    [sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])",
+     burn, str(marker)]
+)
+try:
+    meter = TreeCpu([parent])
+    meter.REFRESH = 3600.0  # no listing by time: only a fresh reading finds the worker
+    start = meter.read()
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stale, fresh = meter.read() - start, meter.read(fresh=True) - start
+    print(f"{stale:.3f} {fresh:.3f}")
+finally:
+    for process in meter.known.values():
+        try:
+            process.kill()
+        except Exception:
+            pass
+    parent.kill()
+"""
+
+
+def test_the_reading_that_opens_a_measurement_sees_workers_forked_since(tmp_path):
+    """The CPU meter lists a worker's process tree at most every half second; the reading taken at the
+    first job must list it afresh. It did not: a supervisor's workers forked after the meter's first
+    reading were missing from it, so their start-up CPU landed inside the measurement, and a short
+    one (--quick, `--processes 2`) measured no CPU at all. Runs with the peers' venv (psutil), which
+    the quick run above builds."""
+    from benchmarks import venv
+
+    python = venv.python()
+    if not python.exists():
+        pytest.skip("benchmarks/.venv-peers is built by test_quick_run_completes_and_writes_results")
+    process = subprocess.run(
+        [str(python), "-c", METER_CHECK, str(tmp_path / "burnt")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    stale, fresh = (float(value) for value in process.stdout.split())
+    assert stale < 0.2, "without a fresh listing the worker is not counted (the test's premise)"
+    assert fresh >= 0.3, f"a fresh reading counts the worker's CPU: {process.stdout}"
