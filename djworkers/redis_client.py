@@ -344,12 +344,16 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
 
+    def command(self, keys: Sequence[Any], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The EVALSHA command of one call, to send with others (:func:`execute_many`)."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
     def __call__(self, client: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         try:
-            return execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+            return execute(client, *self.command(keys, args))
         except _no_script_error():
             execute(client, "SCRIPT", "LOAD", self.source)
-            return execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+            return execute(client, *self.command(keys, args))
 
     def __repr__(self) -> str:
         return f"<LuaScript {self.name} {self.sha[:8]}>"

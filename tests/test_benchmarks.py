@@ -128,9 +128,9 @@ parent = subprocess.Popen(
     [sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])",
      burn, str(marker)]
 )
+meter = TreeCpu([parent])
+meter.REFRESH = 3600.0  # no listing by time: only a fresh reading finds the worker
 try:
-    meter = TreeCpu([parent])
-    meter.REFRESH = 3600.0  # no listing by time: only a fresh reading finds the worker
     start = meter.read()
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline:

@@ -48,8 +48,7 @@ def _flattened(writes: list[tuple[tuple, tuple]]) -> tuple[list, list]:
 
 def final_writes_command(writes: list[tuple[tuple, tuple]]) -> tuple:
     """The EVALSHA of :data:`FINAL_WRITES` for ``(keys, args)`` pairs (for a pipeline)."""
-    keys, args = _flattened(writes)
-    return ("EVALSHA", FINAL_WRITES.sha, len(keys), *keys, *args)
+    return FINAL_WRITES.command(*_flattened(writes))
 
 
 def send_final_writes(client: Any, writes: list[tuple[tuple, tuple]]) -> None:

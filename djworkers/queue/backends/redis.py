@@ -389,7 +389,7 @@ class RedisBackend(QueueBackend):
         """BLPOP (at most ``wait`` seconds) then FETCH, pipelined; the FETCH runs either way."""
         client = self._fetch_client()
         blpop = ("BLPOP", *self._wake_keys, wait)
-        reply = execute_many(client, [blpop, ("EVALSHA", FETCH.sha, len(keys), *keys, *args)])[1]
+        reply = execute_many(client, [blpop, FETCH.command(keys, args)])[1]
         if isinstance(reply, Exception):
             from redis.exceptions import NoScriptError
 
@@ -542,7 +542,7 @@ class RedisBackend(QueueBackend):
             client,
             [
                 final_writes_command(writes),  # every record of the batch: one script run
-                ("EVALSHA", script.sha, len(keys), *keys, *args),
+                script.command(keys, args),
             ],
         )
         if isinstance(replies[0], Exception):  # NOSCRIPT after a server restart: load it, write again
