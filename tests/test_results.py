@@ -96,6 +96,35 @@ def test_a_late_running_write_under_way_is_never_written_after_the_final_record(
     assert store.load("j2").status == "failed"
 
 
+def test_a_running_record_handed_in_after_the_writer_went_idle_is_written():
+    """Q12: the writer thread sleeps while nothing is pending; a RUNNING record handed in then wakes
+    it (else a long job handed in after a quiet spell would read as queued until it ended)."""
+    from tests.utils import wait_until
+
+    store = RecordingStore(running_delay=0.01)
+    store.save(ResultRecord("a", "running", name="x"))
+    wait_until(lambda: store.writes == ["running"], timeout=10, interval=0.005)
+    wait_until(lambda: store._lazy._idle, timeout=10, interval=0.005)  # nothing pending: it sleeps
+    store.save(ResultRecord("b", "running", name="x"))
+    wait_until(lambda: store.writes == ["running", "running"], timeout=10, interval=0.005)
+    assert store.load("b").status == "running"
+
+
+def test_records_cancelled_ahead_of_a_long_job_do_not_hold_its_running_record_back():
+    """Q12: many short jobs (their RUNNING records cancelled) then a long one: only the long one's
+    RUNNING record is written, about ``running_delay`` after it started."""
+    from tests.utils import wait_until
+
+    store = RecordingStore(running_delay=0.05)
+    for number in range(200):
+        store.save(ResultRecord(f"short{number}", "running", name="x"))
+        store.save(ResultRecord(f"short{number}", "succeeded", name="x"))
+    store.save(ResultRecord("long", "running", name="x"))
+    wait_until(lambda: "running" in store.writes, timeout=10, interval=0.005)
+    assert store.writes == ["succeeded"] * 200 + ["running"]
+    assert store.load("long").status == "running"
+
+
 def test_memory_store_wait_wakes_on_the_final_write_and_expires():
     """Q12: a waiter wakes when the final record is written (no polling), and records expire."""
     store = MemoryResultStore(ttl=0.5)

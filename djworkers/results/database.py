@@ -49,16 +49,21 @@ def upsert_sql(connection: Any) -> str:
     )
 
 
-def upsert_many_sql(connection: Any, rows: list[tuple[str, str, bytes, float]]) -> tuple[str, list[Any]]:
+def upsert_many_sql(
+    connection: Any, rows: list[tuple[str, str, bytes, float]], binary: bool = False
+) -> tuple[str, list[Any]]:
     """PostgreSQL: final records ``(job id, status, frame, expires_at)`` in one upsert that NOTIFYs each
     job id (:data:`CHANNEL`), usable as a data-modifying CTE (its RETURNING runs the notifies even when
     nothing reads it). One statement shape for any number of rows (``unnest`` of four arrays), so a
     prepared statement serves them all. A job id given twice keeps its last record (one upsert may
-    not touch a row twice)."""
+    not touch a row twice). ``binary``: the arrays travel in psycopg's binary format (``%b``, for
+    a cursor binding on the server: not Django's, which inlines values); the text form escapes
+    every frame byte by byte, which cost ~7 us per task on the consumer's hot path."""
     last = list({row[0]: row for row in rows}.values())
+    p = "%b" if binary else "%s"
     sql = (
         f"INSERT INTO {results_table(connection)} (job_id, status, frame, expires_at) "
-        f"SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bytea[], %s::float8[]) "
+        f"SELECT * FROM unnest({p}::varchar[], {p}::varchar[], {p}::bytea[], {p}::float8[]) "
         f"ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, frame = excluded.frame, "
         f"expires_at = excluded.expires_at RETURNING pg_notify(%s, job_id)"
     )

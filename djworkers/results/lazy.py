@@ -19,7 +19,6 @@ delivered again (at-least-once), as it would be with a RUNNING record.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import threading
@@ -31,69 +30,90 @@ logger = logging.getLogger("djworkers.results")
 
 
 class LazyRunning:
-    """Writes RUNNING records ``delay`` seconds after they were handed in, unless cancelled."""
+    """Writes RUNNING records ``delay`` seconds after they were handed in, unless cancelled.
+
+    Built for the common case, a record handed in and cancelled within the delay, which costs
+    two dict operations and no lock: ``_pending`` keeps records in the order they were handed
+    in, which is the order they fall due (the delay is the same for all), so the thread only
+    ever looks at the first one and sleeps until it is due. A record is taken for writing by
+    whichever of :meth:`cancel` and the thread pops it from ``_pending`` first (a dict pop is
+    atomic), so it is written at most once, and never after its cancel returned.
+    """
 
     def __init__(self, write: Callable[[Any], None], delay: float):
         self._write = write
         self.delay = delay
+        #: wakes the thread when it sleeps with nothing pending; guards starting it
         self._lock = threading.Condition()
-        #: job id -> record, for records still waiting for their time
-        self._pending: dict[str, Any] = {}
-        #: (due, sequence, job id): the heap the thread sleeps on; cancelled entries stay until due
-        self._due: list[tuple[float, int, str]] = []
-        self._sequence = 0
+        #: job id -> (due, record), for records still waiting for their time, in due order
+        self._pending: dict[str, tuple[float, Any]] = {}
         #: job ids whose RUNNING record is being written now (a final write waits for them)
         self._writing: set[str] = set()
+        #: True while the thread waits for a first record (a defer must wake it)
+        self._idle = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
     def defer(self, record: Any) -> None:
         """Write ``record`` (a RUNNING one) in ``delay`` seconds, unless :meth:`cancel` comes first."""
-        with self._lock:
-            self._check_fork()
-            self._pending[record.job_id] = record
-            self._sequence += 1
-            heapq.heappush(self._due, (time.monotonic() + self.delay, self._sequence, record.job_id))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="djworkers-lazy-running", daemon=True)
-                self._thread.start()
-            elif len(self._due) == 1:  # the thread sleeps without a deadline: wake it
+        if self._pid != os.getpid():
+            self._forked()
+        self._pending[record.job_id] = (time.monotonic() + self.delay, record)
+        if self._idle or self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="djworkers-lazy-running", daemon=True)
+                    self._thread.start()
                 self._lock.notify_all()
 
     def cancel(self, job_id: str) -> None:
         """Drop ``job_id``'s waiting RUNNING record; if it is being written, return once it is written
         (the caller's final record then replaces it, never the other way round)."""
-        if not self._pending and not self._writing:  # the common case: nothing deferred (no lock)
+        if self._pending.pop(job_id, None) is not None or job_id not in self._writing:
             return
         with self._lock:
-            self._pending.pop(job_id, None)
             while job_id in self._writing:
                 self._lock.wait()
 
-    def _check_fork(self) -> None:
-        if self._pid != os.getpid():  # a forked child: the parent's thread and records are not ours
-            self._pid, self._thread = os.getpid(), None
-            self._pending.clear()
-            self._due.clear()
-            self._writing.clear()
+    def _forked(self) -> None:
+        """A forked child: the parent's thread and records are not ours."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._thread, self._idle = os.getpid(), None, False
+                self._pending.clear()
+                self._writing.clear()
+
+    def _next_due(self) -> tuple[str, float, Any] | None:
+        """The first pending record as ``(job id, due, record)``, or None (nothing pending)."""
+        while True:
+            try:
+                job_id, (due, record) = next(iter(self._pending.items()))
+            except StopIteration:
+                return None
+            except RuntimeError:  # another thread changed the dict as we looked: look again
+                continue
+            return job_id, due, record
 
     def _loop(self) -> None:
         while True:
-            with self._lock:
-                while True:
-                    now = time.monotonic()
-                    while self._due and (self._due[0][0] <= now or self._due[0][2] not in self._pending):
-                        job_id = heapq.heappop(self._due)[2]
-                        record = self._pending.get(job_id)
-                        if record is not None:
-                            # into _writing before out of _pending: cancel() peeks at both without the lock
-                            self._writing.add(job_id)
-                            del self._pending[job_id]
-                            break
-                    else:
-                        self._lock.wait(None if not self._due else self._due[0][0] - now)
-                        continue
-                    break
+            head = self._next_due()
+            if head is None:
+                with self._lock:
+                    self._idle = True  # before looking: a defer from now on wakes us
+                    while not self._pending:
+                        self._lock.wait()
+                    self._idle = False
+                continue
+            job_id, due, record = head
+            wait = due - time.monotonic()
+            if wait > 0:
+                # records handed in meanwhile fall due later; one cancelled meanwhile is skipped
+                time.sleep(wait)
+                continue
+            self._writing.add(job_id)  # before the pop: cancel() checks _writing after its own pop
+            if self._pending.pop(job_id, None) is None:  # cancelled first
+                self._writing.discard(job_id)
+                continue
             try:
                 self._write(record)
             except Exception:

@@ -41,7 +41,7 @@ from ..exceptions import JobNotRegistered, JobTimeout, PoisonJob
 from ..messages import Message, encode
 from ..registry import Registry
 from ..registry import registry as default_registry
-from ..results.record import FAILED, RETRYING, SUCCEEDED
+from ..results.record import FAILED, RETRYING, RUNNING, SUCCEEDED, ResultRecord
 from .connections import close_stale_connections
 from .coordination import owner_id
 from .failures import record_failure
@@ -268,8 +268,6 @@ class Executor:
 
     # -- results ---------------------------------------------------------------------
     def _start_record(self, message: Message, save: bool = True) -> Any:
-        from ..results.record import RUNNING, ResultRecord
-
         record = ResultRecord(
             message.id,
             RUNNING,

@@ -52,13 +52,24 @@ def require() -> None:
         raise DjworkersImproperlyConfigured(MISSING)
 
 
+#: Django's ``normalize_json``, looked up on first use (an import statement per task cost ~1 us).
+_normalize: Any = None
+#: Values ``normalize_json`` returns unchanged: most tasks return None, a number or a string.
+_PLAIN = (type(None), bool, int, float, str)
+
+
 def normalize_json(value: Any) -> Any:
     """Django's ``normalize_json`` (``django.utils.json`` on 6.x, ``django_tasks.utils`` in the backport)."""
-    if SOURCE == "django_tasks":
-        from django_tasks.utils import normalize_json as normalize
-    else:
-        from django.utils.json import normalize_json as normalize
-    return normalize(value)
+    global _normalize
+    if type(value) in _PLAIN:
+        return value
+    if _normalize is None:
+        if SOURCE == "django_tasks":
+            from django_tasks.utils import normalize_json as normalize
+        else:
+            from django.utils.json import normalize_json as normalize
+        _normalize = normalize
+    return _normalize(value)
 
 
 def task_backends() -> Any:

@@ -849,7 +849,9 @@ class DatabaseBackend(QueueBackend):
         ctes: list[str] = []
         params: list[Any] = []
         if writes:
-            result_sql, params = upsert_many_sql(self._connection, list(writes))
+            # binary arrays where the statement runs on a psycopg cursor of our own (see _prepares)
+            binary = self._prepares(self._consumer_connection())
+            result_sql, params = upsert_many_sql(self._connection, list(writes), binary=binary)
             ctes.append(f"result AS ({result_sql})")
         if pending:
             ack_sql, ack_params = self._ack_sql(pending)
