@@ -143,6 +143,37 @@ def test_postgresql_vacuums_the_queue_table_often():
     assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=1000"} <= options
 
 
+def test_postgresql_writes_pay_for_no_pattern_indexes_nothing_queries():
+    """Q5, Q12: the ``varchar_pattern_ops`` twins Django adds beside indexed CharFields on PostgreSQL
+    (for LIKE 'prefix%', which nothing here runs) are dropped: every result upsert and every enqueue
+    paid for them. The migration's reverse puts them back."""
+    import importlib
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (pattern indexes); run with DJWORKERS_TEST_DB=postgres")
+    migration = importlib.import_module("djworkers.migrations.0007_drop_pattern_indexes")
+
+    def pattern_indexes() -> set[tuple[str, str]]:
+        with connection.cursor() as cursor:
+            return {
+                (table, column)
+                for table, column in migration.PATTERN_INDEXED
+                if migration._pattern_indexes(cursor, table, column)
+            }
+
+    assert pattern_indexes() == set()
+    with connection.schema_editor() as editor:
+        migration.create_pattern_indexes(None, editor)
+    try:
+        assert pattern_indexes() == set(migration.PATTERN_INDEXED)
+    finally:
+        with connection.schema_editor() as editor:
+            migration.drop_pattern_indexes(None, editor)
+    assert pattern_indexes() == set()
+
+
 def _postgresql_only() -> None:
     from django.db import connection
 
