@@ -21,8 +21,7 @@ PATTERN_INDEXED = (
 
 def _pattern_indexes(cursor, table: str, column: str) -> list[str]:
     cursor.execute(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
-        "AND indexdef LIKE %s",
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s AND indexdef LIKE %s",
         [table, f"%({column} varchar_pattern_ops)%"],
     )
     return [row[0] for row in cursor.fetchall()]
