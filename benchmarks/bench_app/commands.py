@@ -1,15 +1,15 @@
 """djworkers queue jobs (autodiscovered from commands.py) wrapping the shared workload.
 
-While the queue door is absent (it is built in parallel), nothing is declared
-and the djworkers contenders report themselves unavailable instead of breaking
-``django.setup()`` for the peers that need Django (django-tasks-db, dumbwaiter).
+Where djworkers cannot be imported (a peers' venv built without it), nothing is
+declared and the djworkers contenders report themselves unavailable instead of
+breaking ``django.setup()`` for the peers that need Django (django-tasks-db).
 """
 
 from benchmarks import workload
 
 try:
     from djworkers.queue import queue_command
-except ImportError:  # the queue door is not there yet
+except ImportError:  # djworkers is not installed in this venv
     queue_command = None
 
 if queue_command is not None:
