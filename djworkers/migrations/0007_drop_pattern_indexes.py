@@ -27,25 +27,34 @@ def _pattern_indexes(cursor, table: str, column: str) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
-def drop_pattern_indexes(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table, column in PATTERN_INDEXED:
-            for name in _pattern_indexes(cursor, table, column):
-                schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+def _on_postgresql(change):
+    """A migration function calling ``change(schema_editor, table, column, existing index names)``
+    for each pattern-indexed column, on PostgreSQL only."""
+
+    def run(apps, schema_editor):
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            for table, column in PATTERN_INDEXED:
+                change(schema_editor, table, column, _pattern_indexes(cursor, table, column))
+
+    return run
 
 
-def create_pattern_indexes(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table, column in PATTERN_INDEXED:
-            if not _pattern_indexes(cursor, table, column):
-                name = schema_editor.quote_name(f"{table}_{column}_like")
-                schema_editor.execute(f"CREATE INDEX {name} ON {table} ({column} varchar_pattern_ops)")
+def _drop(schema_editor, table: str, column: str, names: list[str]) -> None:
+    for name in names:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def _create(schema_editor, table: str, column: str, names: list[str]) -> None:
+    if not names:
+        name = schema_editor.quote_name(f"{table}_{column}_like")
+        schema_editor.execute(f"CREATE INDEX {name} ON {table} ({column} varchar_pattern_ops)")
+
+
+drop_pattern_indexes = _on_postgresql(_drop)
+create_pattern_indexes = _on_postgresql(_create)
 
 
 class Migration(migrations.Migration):
