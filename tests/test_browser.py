@@ -137,13 +137,18 @@ def test_home_page_enqueue_and_admin_dashboard(example, browser):
         assert re.search(rf"^ *{name} \| stopped$", log, re.MULTILINE), log[-3000:]
 
 
-def _login(browser, url: str) -> None:
+def _login(browser, wait, url: str) -> None:
+    """Log in as the demo user and wait for the admin to show its user tools: the click only
+    starts the POST, and a page asked for before its answer sets the session cookie is
+    answered with the login form (CI once timed out that way)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
 
     browser.get(url + "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("demo")
     browser.find_element(By.NAME, "password").send_keys("demo")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.ID, "user-tools")))
 
 
 def _fail_a_job(browser, wait) -> None:
@@ -184,7 +189,7 @@ def test_failed_job_admin_at_1280px(example, browser, tmp_path):
     browser.set_window_size(1280, 1000)
     browser.get(example.url + "/")
     _fail_a_job(browser, wait)
-    _login(browser, example.url)
+    _login(browser, wait, example.url)
 
     # The changelist: nothing hidden behind a horizontal scrollbar.
     browser.get(example.url + "/admin/djworkers/failedjob/")
