@@ -15,6 +15,7 @@ import os
 import signal
 from pathlib import Path
 
+import django
 import pytest
 from django.db import transaction
 from django.test import override_settings
@@ -73,13 +74,21 @@ def env(request, tmp_path):
             "STATS": {"ENABLED": False},
         },
         "TASKS": {"default": {"BACKEND": BACKENDS[request.param], "QUEUES": ["default", "other"]}},
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
+        **_file_mail_settings(mail_dir),
     }
     with override_settings(**settings):
         reset_backends()
         yield Env(request.param, settings, tmp_path)
         reset_backends()
+
+
+def _file_mail_settings(mail_dir: Path) -> dict:
+    """Mail written to files in ``mail_dir``: through ``MAILERS`` on Django 6.1 and later,
+    which deprecates ``EMAIL_BACKEND``; through ``EMAIL_BACKEND`` before it."""
+    backend = "django.core.mail.backends.filebased.EmailBackend"
+    if django.VERSION >= (6, 1):
+        return {"MAILERS": {"default": {"BACKEND": backend, "OPTIONS": {"file_path": str(mail_dir)}}}}
+    return {"EMAIL_BACKEND": backend, "EMAIL_FILE_PATH": str(mail_dir)}
 
 
 def test_mail_task_with_run_after(env, consumers):
@@ -93,7 +102,7 @@ def test_mail_task_with_run_after(env, consumers):
     )
     assert result.status == "READY" and result.task.run_after == run_after
     consumers.append(env.consumer())
-    mail_dir = Path(env.settings["EMAIL_FILE_PATH"])
+    mail_dir = env.tmp_path / "mail"
     # the text, not only the file: a read between the file's creation and its write sees nothing
     wait_until(lambda: any("You have a message" in mail.read_text() for mail in mail_dir.iterdir()), timeout=30)
     [mail] = mail_dir.iterdir()
