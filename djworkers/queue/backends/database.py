@@ -64,6 +64,9 @@ BULK_SIZE = 500
 LOCK_RETRIES = 20
 #: psycopg's ``prepare_threshold`` on the consumer connection: statements are prepared only on request.
 NEVER_AUTO_PREPARE = 2**31
+#: A result record's row, ``(job id, status, frame, expires_at, created_at)``: what
+#: :func:`djworkers.results.database.result_row` builds and :meth:`DatabaseBackend.defer_result_write` takes.
+ResultRow = tuple[str, str, bytes, float, float]
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -142,9 +145,9 @@ class DatabaseBackend(QueueBackend):
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
         self._pending: list[tuple[int, str]] = []  # ack_soon receipts not deleted yet
-        #: Final result records (job id, status, frame, expires_at) written in front of the next
+        #: Final result records (``result_row``s) written in front of the next
         #: claim's or flush's acks (:meth:`defer_result_write`); guarded by ``_pending_lock`` too.
-        self._result_writes: list[tuple[str, str, bytes, float]] = []
+        self._result_writes: list[ResultRow] = []
         #: Bumped each time deferred records are taken: the flusher leaves them to claims that come.
         self._writes_taken = 0
         self._flush_event = threading.Event()
@@ -617,7 +620,7 @@ class DatabaseBackend(QueueBackend):
         now: float,
         pending: list[tuple[int, str]],
         resume: tuple[int, float, int] | None,
-        writes: Sequence[tuple[str, str, bytes, float]] = (),
+        writes: Sequence[ResultRow] = (),
     ) -> list[tuple]:
         """One claim statement (PostgreSQL: with the deferred result writes' upsert and the
         pending acks' DELETE in front, one statement, one transaction; SQLite: all three in one
@@ -776,8 +779,8 @@ class DatabaseBackend(QueueBackend):
     #: (a batch's next job may run long; a waiting ``get()`` should not wait for it).
     RESULT_DELAY = 0.02
 
-    def defer_result_write(self, row: tuple[str, str, bytes, float]) -> bool:
-        """Write a final result record ``(job id, status, frame, expires_at)`` in front of the
+    def defer_result_write(self, row: ResultRow) -> bool:
+        """Write a final result record (:func:`~djworkers.results.database.result_row`) in front of the
         pending acks of the next claim (or flush): PostgreSQL in the claim's own statement (a
         data-modifying CTE), SQLite in its transaction; a short task then costs no round trip (and
         no commit) of its own for its result. Only from a thread that fetches from this backend (it
@@ -840,9 +843,7 @@ class DatabaseBackend(QueueBackend):
                 if self._flusher is threading.current_thread():
                     self._flusher = None
 
-    def _settle_ctes(
-        self, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]]
-    ) -> tuple[str, list[Any]]:
+    def _settle_ctes(self, pending: list[tuple[int, str]], writes: Sequence[ResultRow]) -> tuple[str, list[Any]]:
         """PostgreSQL: the ``result`` (upsert + NOTIFY) and ``acked`` (DELETE) CTEs, in this order."""
         from ...results.database import upsert_many_sql
 
@@ -859,19 +860,17 @@ class DatabaseBackend(QueueBackend):
             params = params + ack_params
         return ", ".join(ctes), params
 
-    def _settle_in(
-        self, cursor: Any, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]]
-    ) -> None:
+    def _settle_in(self, cursor: Any, pending: list[tuple[int, str]], writes: Sequence[ResultRow]) -> None:
         """SQLite, inside the caller's transaction: the result upserts, then the acks' DELETE."""
         if writes:
             from ...results.database import upsert_sql
 
             last = {row[0]: row for row in writes}.values()
-            cursor.executemany(upsert_sql(self._connection), [[*row[:2], bytes(row[2]), row[3]] for row in last])
+            cursor.executemany(upsert_sql(self._connection), list(last))
         if pending:
             cursor.execute(*self._ack_sql(pending))
 
-    def _take_pending(self) -> tuple[list[tuple[str, str, bytes, float]], list[tuple[int, str]]]:
+    def _take_pending(self) -> tuple[list[ResultRow], list[tuple[int, str]]]:
         """Deferred result writes and pending acks, taken together (a write never trails its ack)."""
         with self._pending_lock:
             writes, self._result_writes = self._result_writes, []
@@ -880,9 +879,7 @@ class DatabaseBackend(QueueBackend):
                 self._writes_taken += 1
         return writes, pending
 
-    def _restore_pending(
-        self, pending: list[tuple[int, str]], writes: Sequence[tuple[str, str, bytes, float]] = ()
-    ) -> None:
+    def _restore_pending(self, pending: list[tuple[int, str]], writes: Sequence[ResultRow] = ()) -> None:
         with self._pending_lock:
             self._pending[:0] = pending
             self._result_writes[:0] = writes
