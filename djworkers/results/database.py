@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db import OperationalError, connections
 
-from ..queue.backends.database import LOCK_RETRIES, _is_lock_error
+from ..queue.backends.database import LOCK_RETRIES, ResultRow, _is_lock_error
 from .base import ResultStore
 from .record import FINAL, ResultRecord
 
@@ -49,7 +49,7 @@ _ON_CONFLICT = (
 )
 
 
-def result_row(job_id: str, status: str, frame: bytes, ttl: float) -> tuple[str, str, bytes, float, float]:
+def result_row(job_id: str, status: str, frame: bytes, ttl: float) -> ResultRow:
     """A record's row as written now: ``(job id, status, frame, expires_at, created_at)``."""
     now = time.time()
     return job_id, status, bytes(frame), now + ttl, now
@@ -63,9 +63,7 @@ def upsert_sql(connection: Any) -> str:
     )
 
 
-def upsert_many_sql(
-    connection: Any, rows: list[tuple[str, str, bytes, float, float]], binary: bool = False
-) -> tuple[str, list[Any]]:
+def upsert_many_sql(connection: Any, rows: list[ResultRow], binary: bool = False) -> tuple[str, list[Any]]:
     """PostgreSQL: final records (:func:`result_row`) in one upsert that NOTIFYs each
     job id (:data:`CHANNEL`), usable as a data-modifying CTE (its RETURNING runs the notifies even when
     nothing reads it). Two statement shapes, each prepared once: one record (a consumer with one
