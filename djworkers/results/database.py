@@ -91,7 +91,7 @@ class DatabaseResultStore(ResultStore):
         ttl: float,
         alias: str = "default",
         connection: Callable[[], Any] | None = None,
-        settle_with: Callable[[tuple[str, str, bytes, float]], bool] | None = None,
+        settle_with: Callable[[ResultRow], bool] | None = None,
     ):
         """``connection``: returns the connection to write through (the queue backend passes its
         consumer's persistent one: the thread's Django connection is closed after every job when
