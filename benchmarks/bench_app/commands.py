@@ -22,6 +22,12 @@ if queue_command is not None:
     def incr() -> None:
         workload.incr()
 
+    @queue_command(result=True)
+    def incr_stored() -> None:
+        """``incr`` storing its result as a django.tasks task does (the ``tasks`` scenario's
+        'result=True' rows: the queue door paying for the record too)."""
+        workload.incr()
+
     @queue_command
     def record(enqueued_at: float) -> None:
         workload.record(enqueued_at)

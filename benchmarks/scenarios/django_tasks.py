@@ -19,7 +19,9 @@ class DjangoTasks(Scenario):
         "(the queue door: `@queue_command` calls), timed: enqueue; then one worker process "
         "drains them with one thread (djworkers `queue_consumer --burst -t 1`, django-tasks-db "
         "`db_worker --batch`); each job INCRs a Redis counter. djworkers.tasks stores every "
-        "task's result (READY at enqueue, RUNNING, SUCCESSFUL), the queue door's jobs store none. "
+        "task's result (READY at enqueue, RUNNING, SUCCESSFUL), the queue door's jobs store none; "
+        "its 'result=True' rows (not a target, for reading the others) store theirs too "
+        "(`@queue_command(result=True)`): what the adapter costs beyond the record. "
         "Databases: a per-run SQLite file or PostgreSQL database; and the Redis queue."
     )
     metrics = (
@@ -43,19 +45,14 @@ class DjangoTasks(Scenario):
         for group, names in groups.items():
             note = run.postgres_reason if group == "postgres" and not run.postgres else ""
             for index, name in enumerate(names):
-                label = "djworkers queue door (redis)" if name == "djworkers" else name
-                if name.startswith("djworkers database"):
-                    label = f"djworkers queue door ({group})"
+                door = name == "djworkers" or name.startswith("djworkers database")
                 # the queue door is djworkers' own ceiling for the adapter, not a peer it loses to
-                role = "djworkers" if index == 0 else "ceiling" if label.startswith("djworkers queue") else "peer"
-                rows.append(
-                    Contender(
-                        label,
-                        role,
-                        group,
-                        {"peer": name, "count": count, "cap": cap, "enqueue_cap": enqueue_cap, "skip": note},
-                    )
-                )
+                role = "djworkers" if index == 0 else "ceiling" if door else "peer"
+                jobs = [("incr", ""), ("incr_stored", ", result=True")] if door else [("incr", "")]
+                for job, suffix in jobs:
+                    label = f"djworkers queue door{suffix} ({group})" if door else name
+                    params = {"peer": name, "job": job, "count": count, "cap": cap, "enqueue_cap": enqueue_cap}
+                    rows.append(Contender(label, role, group, {**params, "skip": note}))
         return rows
 
     def measure(self, contender, params, child):
@@ -65,7 +62,7 @@ class DjangoTasks(Scenario):
         command, env = peer.worker(1, child)
         child.flush()
         clear_all()
-        enqueue = peer.enqueuer("incr")
+        enqueue = peer.enqueuer(params["job"])
         for _ in range(20):  # connections, imports: then empty the queue again
             enqueue()
         clear_all()
