@@ -4,6 +4,7 @@ round trips. Against the private redis-server of the test session."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -69,3 +70,29 @@ def test_get_wakes_on_the_final_write_and_returns_a_finished_job_at_once(backend
     assert store.wait("j4", timeout=1).value == "v"
     assert store.wait("unknown", timeout=0.05) is None
     assert FINAL_WRITES.sha  # the write is one script
+
+
+def test_deferred_records_go_before_an_idle_fetch_waits_and_with_a_flush_before_its_acks(backend, redis):
+    """Q12: a fetch that finds nothing and blocks writes the deferred records first (a waiter is not
+    kept waiting for as long as the queue stays empty); a flush of acks writes its records in the
+    same ACK script run, ahead of the acks."""
+    store = backend.result_store()
+    backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j5", "succeeded", name="x", value=5))
+    fetching = threading.Thread(target=backend.fetch, args=(1, 2.0))
+    fetching.start()
+    deadline = time.monotonic() + 1.5
+    while redis.get("djworkers:result:j5") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fetching.is_alive()  # still waiting for a job: the record went before the wait
+    assert store.load("j5").value == 5
+    fetching.join(5)
+
+    backend.write(b"job")
+    (delivery,) = backend.fetch(1, 0)
+    store.save_soon(ResultRecord("j6", "failed", name="x", error_type="E"))
+    backend.ack_soon(delivery)
+    backend.flush_acks()
+    assert store.load("j6").status == "failed"
+    assert redis.lrange("djworkers:result:j6:done", 0, -1) == [b"1"]
+    assert redis.zcard(backend.keys("default").leases) == 0
