@@ -149,6 +149,25 @@ def test_records_are_signed():
         ResultRecord.unseal(frame[:-1] + bytes([frame[-1] ^ 1]))
 
 
+def test_a_job_enqueued_with_result_wait_false_writes_records_that_wake_nobody():
+    """Q12: the executor marks the record of a job enqueued with ``options["result_wait"] = False``
+    (django.tasks' jobs) as waking nobody; the flag is the record's in this process only, never
+    sealed; other jobs' records wake their waiters."""
+    from djworkers.messages import Message
+    from djworkers.runtime.executor import Executor
+
+    records = []
+
+    class Store:
+        def save(self, record):
+            records.append((record.status, record.wakes, ResultRecord.unseal(record.seal()).wakes))
+
+    executor = Executor("queue", results=Store())
+    executor._start_record(Message("x", options={"result": True, "result_wait": False}))
+    executor._start_record(Message("x", options={"result": True}))
+    assert records == [("running", False, True), ("running", True, True)]
+
+
 @pytest.mark.parametrize("serializer", ["pickle", "json"])
 def test_records_are_sealed_as_values_and_earlier_or_later_shapes_still_read(serializer):
     """Q12: a record is sealed as its version and its field values, without the field names (a

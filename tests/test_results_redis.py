@@ -96,3 +96,20 @@ def test_deferred_records_go_before_an_idle_fetch_waits_and_with_a_flush_before_
     assert store.load("j6").status == "failed"
     assert redis.lrange("djworkers:result:j6:done", 0, -1) == [b"1"]
     assert redis.zcard(backend.keys("default").leases) == 0
+
+
+def test_a_record_nobody_blocks_on_leaves_no_token_and_still_reads(backend, redis):
+    """Q12: a record whose job was enqueued with ``result_wait=False`` (django.tasks') is written
+    without the waiters' token list (one key per result, not two); beside it a record of a job
+    someone may wait on keeps its token; a waiter on the first still reads it when its slice ends."""
+    store = backend.result_store()
+    backend.fetch(1, 0)
+    unwatched = ResultRecord("j7", "succeeded", name="x", value=7)
+    unwatched.wakes = False
+    store.save_soon(unwatched)
+    store.save_soon(ResultRecord("j8", "succeeded", name="x", value=8))
+    backend.fetch(1, 0)
+    assert store.load("j7").value == 7 and store.load("j8").value == 8
+    assert redis.exists("djworkers:result:j7:done") == 0
+    assert redis.lrange("djworkers:result:j8:done", 0, -1) == [b"1"]
+    assert store.wait("j7", timeout=0.3).value == 7

@@ -137,6 +137,10 @@ def test_result_fetched_by_id_in_another_process(env):
     result = calculate_meaning_of_life.get_result(result_id)
     assert result.status == "SUCCESSFUL" and result.return_value == 42
     assert result.task.priority == 10 and result.task.queue_name == "default"
+    if env.kind == "redis":  # nothing blocks on a task's result: no waiters' token was left (Q12)
+        from djworkers.queue.api import get_backend
+
+        assert get_backend().client.exists(f"djworkers:result:{result_id}:done") == 0
 
 
 def test_exception_surfaces_in_errors(env):

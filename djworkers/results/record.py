@@ -59,6 +59,13 @@ class ResultRecord:
     #: (kept for ``result_args`` jobs, whose front door reports every attempt).
     history: list = dataclasses.field(default_factory=list)
 
+    #: Whether the final write wakes ``get()`` waiters (not sealed: the executor sets it per job).
+    #: False for jobs enqueued with ``options["result_wait"] = False``, whose front door never
+    #: blocks on them (django.tasks reads results, it does not wait): a store may then skip its
+    #: wake-up (Redis: the per-job token list). A waiter on such a record still finds it, by
+    #: reading, at the end of its current blocking slice (Redis: at most 5 s).
+    wakes = True  # no annotation: not a dataclass field
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL

@@ -2,7 +2,8 @@
 
 ``<prefix>:<job id>`` holds the sealed record (``SET ... PX ttl``: Redis
 expires it, nothing to purge). A final write also leaves one token on
-``<prefix>:<job id>:done``; a waiter blocks in ``BLPOP`` on that list (no
+``<prefix>:<job id>:done`` (unless nobody blocks on the record: see
+:attr:`~.record.ResultRecord.wakes`, django.tasks' records); a waiter blocks in ``BLPOP`` on that list (no
 polling) and, in one round trip, pushes the token back (every other waiter
 wakes too) and reads the record. A job already finished has its token there:
 ``BLPOP`` returns at once, so ``get()`` costs two round trips whether it waits
@@ -31,24 +32,27 @@ MAX_BLOCK = 5.0
 
 #: Lua defining ``settle_results(key_base, arg_base, count)``: writes ``count`` final records.
 #: From ``KEYS[key_base + 1]``: (record, done list) of each; from ``ARGV[arg_base]``: (frame,
-#: ttl in ms) of each, in the same order. The record first: a waiter woken by the token reads
-#: the final record (a script runs whole, so it never sees one without the other). The queue's
-#: FETCH and ACK scripts carry it (:mod:`djworkers.queue.backends.redis_scripts`).
+#: ttl in ms, wake) of each, in the same order. The record first: a waiter woken by the token
+#: reads the final record (a script runs whole, so it never sees one without the other). Wake
+#: ``'0'`` (:attr:`~.record.ResultRecord.wakes`): no token, for a record nobody blocks on. The
+#: queue's FETCH and ACK scripts carry it (:mod:`djworkers.queue.backends.redis_scripts`).
 SETTLE_RESULTS_LUA = r"""
 local function settle_results(key_base, arg_base, count)
   for i = 0, count - 1 do
     local record, done = KEYS[key_base + 2 * i + 1], KEYS[key_base + 2 * i + 2]
-    local ttl = ARGV[arg_base + 2 * i + 1]
-    redis.call('SET', record, ARGV[arg_base + 2 * i], 'PX', ttl)
-    redis.call('DEL', done)
-    redis.call('RPUSH', done, '1')
-    redis.call('PEXPIRE', done, ttl)
+    local a = arg_base + 3 * i
+    redis.call('SET', record, ARGV[a], 'PX', ARGV[a + 1])
+    if ARGV[a + 2] == '1' then
+      redis.call('DEL', done)
+      redis.call('RPUSH', done, '1')
+      redis.call('PEXPIRE', done, ARGV[a + 1])
+    end
   end
 end
 """
 
-#: Final records written on their own. KEYS: record, done list of each; ARGV: frame, ttl in ms
-#: of each (:data:`SETTLE_RESULTS_LUA`).
+#: Final records written on their own. KEYS: record, done list of each; ARGV: frame, ttl in ms,
+#: wake of each (:data:`SETTLE_RESULTS_LUA`).
 FINAL_WRITES = LuaScript(
     "djworkers-result-final",
     SETTLE_RESULTS_LUA
@@ -96,7 +100,7 @@ class RedisResultStore(ResultStore):
         if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
             self.client.set(key, bytes(frame), px=ttl_ms)
             return
-        send_final_writes(self.client, [((key, f"{key}:done"), (bytes(frame), ttl_ms))])
+        send_final_writes(self.client, [((key, f"{key}:done"), (bytes(frame), ttl_ms, 1))])
 
     def save_soon(self, record: ResultRecord) -> None:
         """A final record of a job its consumer acknowledges next: it goes out with the ack, in
@@ -108,7 +112,7 @@ class RedisResultStore(ResultStore):
         key = self._key(record.job_id)
         ttl_ms = max(1, int(self.ttl * 1000))
         frame = bytes(record.seal())
-        if not self.settle_with((key, f"{key}:done"), (frame, ttl_ms)):
+        if not self.settle_with((key, f"{key}:done"), (frame, ttl_ms, 1 if record.wakes else 0)):
             self.write(record.job_id, record.status, frame)
 
     def read(self, job_id: str) -> bytes | None:

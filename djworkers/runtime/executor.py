@@ -278,6 +278,8 @@ class Executor:
             enqueued_at=message.enqueued_at,
             started_at=time.time(),
         )
+        if message.options.get("result_wait") is False:
+            record.wakes = False  # per record, over the class default
         if message.options.get("result_args"):
             record.args, record.kwargs = list(message.args), dict(message.kwargs)
             if message.attempt and self.results is not None:  # a retry: keep the earlier attempts

@@ -82,7 +82,8 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
             errors=[],
             worker_ids=[],
         )
-        options: dict[str, Any] = {"result": True, "result_args": True}
+        # result_wait: django.tasks reads results (get_result, refresh), never blocks on one
+        options: dict[str, Any] = {"result": True, "result_args": True, "result_wait": False}
         if task.priority:
             options["priority"] = task.priority
         message = Message(

@@ -329,10 +329,10 @@ def _script(name: str, body: str) -> LuaScript:
 #: KEYS: nine per consumer queue, then (record, done list) per result, then (leases,
 #: inflight) per ack group. ARGV: limit, lease seconds, recover batch, lease? ('1' lease,
 #: '0' take for good), receipt prefix, first receipt number, queue count, ack group count,
-#: result count, then (frame, ttl ms) per result, then the ack groups. Returns {ms to the next due job or lease expiry (-1:
-#: none; only computed when nothing was delivered), leases recovered,
-#: {(queue index, member) of each non-integer member of a levels set, skipped},
-#: then (queue index, receipt, frame) per delivery}.
+#: result count, then (frame, ttl ms, wake) per result, then the ack groups. Returns {ms to
+#: the next due job or lease expiry (-1: none; only computed when nothing was delivered),
+#: leases recovered, {(queue index, member) of each non-integer member of a levels set,
+#: skipped}, then (queue index, receipt, frame) per delivery}.
 FETCH = _script(
     "fetch",
     r"""
@@ -341,7 +341,7 @@ local leasing, prefix, counter = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local nq, ng, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 -- the results first: a script stopped by an error keeps what it did, so never an ack alone
 settle_results(nq * STRIDE, 10, nr)
-ack_groups(nq * STRIDE + 2 * nr, 10 + 2 * nr, ng)
+ack_groups(nq * STRIDE + 2 * nr, 10 + 3 * nr, ng)
 local now, now_text, ms, now_ms = clock()
 local bad = {}
 local out = {-1, 0, bad}
@@ -406,14 +406,14 @@ return out
 )
 
 #: Write final result records, then acknowledge. KEYS: (record, done list) per result, then
-#: (leases, inflight) per ack group. ARGV: result count, (frame, ttl ms) per result, then per
-#: group a count and its receipts.
+#: (leases, inflight) per ack group. ARGV: result count, (frame, ttl ms, wake) per result, then
+#: per group a count and its receipts.
 ACK = _script(
     "ack",
     r"""
 local nr = tonumber(ARGV[1])
 settle_results(0, 2, nr)
-ack_groups(2 * nr, 2 + 2 * nr, (#KEYS - 2 * nr) / 2)
+ack_groups(2 * nr, 2 + 3 * nr, (#KEYS - 2 * nr) / 2)
 return 1
 """,
 )
