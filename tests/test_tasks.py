@@ -146,6 +146,38 @@ def test_memory_queue_runs_tasks_in_process():
 
 
 @needs_tasks
+@pytest.mark.django_db(transaction=True)
+def test_database_enqueue_writes_the_record_and_the_job_in_one_transaction(monkeypatch):
+    """T1: on the database backend a task's READY record and its job are one transaction: a job
+    that cannot be written leaves no READY record behind (get_result would have said READY for
+    ever), and a written task has both."""
+    from djworkers.queue import api
+    from djworkers.queue.models import QueueJob
+    from djworkers.results.models import JobResult
+    from tests.tasksapp import tasks
+
+    settings = {"QUEUE": {"BACKEND": "database"}, "STATS": {"ENABLED": False}}
+    with override_settings(DJWORKERS=settings, TASKS={"default": {"BACKEND": "djworkers.tasks.DatabaseBackend"}}):
+        reset_backends()
+        try:
+            real = api.enqueue_message
+
+            def broken(message, **options):
+                raise RuntimeError("the queue table is gone")
+
+            monkeypatch.setattr(api, "enqueue_message", broken)
+            with pytest.raises(RuntimeError):
+                tasks.calculate_meaning_of_life.enqueue()
+            assert JobResult.objects.count() == 0 and QueueJob.objects.count() == 0
+            monkeypatch.setattr(api, "enqueue_message", real)
+            result = tasks.calculate_meaning_of_life.enqueue()
+            assert list(JobResult.objects.values_list("job_id", "status")) == [(result.id, "queued")]
+            assert QueueJob.objects.count() == 1
+        finally:
+            reset_backends()
+
+
+@needs_tasks
 @pytest.mark.django_db
 def test_eager_queue_runs_at_enqueue():
     """T1: under ``QUEUE["ALWAYS_EAGER"]`` enqueue runs the task at once; errors land in the result."""

@@ -16,6 +16,7 @@ written at commit, and a rollback drops it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -102,11 +103,19 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
         backend = self._queue_backend(message.queue)
         store = backend.result_store()
 
-        def write() -> None:
-            store.save(record)  # first: get_result() by id says READY, not "does not exist"
-            api.enqueue_message(message, on_commit=False)
-
         alias = api.commit_alias(backend)
+        # On the database backend the record and the job go in one transaction: one commit instead
+        # of two (half the cost of an enqueue on SQLite), and never one without the other.
+        from ..queue.backends.database import DatabaseBackend as DatabaseQueue
+
+        on_database = isinstance(backend, DatabaseQueue)
+        together = transaction.atomic(using=alias, savepoint=False) if on_database else contextlib.nullcontext()
+
+        def write() -> None:
+            with together:
+                store.save(record)  # first: get_result() by id says READY, not "does not exist"
+                api.enqueue_message(message, on_commit=False)
+
         if api.enqueue_on_commit(backend, self.enqueue_on_commit) and transaction.get_connection(alias).in_atomic_block:
             transaction.on_commit(write, using=alias)
         else:
