@@ -2,18 +2,17 @@
 
 ``<prefix>:<job id>`` holds the sealed record (``SET ... PX ttl``: Redis
 expires it, nothing to purge). A final write also leaves one token on
-``<prefix>:<job id>:done`` (unless nobody blocks on the record: see
-:attr:`~.record.ResultRecord.wakes`, django.tasks' records); a waiter blocks in ``BLPOP`` on that list (no
-polling) and, in one round trip, pushes the token back (every other waiter
-wakes too) and reads the record. A job already finished has its token there:
-``BLPOP`` returns at once, so ``get()`` costs two round trips whether it waits
-or not.
+``<prefix>:<job id>:done`` (unless nobody blocks on the record, as with
+django.tasks' records: see :attr:`~.record.ResultRecord.wakes`); a waiter
+blocks in ``BLPOP`` on that list (no polling) and, in one round trip, pushes
+the token back (every other waiter wakes too) and reads the record. A job
+already finished has its token there: ``BLPOP`` returns at once, so ``get()``
+costs two round trips whether it waits or not.
 
 The Lua that writes final records (:data:`SETTLE_RESULTS_LUA`) runs inside the
 queue's FETCH and ACK scripts: a consumer's records travel with its next fetch
-in the same script run, which costs Redis about half what a script run of their
-own did. :data:`FINAL_WRITES` runs it alone, for a record written outside a
-fetch.
+in the same script run (no script run and reply of their own).
+:data:`FINAL_WRITES` runs it alone, for a record written outside a fetch.
 """
 
 from __future__ import annotations

@@ -104,8 +104,8 @@ class TaskBackend(compat.backends_base.BaseTaskBackend):
         store = backend.result_store()
 
         alias = api.commit_alias(backend)
-        # On the database backend the record and the job go in one transaction: one commit instead
-        # of two (half the cost of an enqueue on SQLite), and never one without the other.
+        # On the database backend the record and the job go in one transaction: never one without
+        # the other, and one commit instead of two (~1.4x the enqueue rate on SQLite).
         from ..queue.backends.database import DatabaseBackend as DatabaseQueue
 
         on_database = isinstance(backend, DatabaseQueue)
