@@ -93,13 +93,20 @@ class RedisResultStore(ResultStore):
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}:{job_id}"
 
-    def write(self, job_id: str, status: str, frame: bytes) -> None:
-        ttl_ms = max(1, int(self.ttl * 1000))
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.ttl * 1000))
+
+    def _final_write(self, job_id: str, frame: bytes, wake: bool) -> tuple[tuple, tuple]:
+        """The (keys, args) of one final record for :data:`SETTLE_RESULTS_LUA`."""
         key = self._key(job_id)
+        return (key, f"{key}:done"), (bytes(frame), self._ttl_ms, 1 if wake else 0)
+
+    def write(self, job_id: str, status: str, frame: bytes) -> None:
         if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
-            self.client.set(key, bytes(frame), px=ttl_ms)
+            self.client.set(self._key(job_id), bytes(frame), px=self._ttl_ms)
             return
-        send_final_writes(self.client, [((key, f"{key}:done"), (bytes(frame), ttl_ms, 1))])
+        send_final_writes(self.client, [self._final_write(job_id, frame, wake=True)])
 
     def save_soon(self, record: ResultRecord) -> None:
         """A final record of a job its consumer acknowledges next: it goes out with the ack, in
@@ -108,11 +115,9 @@ class RedisResultStore(ResultStore):
             self.save(record)
             return
         self._lazy.cancel(record.job_id)
-        key = self._key(record.job_id)
-        ttl_ms = max(1, int(self.ttl * 1000))
-        frame = bytes(record.seal())
-        if not self.settle_with((key, f"{key}:done"), (frame, ttl_ms, 1 if record.wakes else 0)):
-            self.write(record.job_id, record.status, frame)
+        keys, args = self._final_write(record.job_id, record.seal(), record.wakes)
+        if not self.settle_with(keys, args):
+            send_final_writes(self.client, [(keys, args)])
 
     def read(self, job_id: str) -> bytes | None:
         value = self.client.get(self._key(job_id))
@@ -136,7 +141,7 @@ class RedisResultStore(ResultStore):
             if woke:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.rpush(done, b"1")
-                pipe.pexpire(done, max(1, int(self.ttl * 1000)))
+                pipe.pexpire(done, self._ttl_ms)
                 pipe.get(key)
                 frame = pipe.execute()[2]
             else:
