@@ -7,6 +7,7 @@ below are real: threads released by a barrier, and separate processes.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -139,3 +140,18 @@ def test_redis_claims_from_separate_clients(redis_server, redis):
         for client in clients:
             client.close()
     assert results == [True, False, False, False]
+
+
+def test_a_forked_child_is_named_by_its_own_pid_without_asking_the_kernel_each_time():
+    """``owner_id`` (the worker of every result record) reads the pid a fork handler keeps
+    (``djworkers.runtime.process``), not ``os.getpid()`` per job: a child must still get its own."""
+    from djworkers.runtime.process import current_pid
+    from tests.utils import in_forked_child
+
+    parent = owner_id()
+    assert current_pid() == os.getpid() and parent.endswith(f":{os.getpid()}")
+    child = in_forked_child(lambda: f"{owner_id()} {current_pid()} {os.getpid()}")
+    child_owner, child_pid, real_pid = child.split()
+    assert child_pid == real_pid != str(os.getpid())
+    assert child_owner == f"{parent.rsplit(':', 1)[0]}:{real_pid}"
+    assert owner_id() == parent  # the parent's is untouched

@@ -601,3 +601,20 @@ def test_a_lone_job_written_by_id_is_tracked_like_a_batch(make_backend, redis):
     assert producer.cancel("lone-1") is False  # started
     with pytest.raises(ValueError):
         producer.write_jobs([TrackedFrame(b"DJW1-bad", "has|bar")])
+
+
+def test_an_ack_finds_the_flusher_flag_already_set_and_is_still_sent(make_backend, redis):
+    """``ack_soon`` and ``defer_result_write`` leave a wake-up flag already set alone (setting an
+    Event costs a lock and a notify per job); the flusher looks at what is pending after each
+    pause, so an ack that found the flag set (here: set before any flusher ran) still goes out."""
+    backend = make_backend()
+    backend.write(b"1")
+    (one,) = backend.fetch(1, 0)
+    backend._ack_event.set()
+    assert backend._flusher is None
+    backend.ack_soon(one)
+    assert backend._flusher is not None  # started, though the flag was not set again
+    deadline = time.monotonic() + 5
+    while redis.zcard(_keys().leases) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert redis.zcard(_keys().leases) == 0 and redis.hlen(_keys().inflight) == 0

@@ -303,3 +303,16 @@ def test_fast_mac_is_exactly_djangos_salted_hmac(key, body):
 
     expected = salted_hmac(signing.SALT, body, secret=key, algorithm="sha256").digest()
     assert signing._mac(body, key) == expected
+
+
+def test_the_configured_serializer_is_built_once_and_follows_a_settings_change():
+    """encode, decode and every result record ask for the SERIALIZER setting's serializer: it is
+    kept per configuration (building it per call cost ~0.4 µs each), and a changed DJWORKERS
+    (``override_settings``) gives the new one, also to frames sealed after the change."""
+    first = get_serializer()
+    assert get_serializer() is first and first.name == "pickle"
+    with override_settings(DJWORKERS={"SERIALIZER": "json"}):
+        assert get_serializer().name == "json"
+        assert encode(Message("x")).split(b"\n", 1)[0].endswith(b"json")
+    assert get_serializer().name == "pickle"
+    assert get_serializer("json").name == "json"  # a name asked for by the caller is not the setting's

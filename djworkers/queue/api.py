@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +29,7 @@ from ..messages import Message, decode, encode
 from ..registry import Job, registry
 from ..results.record import QUEUED, SUCCEEDED
 from ..runtime.executor import Executor, Outcome
+from ..runtime.process import current_pid
 from ..serializers import get_serializer
 from .backends import backend_class
 from .backends.base import QueueBackend, TrackedFrame
@@ -43,16 +43,6 @@ logger = logging.getLogger("djworkers.queue")
 
 _backends: dict[tuple[int, tuple[str, ...]], QueueBackend] = {}
 _backends_lock = threading.Lock()
-#: This process's id, kept current at fork (``os.getpid()`` is a system call on every enqueue).
-_pid = os.getpid()
-
-
-def _after_fork() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 def default_queue() -> str:
@@ -70,7 +60,7 @@ def build_backend(queues: Sequence[str] | str | None = None) -> QueueBackend:
 def get_backend(queues: Sequence[str] | str | None = None) -> QueueBackend:
     """The shared backend of this process for ``queues`` (built once, rebuilt after fork
     or when settings change). Consumers use :func:`build_backend` for their own."""
-    key = (_pid, (queues,) if isinstance(queues, str) else tuple(queues or [default_queue()]))
+    key = (current_pid(), (queues,) if isinstance(queues, str) else tuple(queues or [default_queue()]))
     backend = _backends.get(key)  # built already: no lock (every enqueue comes here)
     if backend is not None:
         return backend

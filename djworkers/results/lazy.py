@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..runtime.process import current_pid
+
 logger = logging.getLogger("djworkers.results")
 
 
@@ -56,7 +58,7 @@ class LazyRunning:
 
     def defer(self, record: Any) -> None:
         """Write ``record`` (a RUNNING one) in ``delay`` seconds, unless :meth:`cancel` comes first."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self._forked()
         self._pending[record.job_id] = (time.monotonic() + self.delay, record)
         if self._idle or self._thread is None:

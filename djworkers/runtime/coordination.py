@@ -10,11 +10,12 @@ The database (any Django database) is the default; Redis can be used with
 
 from __future__ import annotations
 
-import os
 import socket
 from typing import Any
 
 from django.db import IntegrityError, transaction
+
+from .process import current_pid
 
 #: Claims older than this many ticks are deleted when a new one is taken.
 KEEP_TICKS = 100
@@ -27,7 +28,7 @@ def owner_id() -> str:
     """``host:pid`` of this process. Kept per pid: ``gethostname()`` cost ~12 us, paid by every
     job that stores its result (the executor names the worker in the record)."""
     global _owner
-    pid = os.getpid()
+    pid = current_pid()
     if _owner[0] != pid:
         _owner = (pid, f"{socket.gethostname()}:{pid}")
     return _owner[1]

@@ -45,10 +45,27 @@ class LegacySerializer:
 BUILTIN = {"pickle": PickleSerializer, "json": JSONSerializer}
 
 
+#: The ``SERIALIZER`` setting's serializer and the configuration it was built from
+#: (:func:`conf.all_settings`, rebuilt when DJWORKERS changes): building it cost ~0.4 µs of
+#: every encode, decode and result record.
+_configured: tuple[object, Serializer] | None = None
+
+
 def get_serializer(name: str | None = None, setting: str = 'DJWORKERS["SERIALIZER"]') -> Serializer:
     """The serializer called ``name`` (default: the ``SERIALIZER`` setting)."""
+    global _configured
     if name is None:
-        name = conf.get("SERIALIZER")
+        current = conf.all_settings()
+        cached = _configured
+        if cached is not None and cached[0] is current:
+            return cached[1]
+        serializer = _named(conf.get("SERIALIZER"), setting)
+        _configured = (current, serializer)
+        return serializer
+    return _named(name, setting)
+
+
+def _named(name: Any, setting: str) -> Serializer:
     if not isinstance(name, str):
         return _adapt(getattr(name, "__name__", repr(name)), name, setting)
     if name in BUILTIN:

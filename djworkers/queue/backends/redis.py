@@ -50,6 +50,7 @@ from ...redis_client import (
     thread_client,
 )
 from ...results.redis import RedisResultStore, flattened, send_final_writes
+from ...runtime.process import current_pid
 from .base import Delivery, QueueBackend, TrackedFrame
 from .redis_scripts import (
     ACK,
@@ -194,7 +195,7 @@ class RedisBackend(QueueBackend):
         The parent still owns its pending acks and flushes them itself; redis-py's
         pool opens fresh sockets in the child on its own.
         """
-        if os.getpid() != self._pid:
+        if current_pid() != self._pid:
             self._reset_process_state()
 
     def keys(self, queue: str) -> QueueKeys:
@@ -449,8 +450,7 @@ class RedisBackend(QueueBackend):
         if self._fetch_thread in (None, threading.get_ident()):
             self.flush_acks()
         elif was_idle:
-            self._ensure_flusher()
-            self._ack_event.set()
+            self._wake_flusher()
 
     def ack_soon(self, delivery: Delivery) -> None:
         """Acknowledge with the next fetch (whichever thread makes it) or within :attr:`ACK_DELAY`.
@@ -466,8 +466,7 @@ class RedisBackend(QueueBackend):
             was_idle = not self._pending
             self._pending.setdefault(delivery.queue, []).append(delivery.receipt)
         if was_idle:
-            self._ensure_flusher()
-            self._ack_event.set()
+            self._wake_flusher()
 
     @_reaching_redis
     def flush_acks(self) -> None:
@@ -513,14 +512,13 @@ class RedisBackend(QueueBackend):
         acknowledges, so a job is never acknowledged before its result is written; a crash
         before that send loses both, and the job runs again (at-least-once). :meth:`close`
         sends what is left."""
-        if not getattr(self._fetching, "active", False) or self._pid != os.getpid():
+        if not getattr(self._fetching, "active", False) or self._pid != current_pid():
             return False
         with self._ack_lock:
             was_idle = not self._pending and not self._result_writes
             self._result_writes.append((keys, args))
         if was_idle:  # no fetch coming (e.g. a stop): the flusher sends it within ACK_DELAY
-            self._ensure_flusher()
-            self._ack_event.set()
+            self._wake_flusher()
         return True
 
     def _take_pending(self) -> tuple[list[tuple[tuple, tuple]], dict[str, list[str]]]:
@@ -531,6 +529,15 @@ class RedisBackend(QueueBackend):
             if acks:
                 self._acks_taken += 1
         return writes, acks
+
+    def _wake_flusher(self) -> None:
+        """Have the flusher look at what is pending within ACK_DELAY (it always looks after its
+        pause, so a flag already set is left alone: setting an Event costs a lock and a notify,
+        ~1 µs, once or twice a job)."""
+        if self._flusher is None:
+            self._ensure_flusher()
+        if not self._ack_event.is_set():
+            self._ack_event.set()
 
     def _ensure_flusher(self) -> None:
         with self._ack_lock:
