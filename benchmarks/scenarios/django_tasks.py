@@ -86,7 +86,7 @@ class DjangoTasks(Scenario):
             count += 50
         enqueue_rate = count / (time.perf_counter() - started)
         filling = time.perf_counter()
-        while count < params["count"] and time.perf_counter() - filling < params.get("fill_cap", 0):
+        while count < params["count"] and time.perf_counter() - filling < params["fill_cap"]:
             for _ in range(50):
                 enqueue()
             count += 50

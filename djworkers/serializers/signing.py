@@ -28,25 +28,8 @@ HEADER_SIZE = len(MAGIC) + MAC_SIZE
 SALT = "djworkers.signing"
 
 
-#: :func:`signing_keys`' answer and the configuration it was read from (:func:`conf.all_settings`,
-#: rebuilt when SECRET_KEY, SECRET_KEY_FALLBACKS or DJWORKERS change): reading the keys from the
-#: settings took ~1 us of every encode and decode.
-_keys: tuple[object, tuple[str | bytes, ...]] | None = None
-
-
-def signing_keys() -> tuple[str | bytes, ...]:
-    """The key that signs, followed by the keys that still verify."""
-    global _keys
-    current = conf.all_settings()
-    cached = _keys
-    if cached is not None and cached[0] is current:
-        return cached[1]
-    keys = _read_signing_keys()
-    _keys = (current, keys)
-    return keys
-
-
 def _read_signing_keys() -> tuple[str | bytes, ...]:
+    """The key that signs, followed by the keys that still verify."""
     key = conf.get("SIGNING_KEY")
     if key:
         return (key,)
@@ -59,6 +42,11 @@ def _read_signing_keys() -> tuple[str | bytes, ...]:
             "djworkers signs every message, but neither DJWORKERS['SIGNING_KEY'] nor SECRET_KEY is set."
         )
     return (secret, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
+
+
+#: Read once per configuration (rebuilt when SECRET_KEY, SECRET_KEY_FALLBACKS or DJWORKERS change):
+#: reading the keys from the settings took ~1 us of every encode and decode.
+signing_keys = conf.per_configuration(_read_signing_keys)
 
 
 @lru_cache(maxsize=16)
