@@ -17,6 +17,7 @@ from typing import Any
 
 from .exceptions import MalformedMessage, SerializationError
 from .serializers import BUILTIN, Serializer, get_serializer
+from .serializers import configured as configured_serializer
 from .serializers.signing import sign, unsign
 
 ENVELOPE_VERSION = 1
@@ -144,7 +145,9 @@ def seal(payload: Any, serializer: Serializer | str | None = None) -> bytes:
     The result store keeps job results this way, so a result is as tamper-proof
     as a message and there is one signer.
     """
-    if serializer is None or isinstance(serializer, str):
+    if serializer is None:
+        serializer = configured_serializer()
+    elif isinstance(serializer, str):
         serializer = get_serializer(serializer)
     return sign(serializer.name.encode("utf-8") + b"\n" + serializer.dumps(payload))
 

@@ -125,6 +125,30 @@ def test_records_cancelled_ahead_of_a_long_job_do_not_hold_its_running_record_ba
     assert store.load("long").status == "running"
 
 
+def test_a_forked_child_writes_its_own_running_records_not_its_parents():
+    """Q12: a consumer forked (``--processes``) from a process whose writer thread held records and
+    its lock: the child drops the parent's records, takes a new lock and starts its own thread (the
+    fork handler does it: ``defer`` no longer asks for the pid every job)."""
+    from tests.utils import in_forked_child, wait_until
+
+    store = RecordingStore(running_delay=3600)
+    store.save(ResultRecord("parent", "running", name="x"))  # the parent's thread runs, one record waits
+    wait_until(lambda: store._lazy._thread is not None, timeout=10, interval=0.005)
+
+    def child() -> str:
+        lazy = store._lazy
+        inherited = f"{sorted(lazy._pending)} {lazy._thread}"
+        lazy.delay = store.running_delay = 0.01
+        store.save(ResultRecord("child", "running", name="x"))
+        deadline = time.monotonic() + 5
+        while "running" not in store.writes and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return f"{inherited} | {store.writes} {store.load('child').status} {lazy._thread.is_alive()}"
+
+    assert in_forked_child(child) == "[] None | ['running'] running True"
+    assert sorted(store._lazy._pending) == ["parent"]  # the parent's own record still waits
+
+
 def test_memory_store_wait_wakes_on_the_final_write_and_expires():
     """Q12: a waiter wakes when the final record is written (no polling), and records expire."""
     store = MemoryResultStore(ttl=0.5)

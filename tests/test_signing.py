@@ -17,6 +17,7 @@ from django.test import override_settings
 
 from djworkers.exceptions import BadSignature, DjworkersImproperlyConfigured, SerializationError
 from djworkers.messages import Message, decode, encode
+from djworkers.results.record import ResultRecord
 from djworkers.serializers import LegacySerializer, get_serializer, signing
 from tests.testapp import legacy_serializer
 
@@ -246,6 +247,9 @@ def test_pickle_protocol_setting_is_used(protocol):
         body = signing.unsign(frame)
         assert body.startswith(b"pickle\n" + bytes([0x80, protocol]))
         assert decode(frame).args == (b"bytes",)
+        # result records too: the configured serializer is built with the protocol (Q12)
+        record = signing.unsign(ResultRecord("j1", "succeeded", value=b"v").seal())
+        assert record.startswith(b"pickle\n" + bytes([0x80, protocol]))
 
 
 def test_old_dumbwaiter_serializer_module_contract():

@@ -146,7 +146,7 @@ class DatabaseResultStore(ResultStore):
     def save_soon(self, record: ResultRecord) -> None:
         """A final record of a job its consumer acknowledges next: written with that ack, in front of
         it, in the consumer's next claim (the backend decides; else written now)."""
-        if self.settle_with is None or not record.is_final:
+        if self.settle_with is None or record.status not in FINAL:
             self.save(record)
             return
         self._lazy.cancel(record.job_id)

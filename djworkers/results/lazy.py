@@ -23,10 +23,9 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
-
-from ..runtime.process import current_pid
 
 logger = logging.getLogger("djworkers.results")
 
@@ -54,12 +53,10 @@ class LazyRunning:
         #: True while the thread waits for a first record (a defer must wake it)
         self._idle = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        _instances.add(self)
 
     def defer(self, record: Any) -> None:
         """Write ``record`` (a RUNNING one) in ``delay`` seconds, unless :meth:`cancel` comes first."""
-        if self._pid != current_pid():
-            self._forked()
         self._pending[record.job_id] = (time.monotonic() + self.delay, record)
         if self._idle or self._thread is None:
             with self._lock:
@@ -78,12 +75,11 @@ class LazyRunning:
                 self._lock.wait()
 
     def _forked(self) -> None:
-        """A forked child: the parent's thread and records are not ours."""
-        with self._lock:
-            if self._pid != os.getpid():
-                self._pid, self._thread, self._idle = os.getpid(), None, False
-                self._pending.clear()
-                self._writing.clear()
+        """In a forked child: the parent's thread and records are not ours, and its lock may have
+        been held by a thread that does not exist here (so a new one, not ``with self._lock``)."""
+        self._lock = threading.Condition()
+        self._pending, self._writing = {}, set()
+        self._thread, self._idle = None, False
 
     def _next_due(self) -> tuple[str, float, Any] | None:
         """The first pending record as ``(job id, due, record)``, or None (nothing pending)."""
@@ -124,3 +120,16 @@ class LazyRunning:
                 with self._lock:
                     self._writing.discard(record.job_id)
                     self._lock.notify_all()
+
+
+#: Every LazyRunning of this process, reset in a forked child by the handler below (no pid check
+#: in :meth:`LazyRunning.defer`, which runs for every job that stores its result).
+_instances: weakref.WeakSet[LazyRunning] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for lazy in list(_instances):
+        lazy._forked()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

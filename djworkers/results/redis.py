@@ -98,9 +98,10 @@ class RedisResultStore(ResultStore):
         return max(1, int(self.ttl * 1000))
 
     def _final_write(self, job_id: str, frame: bytes, wake: bool) -> tuple[tuple, tuple]:
-        """The (keys, args) of one final record for :data:`SETTLE_RESULTS_LUA`."""
-        key = self._key(job_id)
-        return (key, f"{key}:done"), (bytes(frame), self._ttl_ms, 1 if wake else 0)
+        """The (keys, args) of one final record for :data:`SETTLE_RESULTS_LUA` (written out, not
+        through ``_key`` and ``_ttl_ms``: a consumer calls this for every job it runs)."""
+        key = f"{self.prefix}:{job_id}"
+        return (key, f"{key}:done"), (bytes(frame), max(1, int(self.ttl * 1000)), 1 if wake else 0)
 
     def write(self, job_id: str, status: str, frame: bytes) -> None:
         if status not in FINAL:  # running, retrying: one SET, one round trip (no MULTI/EXEC to parse)
@@ -111,7 +112,7 @@ class RedisResultStore(ResultStore):
     def save_soon(self, record: ResultRecord) -> None:
         """A final record of a job its consumer acknowledges next: it goes out with the ack, in
         front of it, in the consumer's next round trip (the backend decides; else written now)."""
-        if self.settle_with is None or not record.is_final:
+        if self.settle_with is None or record.status not in FINAL:
             self.save(record)
             return
         self._lazy.cancel(record.job_id)

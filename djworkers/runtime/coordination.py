@@ -10,6 +10,7 @@ The database (any Django database) is the default; Redis can be used with
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -21,17 +22,26 @@ from .process import current_pid
 KEEP_TICKS = 100
 
 
-_owner: tuple[int, str] = (-1, "")
+#: ``host:pid`` of this process, named on first use; a forked child forgets its parent's.
+_owner: str | None = None
 
 
 def owner_id() -> str:
-    """``host:pid`` of this process. Kept per pid: ``gethostname()`` cost ~12 us, paid by every
-    job that stores its result (the executor names the worker in the record)."""
+    """``host:pid`` of this process. Kept for the process's life (a fork handler drops it in a
+    child): ``gethostname()`` cost ~12 us, paid by every job that stores its result (the
+    executor names the worker in the record)."""
     global _owner
-    pid = current_pid()
-    if _owner[0] != pid:
-        _owner = (pid, f"{socket.gethostname()}:{pid}")
-    return _owner[1]
+    if _owner is None:
+        _owner = f"{socket.gethostname()}:{current_pid()}"
+    return _owner
+
+
+def _forget_owner() -> None:
+    global _owner
+    _owner = None
+
+
+os.register_at_fork(after_in_child=_forget_owner)
 
 
 def claim_tick(name: str, tick: int, *, redis: Any = None, ttl: float = 3600) -> bool:

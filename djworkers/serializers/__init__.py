@@ -48,7 +48,7 @@ BUILTIN = {"pickle": PickleSerializer, "json": JSONSerializer}
 def get_serializer(name: str | None = None, setting: str = 'DJWORKERS["SERIALIZER"]') -> Serializer:
     """The serializer called ``name`` (default: the ``SERIALIZER`` setting)."""
     if name is None:
-        return _configured()
+        return configured()
     return _named(name, setting)
 
 
@@ -81,8 +81,13 @@ def _adapt(name: str, target: Any, setting: str) -> Serializer:
 
 
 def _setting_serializer() -> Serializer:
-    return _named(conf.get("SERIALIZER"), 'DJWORKERS["SERIALIZER"]')
+    serializer = _named(conf.get("SERIALIZER"), 'DJWORKERS["SERIALIZER"]')
+    if type(serializer) is PickleSerializer and serializer.protocol is None:
+        # the protocol read with the rest of the configuration, not by every dumps()
+        serializer = PickleSerializer(conf.get("PICKLE_PROTOCOL"))
+    return serializer
 
 
-#: Built once per configuration: building it cost ~0.4 µs of every encode, decode and result record.
-_configured = conf.per_configuration(_setting_serializer)
+#: The serializer ``DJWORKERS["SERIALIZER"]`` names, built once per configuration: building it cost
+#: ~0.4 µs of every encode, decode and result record.
+configured = conf.per_configuration(_setting_serializer)

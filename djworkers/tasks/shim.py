@@ -21,7 +21,6 @@ from .results import SHIM_NAME, load_task, to_task_result
 
 def run(path: str, args: list, kwargs: dict, meta: dict) -> Any:
     """Import the task at ``path`` and run its function with ``args`` and ``kwargs``."""
-    compat.require()
     task, is_async = _task_at(path)
     if task.takes_context:
         args = [compat.base.TaskContext(task_result=_running_result(task, path, args, kwargs, meta)), *args]
@@ -34,7 +33,9 @@ def run(path: str, args: list, kwargs: dict, meta: dict) -> Any:
 def _task_at(path: str) -> tuple[Any, bool]:
     """The task at ``path`` and whether its function is a coroutine function, looked up once
     per process (an import and an ``inspect`` call cost a few µs of every task otherwise).
-    A path that cannot be imported raises each time: nothing is cached for it."""
+    A path that cannot be imported raises each time: nothing is cached for it (nor when
+    ``django.tasks`` is missing: :func:`~.compat.require` says what to install)."""
+    compat.require()
     task = load_task(path)
     return task, inspect.iscoroutinefunction(task.func)
 
