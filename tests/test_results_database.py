@@ -90,6 +90,29 @@ def test_a_deferred_record_no_claim_takes_is_written_by_the_flusher(backend):
     wait_until(lambda: _statuses() == {"j3": "succeeded"}, timeout=30)
 
 
+def test_a_flusher_that_ended_is_started_again_by_the_next_deferred_record(backend):
+    """Q12: the flusher's flag, once set, is left alone (no Event.set per claim), but a flusher
+    that is no longer alive (it quit after a quiet minute, or died) is replaced, so a record no
+    claim takes is still written."""
+    import threading
+
+    from tests.utils import wait_until
+
+    backend.RESULT_DELAY = 0.01
+    ended = threading.Thread(target=lambda: None)
+    ended.start()
+    ended.join()
+    backend._flusher = ended
+    backend._flush_event.set()  # the flag is already up: only a live flusher would look at it
+    store = backend.result_store()
+    backend.write(b"job")
+    (delivery,) = backend.fetch(4, 0)
+    store.save_soon(ResultRecord("j4", "succeeded", name="x", value=4))
+    backend.ack_soon(delivery)
+    wait_until(lambda: _statuses() == {"j4": "succeeded"}, timeout=30)
+    assert backend._flusher is not ended
+
+
 def test_deferred_records_are_written_by_close_flush_and_ack(backend):
     """Q12: a stopping consumer writes what is deferred (close), so does an ack flush, and a plain
     ack() never deletes a job before the deferred records are written."""

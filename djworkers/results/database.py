@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -79,16 +81,23 @@ def upsert_many_sql(connection: Any, rows: list[ResultRow], binary: bool = False
     binding on the server: not Django's, which inlines values); the text form escapes every frame
     byte by byte, which cost ~7 us per task on the consumer's hot path."""
     last = list({row[0]: row for row in rows}.values())
-    p = "%b" if binary else "%s"
-    insert = f"INSERT INTO {results_table(connection)} (job_id, status, frame, expires_at, created_at)"
-    returning = f"{_ON_CONFLICT} RETURNING pg_notify(%s, job_id)"
+    sql = _upsert_many_text(results_table(connection), len(last), "%b" if binary else "%s")
     if len(last) <= MAX_VALUES_ROWS:
+        return sql, [*itertools.chain.from_iterable(last), CHANNEL]
+    return sql, [*(list(column) for column in zip(*last, strict=True)), CHANNEL]
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_many_text(table: str, count: int, p: str) -> str:
+    """The text of :func:`upsert_many_sql` for ``count`` rows, built once per shape (a consumer asks
+    for it with every claim that carries records)."""
+    insert = f"INSERT INTO {table} (job_id, status, frame, expires_at, created_at)"
+    returning = f"{_ON_CONFLICT} RETURNING pg_notify(%s, job_id)"
+    if count <= MAX_VALUES_ROWS:
         one = f"({p}::varchar, {p}::varchar, {p}::bytea, {p}::float8, {p}::float8)"
-        values = ", ".join([one] * len(last))
-        return f"{insert} VALUES {values} {returning}", [*(value for row in last for value in row), CHANNEL]
+        return f"{insert} VALUES {', '.join([one] * count)} {returning}"
     arrays = f"SELECT * FROM unnest({p}::varchar[], {p}::varchar[], {p}::bytea[], {p}::float8[], {p}::float8[])"
-    columns = [list(column) for column in zip(*last, strict=True)]
-    return f"{insert} {arrays} {returning}", [*columns, CHANNEL]
+    return f"{insert} {arrays} {returning}"
 
 
 class DatabaseResultStore(ResultStore):

@@ -797,9 +797,18 @@ class DatabaseBackend(QueueBackend):
             was_idle = not self._result_writes
             self._result_writes.append(row)
         if was_idle:
-            self._ensure_flusher()
-            self._flush_event.set()
+            self._wake_flusher()
         return True
+
+    def _wake_flusher(self) -> None:
+        """Have the flusher look at the deferred records within RESULT_DELAY. It always looks after
+        its pause, so a flag already set is left alone (setting an Event costs a lock and a notify,
+        once per claim); it is started when none runs (first record, or after a quiet minute)."""
+        flusher = self._flusher
+        if flusher is None or not flusher.is_alive():
+            self._ensure_flusher()
+        if not self._flush_event.is_set():
+            self._flush_event.set()
 
     def _ensure_flusher(self) -> None:
         with self._pending_lock:
