@@ -627,15 +627,17 @@ class DatabaseBackend(QueueBackend):
         transaction)."""
         params = self._claim_params(token, now, resume)
         sql = self._claim_sql(limit, resume is not None)
-        if self.vendor == "postgresql" and (pending or writes):
-            ctes, cte_params = self._settle_ctes(pending, writes)
-            sql, params = f"WITH {ctes} {sql}", cte_params + params
 
         def claim() -> list[tuple]:
             with self._exclusive() as cursor:
+                statement, values = sql, params
                 if self.vendor == "sqlite":
                     self._settle_in(cursor, pending, writes)
-                cursor.execute(sql, params)
+                elif self.vendor == "postgresql" and (pending or writes):
+                    # the cursor tells how values travel (binary on our own prepared cursor)
+                    ctes, cte_params = self._settle_ctes(pending, writes, isinstance(cursor, _PreparedCursor))
+                    statement, values = f"WITH {ctes} {sql}", cte_params + params
+                cursor.execute(statement, values)
                 return cursor.fetchall()
 
         return self._retrying(claim, reconnect=True)
@@ -758,7 +760,8 @@ class DatabaseBackend(QueueBackend):
             if not writes:
                 self._settle(*self._ack_sql(pending))
             elif self.vendor == "postgresql":
-                ctes, params = self._settle_ctes(pending, writes)
+                binary = self._prepares(self._consumer_connection())  # as _settle's cursor will
+                ctes, params = self._settle_ctes(pending, writes, binary)
                 self._settle(f"WITH {ctes} SELECT 1", params)
             else:
 
@@ -852,15 +855,17 @@ class DatabaseBackend(QueueBackend):
                 if self._flusher is threading.current_thread():
                     self._flusher = None
 
-    def _settle_ctes(self, pending: list[tuple[int, str]], writes: Sequence[ResultRow]) -> tuple[str, list[Any]]:
-        """PostgreSQL: the ``result`` (upsert + NOTIFY) and ``acked`` (DELETE) CTEs, in this order."""
+    def _settle_ctes(
+        self, pending: list[tuple[int, str]], writes: Sequence[ResultRow], binary: bool
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: the ``result`` (upsert + NOTIFY) and ``acked`` (DELETE) CTEs, in this order.
+        ``binary``: the statement runs on a psycopg cursor of our own (see :meth:`_prepares`), so the
+        records' values travel in binary."""
         from ...results.database import upsert_many_sql
 
         ctes: list[str] = []
         params: list[Any] = []
         if writes:
-            # binary arrays where the statement runs on a psycopg cursor of our own (see _prepares)
-            binary = self._prepares(self._consumer_connection())
             result_sql, params = upsert_many_sql(self._connection, list(writes), binary=binary)
             ctes.append(f"result AS ({result_sql})")
         if pending:
